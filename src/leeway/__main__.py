@@ -1,0 +1,3 @@
+from leeway.cli import main
+
+main()

@@ -1,0 +1,46 @@
+"""Reading a request body: bounded in size before it is read whole, parsed as one JSON object."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from leeway.api.errors import from_validation
+from leeway.errors import InvalidRequest, PayloadTooLarge
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(_too_large(limit))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(_too_large(limit))
+        chunks.append(chunk)
+    try:
+        body = orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as e:
+        raise InvalidRequest(
+            f"The body of your request is not valid JSON ({e}). Send a JSON object with "
+            "`Content-Type: application/json`.") from e
+    if not isinstance(body, dict):
+        raise InvalidRequest(f"The body must be a JSON object, not {type(body).__name__}.")
+    return body
+
+
+def parse(model: type[M], body: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(body)
+    except ValidationError as e:
+        raise from_validation(e) from e
+
+
+def _too_large(limit: int) -> str:
+    return f"The request body is larger than this server accepts ({limit:,} bytes)."

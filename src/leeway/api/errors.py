@@ -1,0 +1,82 @@
+"""Errors rendered once, in OpenAI's envelope: ``{"error": {"message", "type", "param", "code"}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from leeway.errors import InvalidRequest, LeewayError, UnsupportedParameter
+
+log = logging.getLogger(__name__)
+
+
+def envelope(error: LeewayError) -> dict[str, Any]:
+    return {"error": {"message": error.message, "type": error.type, "param": error.param,
+                      "code": error.code}}
+
+
+def render(error: LeewayError) -> Response:
+    return Response(orjson.dumps(envelope(error)), status_code=error.status,
+                    media_type="application/json")
+
+
+def from_validation(error: ValidationError, prefix: str = "") -> InvalidRequest:
+    """The first problem pydantic found, as a message that names the field and what it allows."""
+    first = error.errors(include_url=False)[0]
+    param = prefix + _path(first["loc"])
+    if first["type"] == "extra_forbidden":
+        return UnsupportedParameter(f"Unknown parameter: '{param}'.", param=param)
+    if first["type"] == "missing":
+        return InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
+    allowed = first.get("ctx", {}).get("expected")
+    detail = f"{first['msg']}" + ("" if allowed is None or allowed in first["msg"]
+                                  else f" (allowed: {allowed})")
+    got = first.get("input")
+    shown = orjson.dumps(got).decode()[:80] if _is_json(got) else type(got).__name__
+    return InvalidRequest(f"Invalid value for '{param}': {detail}; got {shown}.", param=param)
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not (part[:1].isupper() or part in ("str", "list", "function-after", "literal")
+                  or "[" in part):  # skip pydantic's union-branch labels
+            out += f".{part}" if out else part
+    return out
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        orjson.dumps(value)
+    except TypeError:
+        return False
+    return True
+
+
+async def on_leeway_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LeewayError)
+    if exc.status >= 500:
+        log.error("request failed: %s", exc.message)
+    return render(exc)
+
+
+async def on_http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    kind = {404: ("not_found", "Unknown route."), 405: ("method_not_allowed", "Method not allowed.")}
+    code, message = kind.get(exc.status_code, (None, str(exc.detail)))
+    error = LeewayError(message)
+    error.status, error.type, error.code = exc.status_code, "invalid_request_error", code
+    return render(error)
+
+
+async def on_unexpected(_: Request, exc: Exception) -> Response:
+    log.exception("unexpected error", exc_info=exc)
+    return render(LeewayError())

@@ -1,0 +1,67 @@
+"""``build_app(settings)``: wires store, engines, dispatcher and API; the lifespan starts and stops them."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+
+from leeway.api import errors
+from leeway.api.auth import Authenticator
+from leeway.api.intake import Intake
+from leeway.api.routes import Api
+from leeway.engines import Engine
+from leeway.engines.fake import FakeEngine
+from leeway.errors import ConfigError, LeewayError
+from leeway.events import JobEvents
+from leeway.scheduler.dispatcher import Dispatcher
+from leeway.settings import ModelConfig, Settings
+from leeway.store.sqlite import SqliteStore
+
+
+def build_engine(config: ModelConfig) -> Engine:
+    if config.engine == "fake":
+        return FakeEngine(config.id, parallel=config.parallel, context=config.context,
+                          tokens=config.fake_tokens, delay=config.fake_delay)
+    if config.engine == "llamacpp":
+        from leeway.engines.llamacpp import LlamaCppEngine  # needs the llama_cpp build
+
+        return LlamaCppEngine(config)
+    raise ConfigError(f"Model {config.id!r}: unknown engine {config.engine!r}; "
+                      "known: 'llamacpp', 'fake'.")
+
+
+def open_store(settings: Settings) -> SqliteStore:
+    return SqliteStore(settings.db_path, lease_seconds=settings.lease_seconds,
+                       max_attempts=settings.max_attempts)
+
+
+def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -> Starlette:
+    engines = engines if engines is not None else {m.id: build_engine(m) for m in settings.models}
+    store = open_store(settings)
+    events = JobEvents()
+    dispatcher = Dispatcher(store, engines, events, lease_seconds=settings.lease_seconds,
+                            poll_seconds=settings.poll_seconds)
+    api = Api(settings, store, Authenticator(store), Intake(settings, store, engines, dispatcher,
+                                                            events), engines, dispatcher)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        for engine in engines.values():
+            await engine.start()
+        dispatcher.start()
+        try:
+            yield
+        finally:
+            await dispatcher.stop()
+            for engine in engines.values():
+                await engine.close()
+            await store.close()
+
+    return Starlette(routes=api.routes(), lifespan=lifespan, exception_handlers={
+        LeewayError: errors.on_leeway_error,
+        HTTPException: errors.on_http_error,
+        Exception: errors.on_unexpected,
+    })

@@ -1,0 +1,81 @@
+"""``leeway serve`` and ``leeway keys``: thin over the same objects the server uses."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from leeway import settings as config
+from leeway.api.auth import create_key
+from leeway.app import build_app, open_store
+from leeway.errors import LeewayError
+from leeway.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        settings = config.load(args.config, host=getattr(args, "host", None),
+                               port=getattr(args, "port", None), data_dir=args.data_dir)
+        if getattr(args, "engine", None):
+            settings = config.with_engine(settings, args.engine)
+        args.run(args, settings)
+    except LeewayError as e:
+        sys.exit(f"leeway: {e.message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="leeway", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the API (and run the dispatcher)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    serve.add_argument("--engine", choices=["llamacpp", "fake"],
+                       help="serve every configured model with this engine")
+    serve.set_defaults(run=_serve)
+
+    keys = commands.add_parser("keys", help="manage API keys")
+    key_commands = keys.add_subparsers(required=True, metavar="ACTION")
+    create = key_commands.add_parser("create", help="create a key and print it (shown once)")
+    create.add_argument("--tenant", default="default", help="the tenant the key acts for")
+    create.set_defaults(run=_create_key)
+
+    for sub in (serve, create):
+        sub.add_argument("--data-dir", type=Path, help="where the database lives (default .leeway)")
+        sub.add_argument("--config", type=Path, help="a TOML settings file")
+    return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    key = asyncio.run(_first_key(settings))
+    if key is not None:
+        print(f"No API key existed, so one was created for tenant 'default'. It is shown only "
+              f"once:\n\n    {key}\n", flush=True)
+    uvicorn.run(build_app(settings), host=settings.host, port=settings.port, log_level="info",
+                access_log=False)
+
+
+async def _first_key(settings: Settings) -> str | None:
+    store = open_store(settings)
+    try:
+        return None if await store.count_keys() else await create_key(store, "default")
+    finally:
+        await store.close()
+
+
+def _create_key(args: argparse.Namespace, settings: Settings) -> None:
+    async def create() -> str:
+        store = open_store(settings)
+        try:
+            return await create_key(store, args.tenant)
+        finally:
+            await store.close()
+
+    print(asyncio.run(create()))

@@ -1,0 +1,41 @@
+"""Inference engines. An engine serves one model: it counts prompt tokens, reports how many sequences
+it runs at once, and turns a job into a stream of text chunks ending with the finish reason and usage.
+
+``llamacpp`` is the embedded default (CPU), ``fake`` is deterministic and instant, for tests and for
+measuring the gateway alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from leeway.jobs import Finish, Job, Message, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """New text; the last chunk of a generation also carries why it stopped and the exact usage."""
+
+    text: str
+    finish: Finish | None = None
+    usage: Usage | None = None
+
+
+class Engine(Protocol):
+    model: str
+    parallel: int  # sequences it decodes at once: the dispatcher keeps exactly this many running
+    context: int  # tokens per sequence, prompt and output together
+
+    async def start(self) -> None: ...
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """Prompt tokens of these messages once the model's chat template is applied."""
+
+    def generate(self, job: Job) -> AsyncIterator[Chunk]:
+        """Run one job; the last chunk has ``finish`` and ``usage`` set."""
+
+    def ready(self) -> bool: ...
+
+    async def close(self) -> None: ...

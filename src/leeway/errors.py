@@ -1,0 +1,98 @@
+"""One exception tree. Raised anywhere, rendered once at the HTTP edge (``leeway.api.errors``).
+
+    LeewayError                     500 server_error
+    ├── InvalidRequest              400 invalid_request_error
+    │   ├── UnsupportedParameter    400 (names the parameter)
+    │   ├── UnsupportedWindow       400 (lists the model's windows)
+    │   └── ContextLengthExceeded   400 context_length_exceeded
+    ├── AuthenticationFailed        401 invalid_api_key
+    ├── NotFound                    404 not_found
+    │   └── ModelNotFound           404 model_not_found
+    ├── PayloadTooLarge             413 payload_too_large
+    ├── EngineFailed                500 engine_error (stored as the job's error)
+    └── ConfigError                 (at start-up: the configuration is wrong)
+
+Each class's docstring is its default message.
+"""
+
+from __future__ import annotations
+
+
+class LeewayError(Exception):
+    """The server had an error while processing your request."""
+
+    status = 500
+    type = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
+        self.message = message or (type(self).__doc__ or "").strip()
+        self.param = param
+        super().__init__(self.message)
+
+
+class InvalidRequest(LeewayError):
+    """The request is invalid."""
+
+    status = 400
+    type = "invalid_request_error"
+
+
+class UnsupportedParameter(InvalidRequest):
+    """This parameter is not supported."""
+
+    code = "unsupported_parameter"
+
+
+class UnsupportedWindow(InvalidRequest):
+    """This completion window is not supported for this model."""
+
+    code = "unsupported_completion_window"
+
+
+class ContextLengthExceeded(InvalidRequest):
+    """The input is longer than the model's context allows."""
+
+    code = "context_length_exceeded"
+
+
+class AuthenticationFailed(LeewayError):
+    """Incorrect API key provided. Pass a Leeway key as `Authorization: Bearer <key>`."""
+
+    status = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class NotFound(LeewayError):
+    """No such object."""
+
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    """The model does not exist."""
+
+    code = "model_not_found"
+
+
+class PayloadTooLarge(LeewayError):
+    """The request body is too large."""
+
+    status = 413
+    type = "invalid_request_error"
+    code = "payload_too_large"
+
+
+class EngineFailed(LeewayError):
+    """The inference engine failed while generating this response."""
+
+    code = "engine_error"
+
+
+class ConfigError(LeewayError):
+    """The configuration is invalid."""
+
+    code = "config_error"

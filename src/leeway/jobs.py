@@ -1,0 +1,132 @@
+"""The shared vocabulary: a Job and the small values it is made of.
+
+Every stage (store, scheduler, engines) sees only these types; the wire formats are converted to and
+from them in ``leeway.api`` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+class Window(enum.StrEnum):
+    """A completion window: how much leeway a request gives. Declared from most to least urgent."""
+
+    ASAP = "asap"
+    PRIORITY = "priority"
+    STANDARD = "standard"
+    FLEX = "flex"
+
+    @property
+    def rank(self) -> int:
+        """0 for the most urgent window; the order the dispatcher serves them in."""
+        return list(Window).index(self)
+
+
+WINDOW_ALIASES: Mapping[str, Window] = {"15m": Window.PRIORITY, "24h": Window.FLEX}
+
+
+class Status(enum.StrEnum):
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INCOMPLETE = "incomplete"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (Status.QUEUED, Status.IN_PROGRESS)
+
+
+class Surface(enum.StrEnum):
+    """The API a job arrived through; decides how it is rendered back."""
+
+    RESPONSES = "responses"
+    CHAT = "chat"
+    MESSAGES = "messages"
+
+
+class Finish(enum.StrEnum):
+    """Why generation stopped."""
+
+    STOP = "stop"  # the model ended its turn
+    LENGTH = "length"  # max_output_tokens (or the context) was reached
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: str  # system | user | assistant (developer is folded into system at the edge)
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    max_output_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    text: str
+    finish: Finish
+
+
+@dataclass(frozen=True, slots=True)
+class JobError:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One request, from acceptance to its final state. Every change is a store write."""
+
+    id: str
+    tenant: str
+    surface: Surface
+    model: str
+    messages: tuple[Message, ...]
+    sampling: Sampling
+    window: Window
+    requested_window: str | None  # what the client asked for, before defaults and aliases
+    created_at: float
+    deadline: float
+    prompt_tokens: int
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    echo: Mapping[str, Any] = field(default_factory=dict)  # wire fields only the surface reads back
+    status: Status = Status.QUEUED
+    attempts: int = 0
+    started_at: float | None = None
+    completed_at: float | None = None
+    output: Output | None = None
+    usage: Usage | None = None
+    error: JobError | None = None
+
+    def finished(self, output: Output, usage: Usage, now: float) -> Job:
+        status = Status.COMPLETED if output.finish is Finish.STOP else Status.INCOMPLETE
+        return replace(self, status=status, output=output, usage=usage, completed_at=now)
+
+    def failed(self, error: JobError, now: float) -> Job:
+        return replace(self, status=Status.FAILED, error=error, completed_at=now)
+
+
+def new_id(prefix: str) -> str:
+    """An unguessable id with its kind as prefix: ``resp_…``, ``msg_…``, ``batch_…``."""
+    return f"{prefix}{secrets.token_hex(24)}"

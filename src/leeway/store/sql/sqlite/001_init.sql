@@ -1,0 +1,35 @@
+-- Jobs: one row per request, every transition a write. Api keys: stored as SHA-256 hashes.
+CREATE TABLE jobs (
+    id               TEXT PRIMARY KEY,
+    tenant           TEXT NOT NULL,
+    surface          TEXT NOT NULL,
+    model            TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    completion_window TEXT NOT NULL,
+    requested_window TEXT,
+    window_rank      INTEGER NOT NULL,
+    created_at       REAL NOT NULL,
+    deadline         REAL NOT NULL,
+    prompt_tokens    INTEGER NOT NULL,
+    request          TEXT NOT NULL,      -- JSON: messages and sampling, what the engine runs
+    metadata         TEXT NOT NULL,      -- JSON object of strings
+    echo             TEXT NOT NULL,      -- JSON: wire fields only the surface reads back
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    lease_token      TEXT,
+    lease_expires    REAL,
+    started_at       REAL,
+    completed_at     REAL,
+    output_text      TEXT,
+    finish           TEXT,
+    input_tokens     INTEGER,
+    output_tokens    INTEGER,
+    error            TEXT                -- JSON: {"code", "message"}
+);
+CREATE INDEX jobs_queued ON jobs (model, window_rank, deadline) WHERE status = 'queued';
+CREATE INDEX jobs_leased ON jobs (lease_expires) WHERE status = 'in_progress';
+
+CREATE TABLE api_keys (
+    key_hash   TEXT PRIMARY KEY,
+    tenant     TEXT NOT NULL,
+    created_at REAL NOT NULL
+);

@@ -1,0 +1,54 @@
+-- name: insert_job
+INSERT INTO jobs (id, tenant, surface, model, status, completion_window, requested_window,
+                  window_rank, created_at, deadline, prompt_tokens, request, metadata, echo)
+VALUES (:id, :tenant, :surface, :model, :status, :completion_window, :requested_window,
+        :window_rank, :created_at, :deadline, :prompt_tokens, :request, :metadata, :echo);
+
+-- name: get_job
+SELECT * FROM jobs WHERE id = :id AND tenant = :tenant;
+
+-- name: expire_leases
+-- Claims whose holder stopped renewing go back to the queue, or fail once they used every attempt.
+UPDATE jobs
+SET status        = CASE WHEN attempts >= :max_attempts THEN 'failed' ELSE 'queued' END,
+    error         = CASE WHEN attempts >= :max_attempts THEN :error ELSE NULL END,
+    completed_at  = CASE WHEN attempts >= :max_attempts THEN :now ELSE NULL END,
+    lease_token   = NULL,
+    lease_expires = NULL
+WHERE status = 'in_progress' AND lease_expires < :now
+RETURNING id, status;
+
+-- name: claim
+UPDATE jobs
+SET status = 'in_progress', lease_token = :token, lease_expires = :expires, attempts = attempts + 1,
+    started_at = coalesce(started_at, :now)
+WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND model = :model
+             ORDER BY window_rank, deadline LIMIT :limit)
+RETURNING *;
+
+-- name: renew
+UPDATE jobs SET lease_expires = :expires
+WHERE id = :id AND lease_token = :token AND status = 'in_progress';
+
+-- name: finish
+-- Fenced: a holder whose lease was taken over changes nothing.
+UPDATE jobs
+SET status = :status, output_text = :output_text, finish = :finish, input_tokens = :input_tokens,
+    output_tokens = :output_tokens, error = :error, completed_at = :now,
+    lease_token = NULL, lease_expires = NULL
+WHERE id = :id AND lease_token = :token AND status = 'in_progress'
+RETURNING *;
+
+-- name: release
+-- A graceful stop hands its claims back without spending an attempt.
+UPDATE jobs SET status = 'queued', lease_token = NULL, lease_expires = NULL, attempts = attempts - 1
+WHERE id = :id AND lease_token = :token AND status = 'in_progress';
+
+-- name: insert_key
+INSERT INTO api_keys (key_hash, tenant, created_at) VALUES (:key_hash, :tenant, :now);
+
+-- name: tenant_for_key
+SELECT tenant FROM api_keys WHERE key_hash = :key_hash;
+
+-- name: count_keys
+SELECT count(*) FROM api_keys;

@@ -1,0 +1,176 @@
+"""The embedded store: one SQLite file in WAL mode, ``synchronous=FULL``.
+
+All writes go through one writer thread that commits in groups: every write that arrives while the
+previous commit is syncing joins the next transaction (each in its own savepoint, so one failing write
+does not undo the others). A caller hears back only after its write is committed and synced, so a
+client is never told "accepted" for a job that a crash could lose, and durability costs one sync per
+group instead of one per request. Reads use a separate connection and never wait for the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from leeway.jobs import Job, JobError
+from leeway.store import Claim, Result
+from leeway.store.queries import load_queries, migrations
+from leeway.store.rows import error_json, job_row, result_row, row_job
+
+T = TypeVar("T")
+Write = Callable[[sqlite3.Connection], Any]
+
+Q = load_queries("sqlite")
+_MAX_GROUP = 2048  # writes in one transaction at most
+_EXHAUSTED = JobError("attempts_exhausted", "The job was claimed too many times without finishing.")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    for number, sql in migrations("sqlite"):
+        if number > version:
+            conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version={number};\nCOMMIT;")
+
+
+class _GroupWriter:
+    """One thread, one connection; runs queued writes in shared transactions."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = _connect(path)
+        _migrate(self._conn)
+        self._queue: queue.SimpleQueue[tuple[Write, asyncio.Future[Any]] | None] = (
+            queue.SimpleQueue())
+        self._thread = threading.Thread(target=self._run, name="leeway-sqlite-writer", daemon=True)
+        self._thread.start()
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put((fn, future))
+        return await future
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._conn.close()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            group = [item]
+            while len(group) < _MAX_GROUP:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # stop after this group
+                    break
+                group.append(nxt)
+            self._commit(group)
+
+    def _commit(self, group: list[tuple[Write, asyncio.Future[Any]]]) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            for fn, future in group:
+                self._conn.execute("SAVEPOINT w")
+                try:
+                    outcomes.append((future, fn(self._conn), None))
+                    self._conn.execute("RELEASE w")
+                except Exception as e:  # noqa: BLE001 - handed to the caller that wrote it
+                    self._conn.execute("ROLLBACK TO w")
+                    self._conn.execute("RELEASE w")
+                    outcomes.append((future, None, e))
+            self._conn.execute("COMMIT")
+        except Exception as e:  # noqa: BLE001 - the whole group failed: tell every caller
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            outcomes = [(future, None, e) for _, future in group]
+        loop = group[0][1].get_loop()
+        loop.call_soon_threadsafe(_settle, outcomes)
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, value, error in outcomes:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
+
+
+class SqliteStore:
+    """Implements ``Store`` and ``KeyStore`` on one SQLite file."""
+
+    def __init__(self, path: Path, *, lease_seconds: float = 30.0, max_attempts: int = 3) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = _GroupWriter(path)
+        self._reader = _connect(path)
+        self._lease = lease_seconds
+        self._max_attempts = max_attempts
+
+    async def create(self, job: Job) -> None:
+        row = job_row(job)
+        await self._writer.write(lambda c: c.execute(Q["insert_job"], row))
+
+    async def get(self, tenant: str, job_id: str) -> Job | None:
+        row = self._reader.execute(Q["get_job"], {"id": job_id, "tenant": tenant}).fetchone()
+        return row_job(row) if row else None
+
+    async def claim(self, model: str, limit: int, now: float) -> list[Claim]:
+        token = secrets.token_hex(16)
+
+        def claim(c: sqlite3.Connection) -> list[sqlite3.Row]:
+            c.execute(Q["expire_leases"], {"now": now, "max_attempts": self._max_attempts,
+                                           "error": error_json(_EXHAUSTED)}).fetchall()
+            return c.execute(Q["claim"], {"model": model, "limit": limit, "now": now,
+                                          "token": token, "expires": now + self._lease}).fetchall()
+
+        rows = await self._writer.write(claim)
+        jobs = sorted((row_job(r) for r in rows), key=lambda j: (j.window.rank, j.deadline))
+        return [Claim(j, token) for j in jobs]
+
+    async def renew(self, claims: list[Claim], now: float) -> None:
+        params = [{"id": c.job.id, "token": c.token, "expires": now + self._lease} for c in claims]
+        if params:
+            await self._writer.write(lambda c: c.executemany(Q["renew"], params))
+
+    async def finish(self, claim: Claim, result: Result, now: float) -> Job | None:
+        params = {"id": claim.job.id, "token": claim.token, "now": now, **result_row(result)}
+        row = await self._writer.write(lambda c: c.execute(Q["finish"], params).fetchone())
+        return row_job(row) if row else None
+
+    async def release(self, claims: list[Claim]) -> None:
+        params = [{"id": c.job.id, "token": c.token} for c in claims]
+        if params:
+            await self._writer.write(lambda c: c.executemany(Q["release"], params))
+
+    async def add_key(self, key_hash: str, tenant: str, now: float) -> None:
+        params = {"key_hash": key_hash, "tenant": tenant, "now": now}
+        await self._writer.write(lambda c: c.execute(Q["insert_key"], params))
+
+    async def tenant_for_key(self, key_hash: str) -> str | None:
+        row = self._reader.execute(Q["tenant_for_key"], {"key_hash": key_hash}).fetchone()
+        return row[0] if row else None
+
+    async def count_keys(self) -> int:
+        return int(self._reader.execute(Q["count_keys"]).fetchone()[0])
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._writer.close)
+        self._reader.close()
