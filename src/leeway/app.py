@@ -23,29 +23,47 @@ from leeway.store.sqlite import SqliteStore
 
 def build_engine(config: ModelConfig) -> Engine:
     if config.engine == "fake":
-        return FakeEngine(config.id, parallel=config.parallel, context=config.context,
-                          tokens=config.fake_tokens, delay=config.fake_delay)
+        return FakeEngine(
+            config.id,
+            parallel=config.parallel,
+            context=config.context,
+            tokens=config.fake_tokens,
+            delay=config.fake_delay,
+        )
     if config.engine == "llamacpp":
         from leeway.engines.llamacpp import LlamaCppEngine  # needs the llama_cpp build
 
         return LlamaCppEngine(config)
-    raise ConfigError(f"Model {config.id!r}: unknown engine {config.engine!r}; "
-                      "known: 'llamacpp', 'fake'.")
+    raise ConfigError(
+        f"Model {config.id!r}: unknown engine {config.engine!r}; known: 'llamacpp', 'fake'."
+    )
 
 
 def open_store(settings: Settings) -> SqliteStore:
-    return SqliteStore(settings.db_path, lease_seconds=settings.lease_seconds,
-                       max_attempts=settings.max_attempts)
+    return SqliteStore(
+        settings.db_path, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts
+    )
 
 
 def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -> Starlette:
     engines = engines if engines is not None else {m.id: build_engine(m) for m in settings.models}
     store = open_store(settings)
     events = JobEvents()
-    dispatcher = Dispatcher(store, engines, events, lease_seconds=settings.lease_seconds,
-                            poll_seconds=settings.poll_seconds)
-    api = Api(settings, store, Authenticator(store), Intake(settings, store, engines, dispatcher,
-                                                            events), engines, dispatcher)
+    dispatcher = Dispatcher(
+        store,
+        engines,
+        events,
+        lease_seconds=settings.lease_seconds,
+        poll_seconds=settings.poll_seconds,
+    )
+    api = Api(
+        settings,
+        store,
+        Authenticator(store),
+        Intake(settings, store, engines, dispatcher, events),
+        engines,
+        dispatcher,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -60,8 +78,12 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
                 await engine.close()
             await store.close()
 
-    return Starlette(routes=api.routes(), lifespan=lifespan, exception_handlers={
-        LeewayError: errors.on_leeway_error,
-        HTTPException: errors.on_http_error,
-        Exception: errors.on_unexpected,
-    })
+    return Starlette(
+        routes=api.routes(),
+        lifespan=lifespan,
+        exception_handlers={
+            LeewayError: errors.on_leeway_error,
+            HTTPException: errors.on_http_error,
+            Exception: errors.on_unexpected,
+        },
+    )

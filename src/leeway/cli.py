@@ -18,8 +18,12 @@ from leeway.settings import Settings
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
-        settings = config.load(args.config, host=getattr(args, "host", None),
-                               port=getattr(args, "port", None), data_dir=args.data_dir)
+        settings = config.load(
+            args.config,
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            data_dir=args.data_dir,
+        )
         if getattr(args, "engine", None):
             settings = config.with_engine(settings, args.engine)
         args.run(args, settings)
@@ -34,8 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the API (and run the dispatcher)")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
-    serve.add_argument("--engine", choices=["llamacpp", "fake"],
-                       help="serve every configured model with this engine")
+    serve.add_argument(
+        "--engine",
+        choices=["llamacpp", "fake"],
+        help="serve every configured model with this engine",
+    )
     serve.set_defaults(run=_serve)
 
     keys = commands.add_parser("keys", help="manage API keys")
@@ -53,13 +60,23 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     key = asyncio.run(_first_key(settings))
     if key is not None:
-        print(f"No API key existed, so one was created for tenant 'default'. It is shown only "
-              f"once:\n\n    {key}\n", flush=True)
-    uvicorn.run(build_app(settings), host=settings.host, port=settings.port, log_level="info",
-                access_log=False)
+        print(
+            f"No API key existed, so one was created for tenant 'default'. It is shown only "
+            f"once:\n\n    {key}\n",
+            flush=True,
+        )
+    uvicorn.run(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+    )
 
 
 async def _first_key(settings: Settings) -> str | None:

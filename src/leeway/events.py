@@ -17,13 +17,13 @@ class JobEvents:
     def __init__(self) -> None:
         self._waiters: defaultdict[str, set[asyncio.Future[Job]]] = defaultdict(set)
 
-    async def wait_final(self, job_id: str, timeout: float) -> Job | None:
-        """The job once final, or None if it did not become final (here) within ``timeout``."""
+    async def wait_final(self, job_id: str, seconds: float) -> Job | None:
+        """The job once final, or None if it did not become final (here) within ``seconds``."""
         future: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
         waiters = self._waiters[job_id]
         waiters.add(future)
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(future, seconds)
         except TimeoutError:
             return None
         finally:

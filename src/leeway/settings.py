@@ -48,7 +48,9 @@ class ModelConfig:
     windows: tuple[Window, ...] = tuple(Window)
     parallel: int = 32
     context: int = 2048
-    batch_tokens: int = 512  # most tokens in one decode step (prompt chunks + one per running sequence)
+    batch_tokens: int = (
+        512  # most tokens in one decode step (prompt chunks + one per running sequence)
+    )
     threads: int | None = None  # decode threads; default: all cores
     fake_delay: float = 0.0  # fake engine: seconds per output token
     fake_tokens: int = 16  # fake engine: output tokens per reply (capped by max_output_tokens)
@@ -75,12 +77,21 @@ class Settings:
         return next((m for m in self.models if m.id == model_id), None)
 
 
-_SCALARS = {"host": str, "port": int, "data_dir": Path, "max_body_bytes": int, "lease_seconds": float,
-            "max_attempts": int, "poll_seconds": float, "strict_incomplete": bool}
+_SCALARS = {
+    "host": str,
+    "port": int,
+    "data_dir": Path,
+    "max_body_bytes": int,
+    "lease_seconds": float,
+    "max_attempts": int,
+    "poll_seconds": float,
+    "strict_incomplete": bool,
+}
 
 
-def load(config_file: Path | None = None, env: Mapping[str, str] | None = None,
-         **overrides: Any) -> Settings:
+def load(
+    config_file: Path | None = None, env: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
     """Build Settings; ``overrides`` (command-line flags) that are None are left out."""
     raw: dict[str, Any] = {}
     if config_file is not None:

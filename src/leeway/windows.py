@@ -16,22 +16,30 @@ def resolve(requested: str | None, supported: Sequence[Window], *, background: b
     not support is rejected with its supported windows listed. ``flex`` needs ``background: true``.
     """
     if requested is None:
-        for window, allowed in ((Window.STANDARD, True), (Window.FLEX, background),
-                                (Window.ASAP, True)):
-            if allowed and window in supported:
-                return window
+        for default, allowed in (
+            (Window.STANDARD, True),
+            (Window.FLEX, background),
+            (Window.ASAP, True),
+        ):
+            if allowed and default in supported:
+                return default
         raise UnsupportedWindow(
             f"This model has no completion window a request with background={str(background).lower()}"
             f" can use; its supported completion windows are {_names(supported)}.",
-            param="metadata.completion_window")
-    window = WINDOW_ALIASES.get(requested) or _parse(requested)
+            param="metadata.completion_window",
+        )
+    window: Window | None = WINDOW_ALIASES.get(requested) or _parse(requested)
     if window is None or window not in supported:
         raise UnsupportedWindow(
             f"Completion window {requested!r} is not supported for this model; its supported "
-            f"completion windows are {_names(supported)}.", param="metadata.completion_window")
+            f"completion windows are {_names(supported)}.",
+            param="metadata.completion_window",
+        )
     if window is Window.FLEX and not background:
-        raise InvalidRequest("The flex completion window requires background: true.",
-                             param="metadata.completion_window")
+        raise InvalidRequest(
+            "The flex completion window requires background: true.",
+            param="metadata.completion_window",
+        )
     return window
 
 

@@ -41,7 +41,8 @@ class Authenticator:
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise AuthenticationFailed(
-                "Missing API key. Pass a Leeway key as `Authorization: Bearer <key>`.")
+                "Missing API key. Pass a Leeway key as `Authorization: Bearer <key>`."
+            )
         digest = key_hash(key.strip())
         if (tenant := self._known.get(digest)) is None:
             tenant = await self._keys.tenant_for_key(digest)

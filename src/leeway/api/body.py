@@ -29,7 +29,8 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     except orjson.JSONDecodeError as e:
         raise InvalidRequest(
             f"The body of your request is not valid JSON ({e}). Send a JSON object with "
-            "`Content-Type: application/json`.") from e
+            "`Content-Type: application/json`."
+        ) from e
     if not isinstance(body, dict):
         raise InvalidRequest(f"The body must be a JSON object, not {type(body).__name__}.")
     return body

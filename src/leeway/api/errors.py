@@ -17,13 +17,20 @@ log = logging.getLogger(__name__)
 
 
 def envelope(error: LeewayError) -> dict[str, Any]:
-    return {"error": {"message": error.message, "type": error.type, "param": error.param,
-                      "code": error.code}}
+    return {
+        "error": {
+            "message": error.message,
+            "type": error.type,
+            "param": error.param,
+            "code": error.code,
+        }
+    }
 
 
 def render(error: LeewayError) -> Response:
-    return Response(orjson.dumps(envelope(error)), status_code=error.status,
-                    media_type="application/json")
+    return Response(
+        orjson.dumps(envelope(error)), status_code=error.status, media_type="application/json"
+    )
 
 
 def from_validation(error: ValidationError, prefix: str = "") -> InvalidRequest:
@@ -35,8 +42,9 @@ def from_validation(error: ValidationError, prefix: str = "") -> InvalidRequest:
     if first["type"] == "missing":
         return InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
     allowed = first.get("ctx", {}).get("expected")
-    detail = f"{first['msg']}" + ("" if allowed is None or allowed in first["msg"]
-                                  else f" (allowed: {allowed})")
+    detail = f"{first['msg']}" + (
+        "" if allowed is None or allowed in first["msg"] else f" (allowed: {allowed})"
+    )
     got = first.get("input")
     shown = orjson.dumps(got).decode()[:80] if _is_json(got) else type(got).__name__
     return InvalidRequest(f"Invalid value for '{param}': {detail}; got {shown}.", param=param)
@@ -47,8 +55,11 @@ def _path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif not (part[:1].isupper() or part in ("str", "list", "function-after", "literal")
-                  or "[" in part):  # skip pydantic's union-branch labels
+        elif not (
+            part[:1].isupper()
+            or part in ("str", "list", "function-after", "literal")
+            or "[" in part
+        ):  # skip pydantic's union-branch labels
             out += f".{part}" if out else part
     return out
 
@@ -70,7 +81,10 @@ async def on_leeway_error(_: Request, exc: Exception) -> Response:
 
 async def on_http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    kind = {404: ("not_found", "Unknown route."), 405: ("method_not_allowed", "Method not allowed.")}
+    kind = {
+        404: ("not_found", "Unknown route."),
+        405: ("method_not_allowed", "Method not allowed."),
+    }
     code, message = kind.get(exc.status_code, (None, str(exc.detail)))
     error = LeewayError(message)
     error.status, error.type, error.code = exc.status_code, "invalid_request_error", code

@@ -37,9 +37,15 @@ class Draft:
 
 
 class Intake:
-    def __init__(self, settings: Settings, store: Store, engines: Mapping[str, Engine],
-                 dispatcher: Dispatcher, events: JobEvents,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        engines: Mapping[str, Engine],
+        dispatcher: Dispatcher,
+        events: JobEvents,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._settings, self._store, self._engines = settings, store, engines
         self._dispatcher, self._events, self._clock = dispatcher, events, clock
 
@@ -47,26 +53,39 @@ class Intake:
         """Validate against the model, store durably, and wake the dispatcher."""
         model, engine = self._settings.model(draft.model), self._engines.get(draft.model)
         if model is None or engine is None:
-            raise ModelNotFound(f"The model '{draft.model}' does not exist. GET /v1/models lists "
-                                "the models this server serves.", param="model")
-        window = windows.resolve(draft.requested_window, model.windows,
-                                 background=draft.background)
+            raise ModelNotFound(
+                f"The model '{draft.model}' does not exist. GET /v1/models lists "
+                "the models this server serves.",
+                param="model",
+            )
+        window = windows.resolve(draft.requested_window, model.windows, background=draft.background)
         prompt_tokens = engine.count_tokens(draft.messages)
         room = engine.context - prompt_tokens
         if room < 1:
             raise ContextLengthExceeded(
                 f"The input is {prompt_tokens} tokens once formatted for this model; its context "
                 f"holds {engine.context} tokens, so the input may be at most {engine.context - 1} "
-                "tokens (and leaves that much less room for output).", param="input")
+                "tokens (and leaves that much less room for output).",
+                param="input",
+            )
         now = self._clock()
         job = Job(
-            id=new_id(draft.id_prefix), tenant=tenant, surface=draft.surface, model=draft.model,
+            id=new_id(draft.id_prefix),
+            tenant=tenant,
+            surface=draft.surface,
+            model=draft.model,
             messages=draft.messages,
-            sampling=Sampling(min(draft.max_output_tokens or room, room), draft.temperature,
-                              draft.top_p),
-            window=window, requested_window=draft.requested_window, created_at=now,
+            sampling=Sampling(
+                min(draft.max_output_tokens or room, room), draft.temperature, draft.top_p
+            ),
+            window=window,
+            requested_window=draft.requested_window,
+            created_at=now,
             deadline=windows.deadline(window, now, self._settings.window_targets),
-            prompt_tokens=prompt_tokens, metadata=draft.metadata, echo=draft.echo)
+            prompt_tokens=prompt_tokens,
+            metadata=draft.metadata,
+            echo=draft.echo,
+        )
         await self._store.create(job)
         self._dispatcher.wake(job.model)
         return job

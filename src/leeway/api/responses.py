@@ -16,10 +16,20 @@ MetadataValue = Annotated[str, StringConstraints(max_length=512)]
 # Parameters of OpenAI's Responses API that Leeway does not implement yet: rejected by name, never
 # silently ignored. Each maps to the value that means "not used", which is accepted.
 _NOT_YET: dict[str, Any] = {
-    "tools": [], "tool_choice": "none", "text": {"format": {"type": "text"}}, "stream": False,
-    "reasoning": None, "previous_response_id": None, "conversation": None, "prompt": None,
-    "include": [], "truncation": "disabled", "parallel_tool_calls": None, "max_tool_calls": None,
-    "top_logprobs": None, "stream_options": None,
+    "tools": [],
+    "tool_choice": "none",
+    "text": {"format": {"type": "text"}},
+    "stream": False,
+    "reasoning": None,
+    "previous_response_id": None,
+    "conversation": None,
+    "prompt": None,
+    "include": [],
+    "truncation": "disabled",
+    "parallel_tool_calls": None,
+    "max_tool_calls": None,
+    "top_logprobs": None,
+    "stream_options": None,
 }
 
 
@@ -60,8 +70,9 @@ class CreateResponse(_Wire):
 def draft(body: CreateResponse) -> Draft:
     _reject_unsupported(body)
     if body.store is False:
-        raise InvalidRequest("store: false is not supported: Leeway stores every response.",
-                             param="store")
+        raise InvalidRequest(
+            "store: false is not supported: Leeway stores every response.", param="store"
+        )
     messages = _messages(body)
     if not messages:
         raise InvalidRequest("input must hold at least one message.", param="input")
@@ -70,13 +81,25 @@ def draft(body: CreateResponse) -> Draft:
     temperature = 1.0 if body.temperature is None else body.temperature
     top_p = 1.0 if body.top_p is None else body.top_p
     return Draft(
-        surface=Surface.RESPONSES, id_prefix="resp_", model=body.model, messages=messages,
-        max_output_tokens=body.max_output_tokens, temperature=temperature, top_p=top_p,
-        background=background, requested_window=metadata.get("completion_window"),
+        surface=Surface.RESPONSES,
+        id_prefix="resp_",
+        model=body.model,
+        messages=messages,
+        max_output_tokens=body.max_output_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        background=background,
+        requested_window=metadata.get("completion_window"),
         metadata=metadata,
-        echo={"instructions": body.instructions, "max_output_tokens": body.max_output_tokens,
-              "temperature": temperature, "top_p": top_p, "user": body.user,
-              "background": background})
+        echo={
+            "instructions": body.instructions,
+            "max_output_tokens": body.max_output_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+            "user": body.user,
+            "background": background,
+        },
+    )
 
 
 def _reject_unsupported(body: CreateResponse) -> None:
@@ -86,7 +109,9 @@ def _reject_unsupported(body: CreateResponse) -> None:
         if value is not None and value != _NOT_YET[name]:
             raise UnsupportedParameter(
                 f"The '{name}' parameter is not supported by this server yet; remove it "
-                "from the request.", param=name)
+                "from the request.",
+                param=name,
+            )
 
 
 def _messages(body: CreateResponse) -> tuple[Message, ...]:
@@ -142,21 +167,26 @@ def _output(job: Job) -> list[dict[str, Any]]:
     if job.output is None:
         return []
     capped = job.output.finish is Finish.LENGTH
-    return [{
-        "type": "message",
-        "id": "msg_" + job.id.removeprefix("resp_"),
-        "status": "incomplete" if capped else "completed",
-        "role": "assistant",
-        "content": [{"type": "output_text", "text": job.output.text, "annotations": [],
-                     "logprobs": []}],
-    }]
+    return [
+        {
+            "type": "message",
+            "id": "msg_" + job.id.removeprefix("resp_"),
+            "status": "incomplete" if capped else "completed",
+            "role": "assistant",
+            "content": [
+                {"type": "output_text", "text": job.output.text, "annotations": [], "logprobs": []}
+            ],
+        }
+    ]
 
 
 def _usage(job: Job) -> dict[str, Any] | None:
     if job.usage is None:
         return None
-    return {"input_tokens": job.usage.input_tokens,
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": job.usage.output_tokens,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": job.usage.total_tokens}
+    return {
+        "input_tokens": job.usage.input_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": job.usage.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": job.usage.total_tokens,
+    }

@@ -26,8 +26,15 @@ def _json(content: Any, status: int = 200) -> Response:
 
 
 class Api:
-    def __init__(self, settings: Settings, store: Store, auth: Authenticator, intake: Intake,
-                 engines: Mapping[str, Engine], dispatcher: Dispatcher) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        auth: Authenticator,
+        intake: Intake,
+        engines: Mapping[str, Engine],
+        dispatcher: Dispatcher,
+    ) -> None:
         self._settings, self._store, self._auth, self._intake = settings, store, auth, intake
         self._engines, self._dispatcher = engines, dispatcher
 
@@ -40,21 +47,32 @@ class Api:
         ]
 
     async def health(self, _: Request) -> Response:
-        engines = {m: {"ready": e.ready(), "parallel": e.parallel,
-                       "running": self._dispatcher.running(m)} for m, e in self._engines.items()}
+        engines = {
+            m: {"ready": e.ready(), "parallel": e.parallel, "running": self._dispatcher.running(m)}
+            for m, e in self._engines.items()
+        }
         ok = all(e["ready"] for e in engines.values())
         return _json({"status": "ok" if ok else "starting", "engines": engines}, 200 if ok else 503)
 
     async def list_models(self, request: Request) -> Response:
         await self._auth.tenant(request)
-        data = [{"id": m.id, "object": "model", "created": 0, "owned_by": "leeway",
-                 "completion_windows": [w.value for w in m.windows]}
-                for m in self._settings.models]
+        data = [
+            {
+                "id": m.id,
+                "object": "model",
+                "created": 0,
+                "owned_by": "leeway",
+                "completion_windows": [w.value for w in m.windows],
+            }
+            for m in self._settings.models
+        ]
         return _json({"object": "list", "data": data})
 
     async def create_response(self, request: Request) -> Response:
         tenant = await self._auth.tenant(request)
-        body = parse(responses.CreateResponse, await read_json(request, self._settings.max_body_bytes))
+        body = parse(
+            responses.CreateResponse, await read_json(request, self._settings.max_body_bytes)
+        )
         job = await self._intake.submit(tenant, responses.draft(body))
         if body.background:
             return self._response(job, status=202)

@@ -10,8 +10,15 @@ from leeway.jobs import Finish, Job, Message, Usage
 
 
 class FakeEngine:
-    def __init__(self, model: str, *, parallel: int = 8, context: int = 2048, tokens: int = 16,
-                 delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        parallel: int = 8,
+        context: int = 2048,
+        tokens: int = 16,
+        delay: float = 0.0,
+    ) -> None:
         self.model, self.parallel, self.context = model, parallel, context
         self._tokens, self._delay = tokens, delay
 

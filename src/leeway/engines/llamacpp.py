@@ -41,7 +41,8 @@ class _Sequence:
     last: int = 0  # the last sampled token, fed back next step
     sampler: Sampler | None = None
     text: codecs.IncrementalDecoder = field(
-        default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace"))
+        default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
+    )
     cancelled: bool = False
 
 
@@ -58,10 +59,19 @@ class LlamaCppEngine:
         self._loop = asyncio.get_running_loop()
         path = Path(self._config.path) if self._config.path else default_model_path()
         self._llama = await asyncio.to_thread(
-            LlamaModel, path, parallel=self.parallel, context=self.context,
-            batch_tokens=self._config.batch_tokens, threads=self._config.threads)
-        self._thread = threading.Thread(target=self._decode_loop, args=(self._llama,),
-                                        name=f"llamacpp:{self.model}", daemon=True)
+            LlamaModel,
+            path,
+            parallel=self.parallel,
+            context=self.context,
+            batch_tokens=self._config.batch_tokens,
+            threads=self._config.threads,
+        )
+        self._thread = threading.Thread(
+            target=self._decode_loop,
+            args=(self._llama,),
+            name=f"llamacpp:{self.model}",
+            daemon=True,
+        )
         self._thread.start()
 
     def ready(self) -> bool:
@@ -110,8 +120,9 @@ class LlamaCppEngine:
                 _release(llama, seq, free)
             batch.close()
 
-    def _admit(self, llama: LlamaModel, active: list[_Sequence], free: list[int],
-               block: bool) -> bool:
+    def _admit(
+        self, llama: LlamaModel, active: list[_Sequence], free: list[int], block: bool
+    ) -> bool:
         """Move waiting sequences into free slots; False once the engine is closing."""
         while free:
             try:
@@ -127,8 +138,9 @@ class LlamaCppEngine:
             active.append(seq)
         return True
 
-    def _step(self, llama: LlamaModel, batch: Batch, active: list[_Sequence],
-              free: list[int]) -> None:
+    def _step(
+        self, llama: LlamaModel, batch: Batch, active: list[_Sequence], free: list[int]
+    ) -> None:
         for seq in [s for s in active if s.cancelled]:
             active.remove(seq)
             _release(llama, seq, free)

@@ -24,9 +24,16 @@ log = logging.getLogger(__name__)
 
 
 class Dispatcher:
-    def __init__(self, store: Store, engines: Mapping[str, Engine], events: JobEvents, *,
-                 lease_seconds: float, poll_seconds: float,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        engines: Mapping[str, Engine],
+        events: JobEvents,
+        *,
+        lease_seconds: float,
+        poll_seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store, self._engines, self._events = store, engines, events
         self._lease, self._poll, self._clock = lease_seconds, poll_seconds, clock
         self._wake = {model: asyncio.Event() for model in engines}
@@ -34,8 +41,9 @@ class Dispatcher:
         self._loops: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._loops = [asyncio.create_task(self._fill(e), name=f"fill:{m}")
-                       for m, e in self._engines.items()]
+        self._loops = [
+            asyncio.create_task(self._fill(e), name=f"fill:{m}") for m, e in self._engines.items()
+        ]
         self._loops.append(asyncio.create_task(self._renew(), name="renew"))
 
     def wake(self, model: str) -> None:

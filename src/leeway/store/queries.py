@@ -18,6 +18,9 @@ def load_queries(dialect: str) -> dict[str, str]:
 def migrations(dialect: str) -> list[tuple[int, str]]:
     """``[(number, sql)]`` of ``NNN_*.sql`` files, in order."""
     folder = resources.files("leeway.store").joinpath("sql", dialect)
-    found = [(int(f.name[:3]), f.read_text()) for f in folder.iterdir()
-             if f.name[:3].isdigit() and f.name.endswith(".sql")]
+    found = [
+        (int(f.name[:3]), f.read_text())
+        for f in folder.iterdir()
+        if f.name[:3].isdigit() and f.name.endswith(".sql")
+    ]
     return sorted(found)

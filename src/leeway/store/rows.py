@@ -2,26 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from leeway.jobs import (Finish, Job, JobError, Message, Output, Sampling, Status, Surface, Usage,
-                         Window)
+from leeway.jobs import (
+    Finish,
+    Job,
+    JobError,
+    Message,
+    Output,
+    Sampling,
+    Status,
+    Surface,
+    Usage,
+    Window,
+)
 from leeway.store import Result
 
 
 def job_row(job: Job) -> dict[str, Any]:
-    request = {"messages": [[m.role, m.content] for m in job.messages],
-               "sampling": [job.sampling.max_output_tokens, job.sampling.temperature,
-                            job.sampling.top_p, job.sampling.seed]}
+    request = {
+        "messages": [[m.role, m.content] for m in job.messages],
+        "sampling": [
+            job.sampling.max_output_tokens,
+            job.sampling.temperature,
+            job.sampling.top_p,
+            job.sampling.seed,
+        ],
+    }
     return {
-        "id": job.id, "tenant": job.tenant, "surface": job.surface.value, "model": job.model,
-        "status": job.status.value, "completion_window": job.window.value,
-        "requested_window": job.requested_window, "window_rank": job.window.rank,
-        "created_at": job.created_at, "deadline": job.deadline, "prompt_tokens": job.prompt_tokens,
-        "request": orjson.dumps(request).decode(), "metadata": orjson.dumps(job.metadata).decode(),
+        "id": job.id,
+        "tenant": job.tenant,
+        "surface": job.surface.value,
+        "model": job.model,
+        "status": job.status.value,
+        "completion_window": job.window.value,
+        "requested_window": job.requested_window,
+        "window_rank": job.window.rank,
+        "created_at": job.created_at,
+        "deadline": job.deadline,
+        "prompt_tokens": job.prompt_tokens,
+        "request": orjson.dumps(request).decode(),
+        "metadata": orjson.dumps(job.metadata).decode(),
         "echo": orjson.dumps(job.echo).decode(),
     }
 
@@ -48,21 +71,34 @@ def error_json(error: JobError) -> str:
     return orjson.dumps({"code": error.code, "message": error.message}).decode()
 
 
-def row_job(row: Mapping[str, Any]) -> Job:
+def row_job(row: Any) -> Job:
+    """``row``: any mapping-like row (sqlite3.Row, a driver's record)."""
     request = orjson.loads(row["request"])
     max_out, temperature, top_p, seed = request["sampling"]
     error = orjson.loads(row["error"]) if row["error"] else None
     return Job(
-        id=row["id"], tenant=row["tenant"], surface=Surface(row["surface"]), model=row["model"],
+        id=row["id"],
+        tenant=row["tenant"],
+        surface=Surface(row["surface"]),
+        model=row["model"],
         messages=tuple(Message(role, content) for role, content in request["messages"]),
         sampling=Sampling(max_out, temperature, top_p, seed),
-        window=Window(row["completion_window"]), requested_window=row["requested_window"],
-        created_at=row["created_at"], deadline=row["deadline"], prompt_tokens=row["prompt_tokens"],
-        metadata=orjson.loads(row["metadata"]), echo=orjson.loads(row["echo"]),
-        status=Status(row["status"]), attempts=row["attempts"],
-        started_at=row["started_at"], completed_at=row["completed_at"],
+        window=Window(row["completion_window"]),
+        requested_window=row["requested_window"],
+        created_at=row["created_at"],
+        deadline=row["deadline"],
+        prompt_tokens=row["prompt_tokens"],
+        metadata=orjson.loads(row["metadata"]),
+        echo=orjson.loads(row["echo"]),
+        status=Status(row["status"]),
+        attempts=row["attempts"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
         output=Output(row["output_text"], Finish(row["finish"])) if row["finish"] else None,
-        usage=(Usage(row["input_tokens"], row["output_tokens"])
-               if row["output_tokens"] is not None else None),
+        usage=(
+            Usage(row["input_tokens"], row["output_tokens"])
+            if row["output_tokens"] is not None
+            else None
+        ),
         error=JobError(error["code"], error["message"]) if error else None,
     )

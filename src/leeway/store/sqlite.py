@@ -54,7 +54,8 @@ class _GroupWriter:
         self._conn = _connect(path)
         _migrate(self._conn)
         self._queue: queue.SimpleQueue[tuple[Write, asyncio.Future[Any]] | None] = (
-            queue.SimpleQueue())
+            queue.SimpleQueue()
+        )
         self._thread = threading.Thread(target=self._run, name="leeway-sqlite-writer", daemon=True)
         self._thread.start()
 
@@ -136,10 +137,20 @@ class SqliteStore:
         token = secrets.token_hex(16)
 
         def claim(c: sqlite3.Connection) -> list[sqlite3.Row]:
-            c.execute(Q["expire_leases"], {"now": now, "max_attempts": self._max_attempts,
-                                           "error": error_json(_EXHAUSTED)}).fetchall()
-            return c.execute(Q["claim"], {"model": model, "limit": limit, "now": now,
-                                          "token": token, "expires": now + self._lease}).fetchall()
+            c.execute(
+                Q["expire_leases"],
+                {"now": now, "max_attempts": self._max_attempts, "error": error_json(_EXHAUSTED)},
+            ).fetchall()
+            return c.execute(
+                Q["claim"],
+                {
+                    "model": model,
+                    "limit": limit,
+                    "now": now,
+                    "token": token,
+                    "expires": now + self._lease,
+                },
+            ).fetchall()
 
         rows = await self._writer.write(claim)
         jobs = sorted((row_job(r) for r in rows), key=lambda j: (j.window.rank, j.deadline))
