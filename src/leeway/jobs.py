@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -118,13 +118,6 @@ class Job:
     output: Output | None = None
     usage: Usage | None = None
     error: JobError | None = None
-
-    def finished(self, output: Output, usage: Usage, now: float) -> Job:
-        status = Status.COMPLETED if output.finish is Finish.STOP else Status.INCOMPLETE
-        return replace(self, status=status, output=output, usage=usage, completed_at=now)
-
-    def failed(self, error: JobError, now: float) -> Job:
-        return replace(self, status=Status.FAILED, error=error, completed_at=now)
 
 
 def new_id(prefix: str) -> str:

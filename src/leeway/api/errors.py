@@ -34,34 +34,29 @@ def render(error: LeewayError) -> Response:
 
 
 def from_validation(error: ValidationError, prefix: str = "") -> InvalidRequest:
-    """The first problem pydantic found, as a message that names the field and what it allows."""
-    first = error.errors(include_url=False)[0]
-    param = prefix + _path(first["loc"])
+    """The most specific problem pydantic found, as a message naming the field and what it allows.
+
+    For a field that takes one of several shapes (``input``: a string or a list of messages) pydantic
+    reports a failure per shape; the deepest one is the closest to what the client meant.
+    """
+    first = max(error.errors(include_url=False), key=lambda e: len(_fields(e["loc"])))
+    param = prefix + _path(_fields(first["loc"]))
     if first["type"] == "extra_forbidden":
         return UnsupportedParameter(f"Unknown parameter: '{param}'.", param=param)
     if first["type"] == "missing":
         return InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
-    allowed = first.get("ctx", {}).get("expected")
-    detail = f"{first['msg']}" + (
-        "" if allowed is None or allowed in first["msg"] else f" (allowed: {allowed})"
-    )
     got = first.get("input")
     shown = orjson.dumps(got).decode()[:80] if _is_json(got) else type(got).__name__
-    return InvalidRequest(f"Invalid value for '{param}': {detail}; got {shown}.", param=param)
+    return InvalidRequest(f"Invalid value for '{param}': {first['msg']}; got {shown}.", param=param)
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif not (
-            part[:1].isupper()
-            or part in ("str", "list", "function-after", "literal")
-            or "[" in part
-        ):  # skip pydantic's union-branch labels
-            out += f".{part}" if out else part
-    return out
+def _fields(loc: tuple[int | str, ...]) -> list[int | str]:
+    """The location without pydantic's labels for the shapes of a union (``str``, ``list[...]``)."""
+    return [p for p in loc if isinstance(p, int) or not (p == "str" or "[" in p)]
+
+
+def _path(parts: list[int | str]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
 
 
 def _is_json(value: Any) -> bool:

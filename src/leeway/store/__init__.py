@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from leeway.jobs import Job, JobError, Output, Usage
+from leeway.jobs import Finish, Job, JobError, Output, Status, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,15 @@ class Result:
     output: Output | None = None
     usage: Usage | None = None
     error: JobError | None = None
+
+    @property
+    def status(self) -> Status:
+        """The final state this result puts its job in."""
+        if self.error is not None:
+            return Status.FAILED
+        if self.output is not None and self.output.finish is Finish.LENGTH:
+            return Status.INCOMPLETE
+        return Status.COMPLETED
 
 
 class Store(Protocol):

@@ -51,14 +51,8 @@ def job_row(job: Job) -> dict[str, Any]:
 
 def result_row(result: Result) -> dict[str, Any]:
     out, usage, error = result.output, result.usage, result.error
-    if error is not None:
-        status = Status.FAILED
-    elif out is not None and out.finish is Finish.LENGTH:
-        status = Status.INCOMPLETE
-    else:
-        status = Status.COMPLETED
     return {
-        "status": status.value,
+        "status": result.status.value,
         "output_text": out.text if out else None,
         "finish": out.finish.value if out else None,
         "input_tokens": usage.input_tokens if usage else None,

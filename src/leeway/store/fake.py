@@ -1,0 +1,99 @@
+"""An in-memory Store for unit tests: the same contract as SqliteStore (leases, fencing, ordering)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+
+from leeway.jobs import Job, JobError, Status
+from leeway.store import Claim, Result
+
+
+class FakeStore:
+    def __init__(self, *, lease_seconds: float = 30.0, max_attempts: int = 3) -> None:
+        self.jobs: dict[str, Job] = {}
+        self._leases: dict[str, tuple[str, float]] = {}  # job id -> (token, expires)
+        self._lease, self._max_attempts = lease_seconds, max_attempts
+        self.keys: dict[str, str] = {}
+
+    async def create(self, job: Job) -> None:
+        if job.id in self.jobs:
+            raise ValueError(f"duplicate job id {job.id}")
+        self.jobs[job.id] = job
+
+    async def get(self, tenant: str, job_id: str) -> Job | None:
+        job = self.jobs.get(job_id)
+        return job if job is not None and job.tenant == tenant else None
+
+    async def claim(self, model: str, limit: int, now: float) -> list[Claim]:
+        for job_id, (_, expires) in list(self._leases.items()):
+            if expires < now:
+                del self._leases[job_id]
+                job = self.jobs[job_id]
+                if job.attempts >= self._max_attempts:
+                    error = JobError("attempts_exhausted", "Claimed too many times.")
+                    self.jobs[job_id] = replace(
+                        job, status=Status.FAILED, error=error, completed_at=now
+                    )
+                else:
+                    self.jobs[job_id] = replace(job, status=Status.QUEUED)
+        queued = sorted(
+            (j for j in self.jobs.values() if j.status is Status.QUEUED and j.model == model),
+            key=lambda j: (j.window.rank, j.deadline),
+        )[:limit]
+        token = secrets.token_hex(8)
+        claims = []
+        for job in queued:
+            job = replace(
+                job,
+                status=Status.IN_PROGRESS,
+                attempts=job.attempts + 1,
+                started_at=job.started_at or now,
+            )
+            self.jobs[job.id] = job
+            self._leases[job.id] = (token, now + self._lease)
+            claims.append(Claim(job, token))
+        return claims
+
+    async def renew(self, claims: list[Claim], now: float) -> None:
+        for c in claims:
+            if self._holds(c):
+                self._leases[c.job.id] = (c.token, now + self._lease)
+
+    async def finish(self, claim: Claim, result: Result, now: float) -> Job | None:
+        if not self._holds(claim):
+            return None
+        del self._leases[claim.job.id]
+        job = replace(
+            self.jobs[claim.job.id],
+            status=result.status,
+            output=result.output,
+            usage=result.usage,
+            error=result.error,
+            completed_at=now,
+        )
+        self.jobs[job.id] = job
+        return job
+
+    async def release(self, claims: list[Claim]) -> None:
+        for c in claims:
+            if self._holds(c):
+                del self._leases[c.job.id]
+                job = self.jobs[c.job.id]
+                self.jobs[job.id] = replace(job, status=Status.QUEUED, attempts=job.attempts - 1)
+
+    async def add_key(self, key_hash: str, tenant: str, now: float) -> None:
+        self.keys[key_hash] = tenant
+
+    async def tenant_for_key(self, key_hash: str) -> str | None:
+        return self.keys.get(key_hash)
+
+    async def count_keys(self) -> int:
+        return len(self.keys)
+
+    async def close(self) -> None:
+        return None
+
+    def _holds(self, claim: Claim) -> bool:
+        lease = self._leases.get(claim.job.id)
+        return lease is not None and lease[0] == claim.token

@@ -1,0 +1,71 @@
+"""Shared test helpers: jobs built by hand, and an app on the fake engine with a real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from leeway.api.auth import create_key
+from leeway.app import build_app, open_store
+from leeway.jobs import Job, Message, Sampling, Surface, Window, new_id
+from leeway.settings import ModelConfig, Settings
+
+FAKE_MODEL = "fake-model"
+
+
+def make_job(**overrides: Any) -> Job:
+    now = overrides.pop("created_at", time.time())
+    window = overrides.pop("window", Window.STANDARD)
+    fields: dict[str, Any] = {
+        "id": new_id("resp_"), "tenant": "t1", "surface": Surface.RESPONSES, "model": FAKE_MODEL,
+        "messages": (Message("user", "hello there"),), "sampling": Sampling(16),
+        "window": window, "requested_window": None, "created_at": now,
+        "deadline": now + 300, "prompt_tokens": 5,
+    }
+    fields.update(overrides)
+    return Job(**fields)
+
+
+def fake_settings(data_dir: Path, **overrides: Any) -> Settings:
+    models = overrides.pop("models", (
+        ModelConfig(FAKE_MODEL, engine="fake", parallel=4, context=256, fake_tokens=8),
+        ModelConfig("fake-asap-flex", engine="fake", windows=(Window.ASAP, Window.FLEX),
+                    parallel=2, context=256),
+    ))
+    return Settings(data_dir=data_dir, models=models, poll_seconds=0.05, **overrides)
+
+
+@dataclass
+class Client:
+    http: TestClient
+    key: str
+    other_key: str  # a second tenant's key
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.key}"}
+
+
+def add_keys(settings: Settings, *tenants: str) -> list[str]:
+    async def add() -> list[str]:
+        store = open_store(settings)
+        try:
+            return [await create_key(store, t) for t in tenants]
+        finally:
+            await store.close()
+
+    return asyncio.run(add())
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[Client]:
+    settings = fake_settings(tmp_path, max_body_bytes=64 * 1024)
+    key, other = add_keys(settings, "alpha", "beta")
+    with TestClient(build_app(settings)) as http:
+        yield Client(http, key, other)

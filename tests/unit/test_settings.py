@@ -1,0 +1,42 @@
+from pathlib import Path
+
+import pytest
+
+from leeway import settings as config
+from leeway.errors import ConfigError
+from leeway.jobs import Window
+
+
+def test_defaults_serve_smollm2_on_llamacpp_with_every_window():
+    s = config.load(env={})
+    assert [m.id for m in s.models] == ["HuggingFaceTB/SmolLM2-135M-Instruct"]
+    assert s.models[0].engine == "llamacpp" and s.models[0].windows == tuple(Window)
+    assert s.window_targets[Window.PRIORITY] == 60 and s.window_targets[Window.STANDARD] == 300
+
+
+def test_file_then_env_then_flags(tmp_path: Path):
+    f = tmp_path / "leeway.toml"
+    f.write_text(
+        'port = 9000\nlease_seconds = 5\n[window_targets]\npriority = 30\n'
+        '[[models]]\nid = "m"\nengine = "fake"\nwindows = ["asap", "flex"]\nparallel = 3\n'
+    )
+    s = config.load(f, env={"LEEWAY_PORT": "9100", "LEEWAY_LEASE_SECONDS": "7"}, port=9200)
+    assert s.port == 9200 and s.lease_seconds == 7.0
+    assert s.window_targets[Window.PRIORITY] == 30 and s.window_targets[Window.STANDARD] == 300
+    m = s.model("m")
+    assert m is not None and m.windows == (Window.ASAP, Window.FLEX) and m.parallel == 3
+
+
+def test_unknown_settings_are_named(tmp_path: Path):
+    f = tmp_path / "bad.toml"
+    f.write_text('prot = 1\n')
+    with pytest.raises(ConfigError, match="prot"):
+        config.load(f, env={})
+    f.write_text('[[models]]\nid = "m"\nparalel = 2\n')
+    with pytest.raises(ConfigError, match="paralel"):
+        config.load(f, env={})
+
+
+def test_with_engine_swaps_every_model():
+    s = config.with_engine(config.load(env={}), "fake")
+    assert {m.engine for m in s.models} == {"fake"}
