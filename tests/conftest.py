@@ -24,21 +24,36 @@ def make_job(**overrides: Any) -> Job:
     now = overrides.pop("created_at", time.time())
     window = overrides.pop("window", Window.STANDARD)
     fields: dict[str, Any] = {
-        "id": new_id("resp_"), "tenant": "t1", "surface": Surface.RESPONSES, "model": FAKE_MODEL,
-        "messages": (Message("user", "hello there"),), "sampling": Sampling(16),
-        "window": window, "requested_window": None, "created_at": now,
-        "deadline": now + 300, "prompt_tokens": 5,
+        "id": new_id("resp_"),
+        "tenant": "t1",
+        "surface": Surface.RESPONSES,
+        "model": FAKE_MODEL,
+        "messages": (Message("user", "hello there"),),
+        "sampling": Sampling(16),
+        "window": window,
+        "requested_window": None,
+        "created_at": now,
+        "deadline": now + 300,
+        "prompt_tokens": 5,
     }
     fields.update(overrides)
     return Job(**fields)
 
 
 def fake_settings(data_dir: Path, **overrides: Any) -> Settings:
-    models = overrides.pop("models", (
-        ModelConfig(FAKE_MODEL, engine="fake", parallel=4, context=256, fake_tokens=8),
-        ModelConfig("fake-asap-flex", engine="fake", windows=(Window.ASAP, Window.FLEX),
-                    parallel=2, context=256),
-    ))
+    models = overrides.pop(
+        "models",
+        (
+            ModelConfig(FAKE_MODEL, engine="fake", parallel=4, context=256, fake_tokens=8),
+            ModelConfig(
+                "fake-asap-flex",
+                engine="fake",
+                windows=(Window.ASAP, Window.FLEX),
+                parallel=2,
+                context=256,
+            ),
+        ),
+    )
     return Settings(data_dir=data_dir, models=models, poll_seconds=0.05, **overrides)
 
 

@@ -23,7 +23,8 @@ class JobEvents:
         waiters = self._waiters[job_id]
         waiters.add(future)
         try:
-            return await asyncio.wait_for(future, seconds)
+            async with asyncio.timeout(seconds):
+                return await future
         except TimeoutError:
             return None
         finally:

@@ -50,16 +50,29 @@ def test_background_is_202_queued_then_completes(client: Client):
     assert body["status"] == "queued" and body["id"].startswith("resp_") and body["output"] == []
     done = poll(client, body["id"])
     assert done["status"] == "completed" and done["completed_at"] >= done["created_at"]
-    assert done["output"][0]["content"][0]["text"] == "fake fake1 fake2 fake3 fake4 fake5 fake6 fake7 "
+    assert (
+        done["output"][0]["content"][0]["text"] == "fake fake1 fake2 fake3 fake4 fake5 fake6 fake7 "
+    )
     # "hi" is one word; the fake engine counts words + 3 per message
-    assert done["usage"] == {"input_tokens": 4, "input_tokens_details": {"cached_tokens": 0},
-                             "output_tokens": 8, "output_tokens_details": {"reasoning_tokens": 0},
-                             "total_tokens": 12}
+    assert done["usage"] == {
+        "input_tokens": 4,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 8,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 12,
+    }
 
 
 def test_blocking_returns_the_result(client: Client):
-    r = create(client, {"model": FAKE_MODEL, "input": [{"role": "user", "content": "hi"}],
-                        "instructions": "be brief", "max_output_tokens": 50})
+    r = create(
+        client,
+        {
+            "model": FAKE_MODEL,
+            "input": [{"role": "user", "content": "hi"}],
+            "instructions": "be brief",
+            "max_output_tokens": 50,
+        },
+    )
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "completed" and body["instructions"] == "be brief"
@@ -86,7 +99,9 @@ def test_unknown_model_is_404_model_not_found(client: Client):
     r = create(client, {"model": "gpt-9", "input": "hi"})
     assert r.status_code == 404
     err = error_of(r)
-    assert err["code"] == "model_not_found" and "gpt-9" in err["message"] and err["param"] == "model"
+    assert (
+        err["code"] == "model_not_found" and "gpt-9" in err["message"] and err["param"] == "model"
+    )
 
 
 @pytest.mark.parametrize(
@@ -104,20 +119,63 @@ def test_malformed_bodies_are_400(client: Client, raw: bytes, needle: str):
         ({"input": "hi"}, "model", "Missing required parameter"),
         ({"model": FAKE_MODEL}, "input", "Missing required parameter"),
         ({"model": FAKE_MODEL, "input": 7}, "input", "Invalid value for 'input'"),
-        ({"model": FAKE_MODEL, "input": "hi", "temperature": 5}, "temperature", "less than or equal to 2"),
+        (
+            {"model": FAKE_MODEL, "input": "hi", "temperature": 5},
+            "temperature",
+            "less than or equal to 2",
+        ),
         ({"model": FAKE_MODEL, "input": "hi", "top_p": -1}, "top_p", "greater than or equal to 0"),
-        ({"model": FAKE_MODEL, "input": "hi", "max_output_tokens": 0}, "max_output_tokens", "greater than or equal to 1"),
-        ({"model": FAKE_MODEL, "input": "hi", "max_output_tokens": "9"}, "max_output_tokens", "valid integer"),
-        ({"model": FAKE_MODEL, "input": [{"role": "robot", "content": "x"}]}, "input[0].role", "'system', 'developer', 'user' or 'assistant'"),
-        ({"model": FAKE_MODEL, "input": [{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]}, "input[0].content[0].type", "'input_text' or 'output_text'"),
+        (
+            {"model": FAKE_MODEL, "input": "hi", "max_output_tokens": 0},
+            "max_output_tokens",
+            "greater than or equal to 1",
+        ),
+        (
+            {"model": FAKE_MODEL, "input": "hi", "max_output_tokens": "9"},
+            "max_output_tokens",
+            "valid integer",
+        ),
+        (
+            {"model": FAKE_MODEL, "input": [{"role": "robot", "content": "x"}]},
+            "input[0].role",
+            "'system', 'developer', 'user' or 'assistant'",
+        ),
+        (
+            {
+                "model": FAKE_MODEL,
+                "input": [{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}],
+            },
+            "input[0].content[0].type",
+            "'input_text' or 'output_text'",
+        ),
         ({"model": FAKE_MODEL, "input": "hi", "metadata": {"k": 1}}, "metadata.k", "valid string"),
-        ({"model": FAKE_MODEL, "input": "hi", "metadata": {f"k{i}": "v" for i in range(17)}}, "metadata", "at most 16"),
+        (
+            {"model": FAKE_MODEL, "input": "hi", "metadata": {f"k{i}": "v" for i in range(17)}},
+            "metadata",
+            "at most 16",
+        ),
         ({"model": FAKE_MODEL, "input": "hi", "bogus": 1}, "bogus", "Unknown parameter"),
-        ({"model": FAKE_MODEL, "input": "hi", "tools": [{"type": "function", "name": "f"}]}, "tools", "not supported"),
+        (
+            {"model": FAKE_MODEL, "input": "hi", "tools": [{"type": "function", "name": "f"}]},
+            "tools",
+            "not supported",
+        ),
         ({"model": FAKE_MODEL, "input": "hi", "stream": True}, "stream", "not supported"),
-        ({"model": FAKE_MODEL, "input": "hi", "reasoning": {"effort": "low"}}, "reasoning", "not supported"),
-        ({"model": FAKE_MODEL, "input": "hi", "previous_response_id": "resp_1"}, "previous_response_id", "not supported"),
-        ({"model": FAKE_MODEL, "input": "hi", "text": {"format": {"type": "json_object"}}}, "text", "not supported"),
+        (
+            {"model": FAKE_MODEL, "input": "hi", "reasoning": {"effort": "low"}},
+            "reasoning",
+            "not supported",
+        ),
+        (
+            {"model": FAKE_MODEL, "input": "hi", "previous_response_id": "resp_1"},
+            "previous_response_id",
+            "not supported",
+        ),
+        (
+            {"model": FAKE_MODEL, "input": "hi", "text": {"format": {"type": "json_object"}}},
+            "text",
+            "not supported",
+        ),
         ({"model": FAKE_MODEL, "input": "hi", "store": False}, "store", "stores every response"),
         ({"model": FAKE_MODEL, "input": []}, "input", "at least one message"),
     ],
@@ -131,8 +189,15 @@ def test_invalid_fields_are_400_naming_the_field(client: Client, body, param, ne
 
 
 def test_default_valued_unsupported_parameters_are_accepted(client: Client):
-    body = {"model": FAKE_MODEL, "input": "hi", "stream": False, "store": True, "tools": [],
-            "truncation": "disabled", "text": {"format": {"type": "text"}}}
+    body = {
+        "model": FAKE_MODEL,
+        "input": "hi",
+        "stream": False,
+        "store": True,
+        "tools": [],
+        "truncation": "disabled",
+        "text": {"format": {"type": "text"}},
+    }
     assert create(client, body).status_code == 200
 
 
@@ -158,15 +223,19 @@ def test_window_rules(client: Client):
     assert window({"background": True, "metadata": {"completion_window": "24h"}}) == "flex"
     assert window({"metadata": {"completion_window": "15m"}}) == "priority"
     assert window({"metadata": {"completion_window": "asap"}}) == "asap"
-    r = create(client, {"model": FAKE_MODEL, "input": "hi", "metadata": {"completion_window": "flex"}})
+    r = create(
+        client, {"model": FAKE_MODEL, "input": "hi", "metadata": {"completion_window": "flex"}}
+    )
     assert r.status_code == 400 and "background" in error_of(r)["message"]
 
     r = create(client, {"model": "fake-asap-flex", "input": "hi", "background": True})
     assert r.json()["completion_window"] == "flex"
     r = create(client, {"model": "fake-asap-flex", "input": "hi"})
     assert r.json()["completion_window"] == "asap"
-    r = create(client, {"model": "fake-asap-flex", "input": "hi",
-                        "metadata": {"completion_window": "standard"}})
+    r = create(
+        client,
+        {"model": "fake-asap-flex", "input": "hi", "metadata": {"completion_window": "standard"}},
+    )
     assert r.status_code == 400
     err = error_of(r)
     assert err["type"] == "invalid_request_error" and "'asap', 'flex'" in err["message"]

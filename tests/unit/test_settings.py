@@ -17,7 +17,7 @@ def test_defaults_serve_smollm2_on_llamacpp_with_every_window():
 def test_file_then_env_then_flags(tmp_path: Path):
     f = tmp_path / "leeway.toml"
     f.write_text(
-        'port = 9000\nlease_seconds = 5\n[window_targets]\npriority = 30\n'
+        "port = 9000\nlease_seconds = 5\n[window_targets]\npriority = 30\n"
         '[[models]]\nid = "m"\nengine = "fake"\nwindows = ["asap", "flex"]\nparallel = 3\n'
     )
     s = config.load(f, env={"LEEWAY_PORT": "9100", "LEEWAY_LEASE_SECONDS": "7"}, port=9200)
@@ -29,7 +29,7 @@ def test_file_then_env_then_flags(tmp_path: Path):
 
 def test_unknown_settings_are_named(tmp_path: Path):
     f = tmp_path / "bad.toml"
-    f.write_text('prot = 1\n')
+    f.write_text("prot = 1\n")
     with pytest.raises(ConfigError, match="prot"):
         config.load(f, env={})
     f.write_text('[[models]]\nid = "m"\nparalel = 2\n')

@@ -7,7 +7,7 @@ measuring the gateway alone.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -33,7 +33,7 @@ class Engine(Protocol):
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """Prompt tokens of these messages once the model's chat template is applied."""
 
-    def generate(self, job: Job) -> AsyncIterator[Chunk]:
+    def generate(self, job: Job) -> AsyncGenerator[Chunk, None]:
         """Run one job; the last chunk has ``finish`` and ``usage`` set."""
 
     def ready(self) -> bool: ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 from leeway.engines import Chunk
 from leeway.jobs import Finish, Job, Message, Usage
@@ -29,7 +29,7 @@ class FakeEngine:
         """One token per word plus three per message, like a chat template's role markers."""
         return sum(len(m.content.split()) + 3 for m in messages)
 
-    async def generate(self, job: Job) -> AsyncIterator[Chunk]:
+    async def generate(self, job: Job) -> AsyncGenerator[Chunk, None]:
         n = min(self._tokens, job.sampling.max_output_tokens)
         for i in range(n):
             if self._delay:

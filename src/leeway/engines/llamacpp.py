@@ -15,7 +15,7 @@ import codecs
 import logging
 import queue
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,7 +85,7 @@ class LlamaCppEngine:
             raise EngineFailed("The llama.cpp engine has not started.")
         return self._llama.tokenize(self._llama.prompt(messages))
 
-    async def generate(self, job: Job) -> AsyncIterator[Chunk]:
+    async def generate(self, job: Job) -> AsyncGenerator[Chunk, None]:
         seq = _Sequence(self._tokens(job.messages), job.sampling, asyncio.Queue())
         self._waiting.put(seq)
         try:

@@ -79,8 +79,9 @@ class Dispatcher:
                     self._running[claim.job.id] = (claim, task)
                 if len(claims) == free:
                     continue  # there may be more: fill the next free sequence as soon as one opens
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self._poll)
+            with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it can eat a cancel
+                async with asyncio.timeout(self._poll):
+                    await wake.wait()
 
     async def _run(self, engine: Engine, claim: Claim) -> None:
         try:
@@ -101,10 +102,11 @@ class Dispatcher:
     async def _generate(self, engine: Engine, claim: Claim) -> Result:
         parts: list[str] = []
         try:
-            async for chunk in engine.generate(claim.job):
-                parts.append(chunk.text)
-                if chunk.finish is not None:
-                    return Result(Output("".join(parts), chunk.finish), chunk.usage)
+            async with contextlib.aclosing(engine.generate(claim.job)) as chunks:
+                async for chunk in chunks:
+                    parts.append(chunk.text)
+                    if chunk.finish is not None:
+                        return Result(Output("".join(parts), chunk.finish), chunk.usage)
         except asyncio.CancelledError:
             raise
         except Exception as e:

@@ -1,0 +1,114 @@
+"""The interim dispatcher on fakes: keeps the engine exactly full, most urgent first."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+from leeway.engines import Chunk
+from leeway.engines.fake import FakeEngine
+from leeway.events import JobEvents
+from leeway.jobs import Job, Status, Window
+from leeway.scheduler.dispatcher import Dispatcher
+from leeway.store.fake import FakeStore
+from tests.conftest import FAKE_MODEL, make_job
+
+
+class CountingEngine(FakeEngine):
+    """A fake engine that records the order jobs start in and how many run at once."""
+
+    def __init__(self, parallel: int, delay: float = 0.01, fail_on: str | None = None) -> None:
+        super().__init__(FAKE_MODEL, parallel=parallel, tokens=4, delay=delay)
+        self.started: list[str] = []
+        self.now = self.peak = 0
+        self.fail_on = fail_on
+
+    async def generate(self, job: Job) -> AsyncGenerator[Chunk, None]:
+        self.started.append(job.id)
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            if job.id == self.fail_on:
+                raise RuntimeError("boom")
+            async for chunk in super().generate(job):
+                yield chunk
+        finally:
+            self.now -= 1
+
+
+async def run_until_final(store: FakeStore, engine: CountingEngine, jobs: list[Job]) -> Dispatcher:
+    for job in jobs:
+        await store.create(job)
+    dispatcher = Dispatcher(
+        store, {FAKE_MODEL: engine}, JobEvents(), lease_seconds=30, poll_seconds=0.01
+    )
+    dispatcher.start()
+    for _ in range(500):
+        if all(store.jobs[j.id].status.is_final for j in jobs):
+            break
+        await asyncio.sleep(0.01)
+    await dispatcher.stop()
+    return dispatcher
+
+
+async def test_keeps_the_engine_exactly_full_and_finishes_everything():
+    store, engine = FakeStore(), CountingEngine(parallel=3)
+    jobs = [make_job() for _ in range(10)]
+    await run_until_final(store, engine, jobs)
+    assert engine.peak == 3
+    assert all(store.jobs[j.id].status is Status.COMPLETED for j in jobs)
+    assert all(store.jobs[j.id].usage.output_tokens == 4 for j in jobs)
+
+
+async def test_most_urgent_window_first_then_earliest_deadline():
+    store, engine = FakeStore(), CountingEngine(parallel=1)
+    t = 1000.0
+    flex = make_job(window=Window.FLEX, created_at=t, deadline=t + 10)
+    late = make_job(window=Window.STANDARD, created_at=t, deadline=t + 300)
+    early = make_job(window=Window.STANDARD, created_at=t + 1, deadline=t + 200)
+    asap = make_job(window=Window.ASAP, created_at=t + 2, deadline=t + 2)
+    await run_until_final(store, engine, [flex, late, early, asap])
+    assert engine.started == [asap.id, early.id, late.id, flex.id]
+
+
+async def test_an_engine_error_fails_only_that_job():
+    store = FakeStore()
+    jobs = [make_job() for _ in range(3)]
+    engine = CountingEngine(parallel=2, fail_on=jobs[1].id)
+    await run_until_final(store, engine, jobs)
+    failed = store.jobs[jobs[1].id]
+    assert failed.status is Status.FAILED and failed.error.code == "engine_error"
+    assert "boom" in failed.error.message
+    assert {store.jobs[j.id].status for j in (jobs[0], jobs[2])} == {Status.COMPLETED}
+
+
+async def test_stop_hands_running_jobs_back_without_spending_an_attempt():
+    store, engine = FakeStore(), CountingEngine(parallel=2, delay=10)
+    jobs = [make_job() for _ in range(2)]
+    for job in jobs:
+        await store.create(job)
+    dispatcher = Dispatcher(
+        store, {FAKE_MODEL: engine}, JobEvents(), lease_seconds=30, poll_seconds=0.01
+    )
+    dispatcher.start()
+    while engine.now < 2:
+        await asyncio.sleep(0.01)
+    assert dispatcher.running(FAKE_MODEL) == 2
+    await dispatcher.stop()
+    assert [store.jobs[j.id].status for j in jobs] == [Status.QUEUED, Status.QUEUED]
+    assert [store.jobs[j.id].attempts for j in jobs] == [0, 0]
+
+
+async def test_final_jobs_are_published_to_waiters():
+    store, engine, events = FakeStore(), CountingEngine(parallel=1), JobEvents()
+    job = make_job()
+    await store.create(job)
+    dispatcher = Dispatcher(
+        store, {FAKE_MODEL: engine}, events, lease_seconds=30, poll_seconds=10
+    )  # only the wake-up can start it promptly
+    dispatcher.start()
+    waiter = asyncio.create_task(events.wait_final(job.id, 5))
+    dispatcher.wake(FAKE_MODEL)
+    final = await waiter
+    await dispatcher.stop()
+    assert final is not None and final.status is Status.COMPLETED
