@@ -91,7 +91,9 @@ async def test_stop_hands_running_jobs_back_without_spending_an_attempt():
         store, {FAKE_MODEL: engine}, JobEvents(), lease_seconds=30, poll_seconds=0.01
     )
     dispatcher.start()
-    while engine.now < 2:
+    for _ in range(500):
+        if engine.now == 2:
+            break
         await asyncio.sleep(0.01)
     assert dispatcher.running(FAKE_MODEL) == 2
     await dispatcher.stop()
