@@ -1,0 +1,139 @@
+"""The SQLite store on a real file: ordering, leases, fencing, group commit, durability."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from leeway.jobs import Finish, JobError, Output, Status, Usage, Window
+from leeway.store import Result
+from leeway.store.sqlite import SqliteStore
+from tests.conftest import FAKE_MODEL, make_job
+
+DONE = Result(Output("hello", Finish.STOP), Usage(5, 1))
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    s = SqliteStore(tmp_path / "db.sqlite", lease_seconds=10, max_attempts=2)
+    yield s
+    await s.close()
+
+
+async def test_round_trip_and_tenant_scope(store: SqliteStore):
+    job = make_job(metadata={"completion_window": "standard"}, echo={"user": "u1"})
+    await store.create(job)
+    assert await store.get("t1", job.id) == job
+    assert await store.get("someone-else", job.id) is None
+
+
+async def test_claim_takes_most_urgent_first_for_its_model_only(store: SqliteStore):
+    t = 1000.0
+    flex = make_job(window=Window.FLEX, deadline=t + 5)
+    late = make_job(window=Window.STANDARD, deadline=t + 300)
+    early = make_job(window=Window.STANDARD, deadline=t + 100)
+    other = make_job(model="other-model", window=Window.ASAP, deadline=t)
+    for job in (flex, late, early, other):
+        await store.create(job)
+    claims = await store.claim(FAKE_MODEL, 2, now=t)
+    assert [c.job.id for c in claims] == [early.id, late.id]
+    assert all(c.job.status is Status.IN_PROGRESS and c.job.attempts == 1 for c in claims)
+    assert [c.job.id for c in await store.claim(FAKE_MODEL, 5, now=t)] == [flex.id]
+    assert await store.claim(FAKE_MODEL, 5, now=t) == []
+
+
+async def test_expired_lease_is_claimed_again_and_the_stale_holder_is_fenced(store: SqliteStore):
+    job = make_job()
+    await store.create(job)
+    [first] = await store.claim(FAKE_MODEL, 1, now=100.0)
+    assert await store.claim(FAKE_MODEL, 1, now=105.0) == []  # lease still held
+    [second] = await store.claim(FAKE_MODEL, 1, now=111.0)  # 10 s lease ran out
+    assert second.token != first.token and second.job.attempts == 2
+    assert await store.finish(first, DONE, now=112.0) is None  # stale token changes nothing
+    assert (await store.get("t1", job.id)).status is Status.IN_PROGRESS
+    done = await store.finish(second, DONE, now=113.0)
+    assert done.status is Status.COMPLETED and done.output.text == "hello"
+    assert done.usage == Usage(5, 1) and done.completed_at == 113.0
+    # a final result is never changed again, by anyone
+    assert await store.finish(second, Result(error=JobError("x", "y")), now=114.0) is None
+    assert (await store.get("t1", job.id)).output.text == "hello"
+
+
+async def test_renew_keeps_the_lease(store: SqliteStore):
+    await store.create(make_job())
+    claims = await store.claim(FAKE_MODEL, 1, now=100.0)
+    await store.renew(claims, now=108.0)
+    assert await store.claim(FAKE_MODEL, 1, now=115.0) == []  # renewed until 118
+    assert len(await store.claim(FAKE_MODEL, 1, now=119.0)) == 1
+
+
+async def test_a_job_that_keeps_losing_its_lease_fails_after_max_attempts(store: SqliteStore):
+    job = make_job()
+    await store.create(job)
+    await store.claim(FAKE_MODEL, 1, now=100.0)
+    await store.claim(FAKE_MODEL, 1, now=111.0)
+    assert await store.claim(FAKE_MODEL, 1, now=122.0) == []
+    failed = await store.get("t1", job.id)
+    assert failed.status is Status.FAILED and failed.error.code == "attempts_exhausted"
+
+
+async def test_release_requeues_without_spending_an_attempt(store: SqliteStore):
+    job = make_job()
+    await store.create(job)
+    claims = await store.claim(FAKE_MODEL, 1, now=100.0)
+    await store.release(claims)
+    back = await store.get("t1", job.id)
+    assert back.status is Status.QUEUED and back.attempts == 0
+    assert len(await store.claim(FAKE_MODEL, 1, now=100.0)) == 1
+
+
+async def test_results_map_to_final_states(store: SqliteStore):
+    jobs = [make_job() for _ in range(3)]
+    for job in jobs:
+        await store.create(job)
+    claims = await store.claim(FAKE_MODEL, 3, now=1.0)
+    results = [
+        DONE,
+        Result(Output("hel", Finish.LENGTH), Usage(5, 3)),
+        Result(error=JobError("engine_error", "it broke")),
+    ]
+    finals = [await store.finish(c, r, now=2.0) for c, r in zip(claims, results, strict=True)]
+    assert [f.status for f in finals] == [Status.COMPLETED, Status.INCOMPLETE, Status.FAILED]
+    assert finals[2].error == JobError("engine_error", "it broke") and finals[2].output is None
+
+
+async def test_concurrent_creates_all_survive_reopening(tmp_path: Path):
+    path = tmp_path / "db.sqlite"
+    store = SqliteStore(path)
+    jobs = [make_job() for _ in range(500)]
+    await asyncio.gather(*(store.create(j) for j in jobs))
+    await store.close()
+    reopened = SqliteStore(path)
+    try:
+        assert all([await reopened.get("t1", j.id) == j for j in jobs])
+    finally:
+        await reopened.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_one_failing_write_does_not_undo_its_group(store: SqliteStore):
+    job, dup, other = make_job(), make_job(), make_job()
+    await store.create(job)
+    results = await asyncio.gather(
+        store.create(dup), store.create(job), store.create(other), return_exceptions=True
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert await store.get("t1", dup.id) == dup and await store.get("t1", other.id) == other
+
+
+async def test_keys(store: SqliteStore):
+    assert await store.count_keys() == 0
+    await store.add_key("h1", "alpha", now=1.0)
+    assert await store.tenant_for_key("h1") == "alpha"
+    assert await store.tenant_for_key("h2") is None
+    assert await store.count_keys() == 1
