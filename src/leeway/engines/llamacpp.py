@@ -136,6 +136,9 @@ class LlamaCppEngine:
                 continue
             seq.slot, seq.sampler = free.pop(), Sampler(seq.sampling)
             active.append(seq)
+        # llama.cpp decodes a batch whose tokens are ordered by sequence id in far fewer pieces
+        # (with one KV stream per sequence, an unordered batch runs up to 3x slower).
+        active.sort(key=lambda s: s.slot)
         return True
 
     def _step(
