@@ -70,6 +70,7 @@ class Sampling:
     temperature: float = 1.0
     top_p: float = 1.0
     seed: int | None = None
+    stop: tuple[str, ...] = ()  # generation ends before the first of these strings
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ class Usage:
 class Output:
     text: str
     finish: Finish
+    stop_sequence: str | None = None  # the stop string that ended it, if one did
 
 
 @dataclass(frozen=True, slots=True)

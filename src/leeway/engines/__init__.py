@@ -21,6 +21,7 @@ class Chunk:
     text: str
     finish: Finish | None = None
     usage: Usage | None = None
+    stop_sequence: str | None = None
 
 
 class Engine(Protocol):

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Sequence
 
 from leeway.engines import Chunk
+from leeway.engines.stops import StopMatcher
 from leeway.jobs import Finish, Job, Message, Usage
 
 
@@ -30,13 +31,19 @@ class FakeEngine:
         return sum(len(m.content.split()) + 3 for m in messages)
 
     async def generate(self, job: Job) -> AsyncGenerator[Chunk, None]:
+        stops = StopMatcher(job.sampling.stop)
         n = min(self._tokens, job.sampling.max_output_tokens)
         for i in range(n):
             if self._delay:
                 await asyncio.sleep(self._delay)
-            yield Chunk(f"fake{i} " if i else "fake ")
+            text = stops.feed(f"fake{i} " if i else "fake ")
+            if stops.matched is not None:
+                yield Chunk(text, Finish.STOP, Usage(job.prompt_tokens, i + 1), stops.matched)
+                return
+            if text:
+                yield Chunk(text)
         finish = Finish.LENGTH if n < self._tokens else Finish.STOP
-        yield Chunk("", finish, Usage(job.prompt_tokens, n))
+        yield Chunk(stops.flush(), finish, Usage(job.prompt_tokens, n))
 
     def ready(self) -> bool:
         return True

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from leeway.engines import Chunk
 from leeway.engines.llama_model import Batch, LlamaModel, Sampler, default_model_path
+from leeway.engines.stops import StopMatcher
 from leeway.errors import EngineFailed
 from leeway.jobs import Finish, Job, Message, Sampling, Usage
 from leeway.settings import ModelConfig
@@ -43,6 +44,7 @@ class _Sequence:
     text: codecs.IncrementalDecoder = field(
         default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
     )
+    stops: StopMatcher = field(default_factory=lambda: StopMatcher(()))
     cancelled: bool = False
 
 
@@ -86,7 +88,12 @@ class LlamaCppEngine:
         return self._llama.tokenize(self._llama.prompt(messages))
 
     async def generate(self, job: Job) -> AsyncGenerator[Chunk, None]:
-        seq = _Sequence(self._tokens(job.messages), job.sampling, asyncio.Queue())
+        seq = _Sequence(
+            self._tokens(job.messages),
+            job.sampling,
+            asyncio.Queue(),
+            stops=StopMatcher(job.sampling.stop),
+        )
         self._waiting.put(seq)
         try:
             while True:
@@ -184,20 +191,25 @@ class LlamaCppEngine:
     def _next_token(self, llama: LlamaModel, seq: _Sequence, index: int) -> Chunk | None:
         assert seq.sampler is not None
         token = seq.sampler.sample(llama, index)
-        finish: Finish | None = None
         if llama.is_eog(token):
-            text, finish = seq.text.decode(b"", final=True), Finish.STOP
-        else:
-            seq.generated += 1
-            seq.last = token
-            text = seq.text.decode(llama.piece(token))
-            room = self.context - len(seq.prompt) - seq.generated
-            if seq.generated >= seq.sampling.max_output_tokens or room <= 0:
-                text += seq.text.decode(b"", final=True)
-                finish = Finish.LENGTH
-        if finish is not None:
-            return Chunk(text, finish, Usage(len(seq.prompt), seq.generated))
+            return self._final(seq, seq.stops.feed(seq.text.decode(b"", final=True)), Finish.STOP)
+        seq.generated += 1
+        seq.last = token
+        text = seq.stops.feed(seq.text.decode(llama.piece(token)))
+        if seq.stops.matched is not None:
+            return self._final(seq, text, Finish.STOP)
+        room = self.context - len(seq.prompt) - seq.generated
+        if seq.generated >= seq.sampling.max_output_tokens or room <= 0:
+            return self._final(
+                seq, text + seq.stops.feed(seq.text.decode(b"", final=True)), Finish.LENGTH
+            )
         return Chunk(text) if text else None
+
+    def _final(self, seq: _Sequence, text: str, finish: Finish) -> Chunk:
+        if seq.stops.matched is None:
+            text += seq.stops.flush()
+        usage = Usage(len(seq.prompt), seq.generated)
+        return Chunk(text, finish, usage, seq.stops.matched)
 
 
 def _deliver(out: list[tuple[_Sequence, Chunk | BaseException]]) -> None:

@@ -106,7 +106,8 @@ class Dispatcher:
                 async for chunk in chunks:
                     parts.append(chunk.text)
                     if chunk.finish is not None:
-                        return Result(Output("".join(parts), chunk.finish), chunk.usage)
+                        output = Output("".join(parts), chunk.finish, chunk.stop_sequence)
+                        return Result(output, chunk.usage)
         except asyncio.CancelledError:
             raise
         except Exception as e:

@@ -29,6 +29,7 @@ def job_row(job: Job) -> dict[str, Any]:
             job.sampling.temperature,
             job.sampling.top_p,
             job.sampling.seed,
+            list(job.sampling.stop),
         ],
     }
     return {
@@ -55,6 +56,7 @@ def result_row(result: Result) -> dict[str, Any]:
         "status": result.status.value,
         "output_text": out.text if out else None,
         "finish": out.finish.value if out else None,
+        "stop_sequence": out.stop_sequence if out else None,
         "input_tokens": usage.input_tokens if usage else None,
         "output_tokens": usage.output_tokens if usage else None,
         "error": error_json(error) if error else None,
@@ -68,7 +70,7 @@ def error_json(error: JobError) -> str:
 def row_job(row: Any) -> Job:
     """``row``: any mapping-like row (sqlite3.Row, a driver's record)."""
     request = orjson.loads(row["request"])
-    max_out, temperature, top_p, seed = request["sampling"]
+    max_out, temperature, top_p, seed, stop = request["sampling"]
     error = orjson.loads(row["error"]) if row["error"] else None
     return Job(
         id=row["id"],
@@ -76,7 +78,7 @@ def row_job(row: Any) -> Job:
         surface=Surface(row["surface"]),
         model=row["model"],
         messages=tuple(Message(role, content) for role, content in request["messages"]),
-        sampling=Sampling(max_out, temperature, top_p, seed),
+        sampling=Sampling(max_out, temperature, top_p, seed, tuple(stop)),
         window=Window(row["completion_window"]),
         requested_window=row["requested_window"],
         created_at=row["created_at"],
@@ -88,7 +90,11 @@ def row_job(row: Any) -> Job:
         attempts=row["attempts"],
         started_at=row["started_at"],
         completed_at=row["completed_at"],
-        output=Output(row["output_text"], Finish(row["finish"])) if row["finish"] else None,
+        output=(
+            Output(row["output_text"], Finish(row["finish"]), row["stop_sequence"])
+            if row["finish"]
+            else None
+        ),
         usage=(
             Usage(row["input_tokens"], row["output_tokens"])
             if row["output_tokens"] is not None

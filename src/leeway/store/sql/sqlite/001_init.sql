@@ -21,6 +21,7 @@ CREATE TABLE jobs (
     completed_at     REAL,
     output_text      TEXT,
     finish           TEXT,
+    stop_sequence    TEXT,
     input_tokens     INTEGER,
     output_tokens    INTEGER,
     error            TEXT                -- JSON: {"code", "message"}

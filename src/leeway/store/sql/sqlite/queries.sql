@@ -33,7 +33,8 @@ WHERE id = :id AND lease_token = :token AND status = 'in_progress';
 -- name: finish
 -- Fenced: a holder whose lease was taken over changes nothing.
 UPDATE jobs
-SET status = :status, output_text = :output_text, finish = :finish, input_tokens = :input_tokens,
+SET status = :status, output_text = :output_text, finish = :finish, stop_sequence = :stop_sequence,
+    input_tokens = :input_tokens,
     output_tokens = :output_tokens, error = :error, completed_at = :now,
     lease_token = NULL, lease_expires = NULL
 WHERE id = :id AND lease_token = :token AND status = 'in_progress'
