@@ -63,6 +63,7 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
         Intake(settings, store, engines, dispatcher, events),
         engines,
         dispatcher,
+        events,
     )
 
     @contextlib.asynccontextmanager

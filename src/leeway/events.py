@@ -1,38 +1,88 @@
-"""In-process notice of jobs reaching their final state, keyed by job id.
+"""In-process channel of job progress, keyed by job id: text deltas while a job runs, then the job in
+its final state. The dispatcher publishes; blocking requests and streams subscribe.
 
-The dispatcher publishes; a blocking request waits. A waiter that gives up (timeout, disconnect)
-leaves nothing behind. Nothing here is needed for correctness: the store is the truth, and waiters
-re-read it; this only saves them polling.
+A subscriber's queue is unbounded and filled without waiting, so one that falls behind or goes away
+never slows the engine. Nothing here is needed for correctness: the store is the truth, and
+subscribers re-read it when told nothing for a while (another process may have finished the job).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from leeway.jobs import Job
+
+Update = str | Job  # a text delta, or the job once final (always the last update)
+
+
+class Subscription:
+    def __init__(self, events: JobEvents, job_id: str) -> None:
+        self._events, self.job_id = events, job_id
+        self.queue: asyncio.Queue[Update] = asyncio.Queue()
+
+    async def updates(
+        self, recheck: Callable[[], Awaitable[Job | None]], seconds: float = 2.0
+    ) -> AsyncIterator[Update]:
+        """Deltas, then the final job. ``recheck`` reads the store when nothing came for ``seconds``
+        and returns the job if it is final."""
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(seconds):
+                        update = await self.queue.get()
+                except TimeoutError:
+                    if (final := await recheck()) is not None:
+                        yield final
+                        return
+                    continue
+                yield update
+                if isinstance(update, Job):
+                    return
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._events.unsubscribe(self)
 
 
 class JobEvents:
     def __init__(self) -> None:
-        self._waiters: defaultdict[str, set[asyncio.Future[Job]]] = defaultdict(set)
+        self._subs: defaultdict[str, set[Subscription]] = defaultdict(set)
+
+    def subscribe(self, job_id: str) -> Subscription:
+        sub = Subscription(self, job_id)
+        self._subs[job_id].add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.job_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[sub.job_id]
+
+    def watched(self, job_id: str) -> bool:
+        return job_id in self._subs
+
+    def publish_delta(self, job_id: str, text: str) -> None:
+        for sub in self._subs.get(job_id, ()):
+            sub.queue.put_nowait(text)
+
+    def publish_final(self, job: Job) -> None:
+        for sub in self._subs.get(job.id, ()):
+            sub.queue.put_nowait(job)
 
     async def wait_final(self, job_id: str, seconds: float) -> Job | None:
         """The job once final, or None if it did not become final (here) within ``seconds``."""
-        future: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
-        waiters = self._waiters[job_id]
-        waiters.add(future)
+        sub = self.subscribe(job_id)
         try:
             async with asyncio.timeout(seconds):
-                return await future
+                while not isinstance(update := await sub.queue.get(), Job):
+                    pass
+                return update
         except TimeoutError:
             return None
         finally:
-            waiters.discard(future)
-            if not waiters and self._waiters.get(job_id) is waiters:
-                del self._waiters[job_id]
-
-    def publish_final(self, job: Job) -> None:
-        for future in self._waiters.pop(job.id, ()):
-            if not future.done():
-                future.set_result(job)
+            sub.close()

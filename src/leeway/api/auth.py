@@ -39,9 +39,12 @@ class Authenticator:
 
     async def tenant(self, request: Request) -> str:
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
+        if scheme.lower() != "bearer":
+            key = request.headers.get("x-api-key", "")  # what the anthropic SDK sends
+        if not key.strip():
             raise AuthenticationFailed(
-                "Missing API key. Pass a Leeway key as `Authorization: Bearer <key>`."
+                "Missing API key. Pass a Leeway key as `Authorization: Bearer <key>` "
+                "(or `x-api-key: <key>`)."
             )
         digest = key_hash(key.strip())
         if (tenant := self._known.get(digest)) is None:

@@ -27,10 +27,27 @@ def envelope(error: LeewayError) -> dict[str, Any]:
     }
 
 
-def render(error: LeewayError) -> Response:
-    return Response(
-        orjson.dumps(envelope(error)), status_code=error.status, media_type="application/json"
-    )
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+}
+
+
+def anthropic_envelope(error: LeewayError) -> dict[str, Any]:
+    kind = _ANTHROPIC_TYPES.get(error.status, "api_error")
+    return {"type": "error", "error": {"type": kind, "message": error.message}}
+
+
+def render(error: LeewayError, path: str = "") -> Response:
+    """OpenAI's envelope everywhere; Anthropic's shape on its own route."""
+    anthropic = path.startswith("/v1/messages")
+    body = anthropic_envelope(error) if anthropic else envelope(error)
+    return Response(orjson.dumps(body), status_code=error.status, media_type="application/json")
 
 
 def from_validation(error: ValidationError, prefix: str = "") -> InvalidRequest:
@@ -67,14 +84,14 @@ def _is_json(value: Any) -> bool:
     return True
 
 
-async def on_leeway_error(_: Request, exc: Exception) -> Response:
+async def on_leeway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LeewayError)
     if exc.status >= 500:
         log.error("request failed: %s", exc.message)
-    return render(exc)
+    return render(exc, request.url.path)
 
 
-async def on_http_error(_: Request, exc: Exception) -> Response:
+async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     kind = {
         404: ("not_found", "Unknown route."),
@@ -83,9 +100,9 @@ async def on_http_error(_: Request, exc: Exception) -> Response:
     code, message = kind.get(exc.status_code, (None, str(exc.detail)))
     error = LeewayError(message)
     error.status, error.type, error.code = exc.status_code, "invalid_request_error", code
-    return render(error)
+    return render(error, request.url.path)
 
 
-async def on_unexpected(_: Request, exc: Exception) -> Response:
+async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error", exc_info=exc)
-    return render(LeewayError())
+    return render(LeewayError(), request.url.path)

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from leeway import windows
 from leeway.engines import Engine
 from leeway.errors import ContextLengthExceeded, ModelNotFound
-from leeway.events import JobEvents
+from leeway.events import JobEvents, Update
 from leeway.jobs import Job, Message, Sampling, Surface, new_id
 from leeway.scheduler.dispatcher import Dispatcher
 from leeway.settings import Settings
 from leeway.store import Store
-
-_RECHECK_SECONDS = 2.0  # a blocking wait re-reads the store this often, whatever it was told
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +30,11 @@ class Draft:
     top_p: float
     background: bool
     requested_window: str | None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
     metadata: Mapping[str, str] = field(default_factory=dict)
     echo: Mapping[str, Any] = field(default_factory=dict)
+    input_param: str = "input"  # the wire field holding the prompt, for error messages
 
 
 class Intake:
@@ -51,6 +52,30 @@ class Intake:
 
     async def submit(self, tenant: str, draft: Draft) -> Job:
         """Validate against the model, store durably, and wake the dispatcher."""
+        job = self._prepare(tenant, draft)
+        await self._accept(job)
+        return job
+
+    async def follow(self, tenant: str, draft: Draft) -> tuple[Job, AsyncIterator[Update]]:
+        """Submit, already subscribed to the job's progress: text deltas, then the final job."""
+        job = self._prepare(tenant, draft)
+        sub = self._events.subscribe(job.id)
+        try:
+            await self._accept(job)
+        except BaseException:
+            sub.close()
+            raise
+        return job, sub.updates(lambda: self._final(job))
+
+    async def run(self, tenant: str, draft: Draft) -> Job:
+        """Submit and wait for the final job (a blocking request)."""
+        _, updates = await self.follow(tenant, draft)
+        async for update in updates:
+            if isinstance(update, Job):
+                return update
+        raise AssertionError("updates end with the final job")
+
+    def _prepare(self, tenant: str, draft: Draft) -> Job:
         model, engine = self._settings.model(draft.model), self._engines.get(draft.model)
         if model is None or engine is None:
             raise ModelNotFound(
@@ -66,17 +91,21 @@ class Intake:
                 f"The input is {prompt_tokens} tokens once formatted for this model; its context "
                 f"holds {engine.context} tokens, so the input may be at most {engine.context - 1} "
                 "tokens (and leaves that much less room for output).",
-                param="input",
+                param=draft.input_param,
             )
         now = self._clock()
-        job = Job(
+        return Job(
             id=new_id(draft.id_prefix),
             tenant=tenant,
             surface=draft.surface,
             model=draft.model,
             messages=draft.messages,
             sampling=Sampling(
-                min(draft.max_output_tokens or room, room), draft.temperature, draft.top_p
+                min(draft.max_output_tokens or room, room),
+                draft.temperature,
+                draft.top_p,
+                draft.seed,
+                draft.stop,
             ),
             window=window,
             requested_window=draft.requested_window,
@@ -86,15 +115,11 @@ class Intake:
             metadata=draft.metadata,
             echo=draft.echo,
         )
+
+    async def _accept(self, job: Job) -> None:
         await self._store.create(job)
         self._dispatcher.wake(job.model)
-        return job
 
-    async def wait_final(self, job: Job) -> Job:
-        """Block until the job is final (told in-process, or seen in the store)."""
-        while True:
-            if (final := await self._events.wait_final(job.id, _RECHECK_SECONDS)) is not None:
-                return final
-            current = await self._store.get(job.tenant, job.id)
-            if current is not None and current.status.is_final:
-                return current
+    async def _final(self, job: Job) -> Job | None:
+        current = await self._store.get(job.tenant, job.id)
+        return current if current is not None and current.status.is_final else None

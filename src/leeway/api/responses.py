@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from typing import Any, Literal
 
 from leeway.api.intake import Draft
-from leeway.errors import InvalidRequest, UnsupportedParameter
+from leeway.api.sse import frame
+from leeway.api.wire import (
+    Metadata,
+    PositiveInt,
+    Request,
+    Temperature,
+    TopP,
+    Wire,
+    reject_unsupported,
+)
+from leeway.errors import InvalidRequest
 from leeway.jobs import Finish, Job, Message, Status, Surface
-
-MetadataKey = Annotated[str, StringConstraints(max_length=64)]
-MetadataValue = Annotated[str, StringConstraints(max_length=512)]
 
 # Parameters of OpenAI's Responses API that Leeway does not implement yet: rejected by name, never
 # silently ignored. Each maps to the value that means "not used", which is accepted.
@@ -19,9 +24,7 @@ _NOT_YET: dict[str, Any] = {
     "tools": [],
     "tool_choice": "none",
     "text": {"format": {"type": "text"}},
-    "stream": False,
     "reasoning": None,
-    "previous_response_id": None,
     "conversation": None,
     "prompt": None,
     "include": [],
@@ -33,17 +36,13 @@ _NOT_YET: dict[str, Any] = {
 }
 
 
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class TextPart(_Wire):
+class TextPart(Wire):
     type: Literal["input_text", "output_text"]
     text: str
     annotations: list[Any] | None = None  # output_text parts echoed back from an earlier response
 
 
-class InputMessage(_Wire):
+class InputMessage(Wire):
     type: Literal["message"] | None = None
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[TextPart]
@@ -51,24 +50,24 @@ class InputMessage(_Wire):
     status: str | None = None
 
 
-class CreateResponse(_Wire):
-    model_config = ConfigDict(extra="allow", strict=True)  # extras are checked against _NOT_YET
-
+class CreateResponse(Request):
     model: str
     input: str | list[InputMessage]
     instructions: str | None = None
-    max_output_tokens: Annotated[int, Field(ge=1)] | None = None
-    temperature: Annotated[float, Field(ge=0, le=2, strict=False)] | None = None
-    top_p: Annotated[float, Field(ge=0, le=1, strict=False)] | None = None
+    max_output_tokens: PositiveInt | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
     user: str | None = None
-    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=16)] | None = None
+    metadata: Metadata | None = None
     background: bool | None = None
     store: bool | None = None
+    stream: bool | None = None
+    previous_response_id: str | None = None
     service_tier: Literal["auto", "default"] | None = None
 
 
 def draft(body: CreateResponse) -> Draft:
-    _reject_unsupported(body)
+    reject_unsupported(body, _NOT_YET)
     if body.store is False:
         raise InvalidRequest(
             "store: false is not supported: Leeway stores every response.", param="store"
@@ -100,18 +99,6 @@ def draft(body: CreateResponse) -> Draft:
             "background": background,
         },
     )
-
-
-def _reject_unsupported(body: CreateResponse) -> None:
-    for name, value in (body.model_extra or {}).items():
-        if name not in _NOT_YET:
-            raise UnsupportedParameter(f"Unknown parameter: '{name}'.", param=name)
-        if value is not None and value != _NOT_YET[name]:
-            raise UnsupportedParameter(
-                f"The '{name}' parameter is not supported by this server yet; remove it "
-                "from the request.",
-                param=name,
-            )
 
 
 def _messages(body: CreateResponse) -> tuple[Message, ...]:
@@ -190,3 +177,58 @@ def _usage(job: Job) -> dict[str, Any] | None:
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": job.usage.total_tokens,
     }
+
+
+class ResponseStream:
+    """Responses events: created, in_progress, the message item's text deltas, then the outcome."""
+
+    def __init__(self, job: Job, *, strict_incomplete: bool) -> None:
+        self._job, self._strict, self._seq = job, strict_incomplete, 0
+        self._item = "msg_" + job.id.removeprefix("resp_")
+
+    def _event(self, kind: str, **fields: Any) -> bytes:
+        data = {"type": kind, "sequence_number": self._seq, **fields}
+        self._seq += 1
+        return frame(data, kind)
+
+    def _where(self) -> dict[str, Any]:
+        return {"item_id": self._item, "output_index": 0, "content_index": 0}
+
+    def start(self) -> list[bytes]:
+        created = render(self._job, strict_incomplete=self._strict)
+        item = {
+            "id": self._item,
+            "type": "message",
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+        }
+        return [
+            self._event("response.created", response=created),
+            self._event("response.in_progress", response={**created, "status": "in_progress"}),
+            self._event("response.output_item.added", output_index=0, item=item),
+            self._event(
+                "response.content_part.added",
+                **self._where(),
+                part={"type": "output_text", "text": "", "annotations": []},
+            ),
+        ]
+
+    def delta(self, text: str) -> list[bytes]:
+        return [self._event("response.output_text.delta", **self._where(), delta=text, logprobs=[])]
+
+    def end(self, job: Job) -> list[bytes]:
+        final = render(job, strict_incomplete=self._strict)
+        if job.output is None:
+            return [self._event("response.failed", response=final)]
+        item = final["output"][0]
+        part = item["content"][0]
+        outcome = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
+        return [
+            self._event(
+                "response.output_text.done", **self._where(), text=part["text"], logprobs=[]
+            ),
+            self._event("response.content_part.done", **self._where(), part=part),
+            self._event("response.output_item.done", output_index=0, item=item),
+            self._event(outcome, response=final),
+        ]

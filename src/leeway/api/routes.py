@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -10,12 +12,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from leeway.api import responses
+from leeway.api import chat, messages, responses
 from leeway.api.auth import Authenticator
 from leeway.api.body import parse, read_json
-from leeway.api.intake import Intake
+from leeway.api.intake import Draft, Intake
+from leeway.api.sse import stream
 from leeway.engines import Engine
-from leeway.errors import NotFound
+from leeway.errors import InvalidRequest, NotFound
+from leeway.events import JobEvents
+from leeway.jobs import Job, Message, Surface
 from leeway.scheduler.dispatcher import Dispatcher
 from leeway.settings import Settings
 from leeway.store import Store
@@ -34,9 +39,11 @@ class Api:
         intake: Intake,
         engines: Mapping[str, Engine],
         dispatcher: Dispatcher,
+        events: JobEvents,
     ) -> None:
         self._settings, self._store, self._auth, self._intake = settings, store, auth, intake
-        self._engines, self._dispatcher = engines, dispatcher
+        self._engines, self._dispatcher, self._events = engines, dispatcher, events
+        self._strict = settings.strict_incomplete
 
     def routes(self) -> list[Route]:
         return [
@@ -44,6 +51,10 @@ class Api:
             Route("/v1/models", self.list_models, methods=["GET"]),
             Route("/v1/responses", self.create_response, methods=["POST"]),
             Route("/v1/responses/{id}", self.get_response, methods=["GET"]),
+            Route("/v1/responses/{id}", self.delete_response, methods=["DELETE"]),
+            Route("/v1/responses/{id}/cancel", self.cancel_response, methods=["POST"]),
+            Route("/v1/chat/completions", self.create_chat_completion, methods=["POST"]),
+            Route("/v1/messages", self.create_message, methods=["POST"]),
         ]
 
     async def health(self, _: Request) -> Response:
@@ -68,24 +79,102 @@ class Api:
         ]
         return _json({"object": "list", "data": data})
 
+    # -- Responses -------------------------------------------------------------------------
+
     async def create_response(self, request: Request) -> Response:
         tenant = await self._auth.tenant(request)
-        body = parse(
-            responses.CreateResponse, await read_json(request, self._settings.max_body_bytes)
-        )
-        job = await self._intake.submit(tenant, responses.draft(body))
+        body = parse(responses.CreateResponse, await self._body(request))
+        draft = responses.draft(body)
+        if body.previous_response_id is not None:
+            draft = await self._continue(tenant, draft, body.previous_response_id)
         if body.background:
-            return self._response(job, status=202)
-        return self._response(await self._intake.wait_final(job))
+            if body.stream:
+                raise InvalidRequest(
+                    "stream with background is not supported yet; create in the "
+                    "background and poll, or stream without background.",
+                    param="stream",
+                )
+            job = await self._intake.submit(tenant, draft)
+            return _json(responses.render(job, strict_incomplete=self._strict), 202)
+        if body.stream:
+            job, updates = await self._intake.follow(tenant, draft)
+            return stream(responses.ResponseStream(job, strict_incomplete=self._strict), updates)
+        job = await self._intake.run(tenant, draft)
+        return _json(responses.render(job, strict_incomplete=self._strict))
 
     async def get_response(self, request: Request) -> Response:
+        job = await self._own_response(request)
+        return _json(responses.render(job, strict_incomplete=self._strict))
+
+    async def cancel_response(self, request: Request) -> Response:
+        job = await self._own_response(request)
+        if not job.echo.get("background"):
+            raise InvalidRequest(
+                "Only responses created with background: true can be cancelled.", param="id"
+            )
+        cancelled = await self._store.cancel(job.tenant, job.id, time.time())
+        if cancelled is None:
+            raise NotFound(f"No response with id '{job.id}' found.", param="id")
+        self._dispatcher.abandon(job.id)
+        self._events.publish_final(cancelled)
+        return _json(responses.render(cancelled, strict_incomplete=self._strict))
+
+    async def delete_response(self, request: Request) -> Response:
+        job = await self._own_response(request)
+        if not await self._store.delete(job.tenant, job.id):
+            raise NotFound(f"No response with id '{job.id}' found.", param="id")
+        self._dispatcher.abandon(job.id)
+        return _json({"id": job.id, "object": "response", "deleted": True})
+
+    async def _own_response(self, request: Request) -> Job:
+        """This tenant's response (a job created on another surface is not a response)."""
         tenant = await self._auth.tenant(request)
         job_id = request.path_params["id"]
         job = await self._store.get(tenant, job_id)
-        if job is None or not job_id.startswith("resp_"):
+        if job is None or job.surface is not Surface.RESPONSES:
             raise NotFound(f"No response with id '{job_id}' found.", param="id")
-        return self._response(job)
+        return job
 
-    def _response(self, job: Any, status: int = 200) -> Response:
-        strict = self._settings.strict_incomplete
-        return _json(responses.render(job, strict_incomplete=strict), status)
+    async def _continue(self, tenant: str, draft: Draft, previous_id: str) -> Draft:
+        """The stored conversation so far, then this request's input. As in OpenAI's API, the
+        previous request's instructions are not carried over."""
+        prev = await self._store.get(tenant, previous_id)
+        if prev is None or prev.surface is not Surface.RESPONSES:
+            raise NotFound(
+                f"Previous response with id '{previous_id}' not found.",
+                param="previous_response_id",
+            )
+        if prev.output is None:
+            raise InvalidRequest(
+                f"Previous response '{previous_id}' has no output yet (status "
+                f"{prev.status.value}); continue once it has completed.",
+                param="previous_response_id",
+            )
+        history = prev.messages[1:] if prev.echo.get("instructions") is not None else prev.messages
+        turn = (*history, Message("assistant", prev.output.text))
+        instructions = draft.messages[:1] if draft.echo.get("instructions") is not None else ()
+        return replace(draft, messages=(*instructions, *turn, *draft.messages[len(instructions) :]))
+
+    # -- Chat Completions and Messages -----------------------------------------------------
+
+    async def create_chat_completion(self, request: Request) -> Response:
+        tenant = await self._auth.tenant(request)
+        body = parse(chat.CreateChatCompletion, await self._body(request))
+        draft = chat.draft(body)
+        if body.stream:
+            job, updates = await self._intake.follow(tenant, draft)
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            return stream(chat.ChatStream(job, include_usage), updates)
+        return _json(chat.render(await self._intake.run(tenant, draft)))
+
+    async def create_message(self, request: Request) -> Response:
+        tenant = await self._auth.tenant(request)
+        body = parse(messages.CreateMessage, await self._body(request))
+        draft = messages.draft(body)
+        if body.stream:
+            job, updates = await self._intake.follow(tenant, draft)
+            return stream(messages.MessageStream(job), updates)
+        return _json(messages.render(await self._intake.run(tenant, draft)))
+
+    async def _body(self, request: Request) -> dict[str, Any]:
+        return await read_json(request, self._settings.max_body_bytes)

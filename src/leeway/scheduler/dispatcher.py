@@ -51,6 +51,11 @@ class Dispatcher:
         if event := self._wake.get(model):
             event.set()
 
+    def abandon(self, job_id: str) -> None:
+        """Stop generating a job that was cancelled or deleted (its lease is already gone)."""
+        if (entry := self._running.pop(job_id, None)) is not None:
+            entry[1].cancel()
+
     def running(self, model: str) -> int:
         return sum(1 for c, _ in self._running.values() if c.job.model == model)
 
@@ -105,6 +110,8 @@ class Dispatcher:
             async with contextlib.aclosing(engine.generate(claim.job)) as chunks:
                 async for chunk in chunks:
                     parts.append(chunk.text)
+                    if chunk.text:
+                        self._events.publish_delta(claim.job.id, chunk.text)
                     if chunk.finish is not None:
                         output = Output("".join(parts), chunk.finish, chunk.stop_sequence)
                         return Result(output, chunk.usage)

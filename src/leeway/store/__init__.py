@@ -55,6 +55,13 @@ class Store(Protocol):
     async def release(self, claims: list[Claim]) -> None:
         """Hand claims back to the queue without spending an attempt (graceful stop)."""
 
+    async def cancel(self, tenant: str, job_id: str, now: float) -> Job | None:
+        """Cancel a queued or running job (its lease is dropped, so a late result changes
+        nothing); a final job is returned unchanged. None if no such job."""
+
+    async def delete(self, tenant: str, job_id: str) -> bool:
+        """Remove the job; False if there was none."""
+
     async def close(self) -> None: ...
 
 

@@ -82,6 +82,21 @@ class FakeStore:
                 job = self.jobs[c.job.id]
                 self.jobs[job.id] = replace(job, status=Status.QUEUED, attempts=job.attempts - 1)
 
+    async def cancel(self, tenant: str, job_id: str, now: float) -> Job | None:
+        job = await self.get(tenant, job_id)
+        if job is None or job.status.is_final:
+            return job
+        self._leases.pop(job_id, None)
+        self.jobs[job_id] = replace(job, status=Status.CANCELLED, completed_at=now)
+        return self.jobs[job_id]
+
+    async def delete(self, tenant: str, job_id: str) -> bool:
+        if await self.get(tenant, job_id) is None:
+            return False
+        self._leases.pop(job_id, None)
+        del self.jobs[job_id]
+        return True
+
     async def add_key(self, key_hash: str, tenant: str, now: float) -> None:
         self.keys[key_hash] = tenant
 

@@ -171,6 +171,21 @@ class SqliteStore:
         if params:
             await self._writer.write(lambda c: c.executemany(Q["release"], params))
 
+    async def cancel(self, tenant: str, job_id: str, now: float) -> Job | None:
+        params = {"id": job_id, "tenant": tenant, "now": now}
+
+        def cancel(c: sqlite3.Connection) -> sqlite3.Row | None:
+            c.execute(Q["cancel"], params)
+            return c.execute(Q["get_job"], params).fetchone()  # type: ignore[no-any-return]
+
+        row = await self._writer.write(cancel)
+        return row_job(row) if row else None
+
+    async def delete(self, tenant: str, job_id: str) -> bool:
+        params = {"id": job_id, "tenant": tenant}
+        count = await self._writer.write(lambda c: c.execute(Q["delete_job"], params).rowcount)
+        return bool(count)
+
     async def add_key(self, key_hash: str, tenant: str, now: float) -> None:
         params = {"key_hash": key_hash, "tenant": tenant, "now": now}
         await self._writer.write(lambda c: c.execute(Q["insert_key"], params))

@@ -45,6 +45,13 @@ RETURNING *;
 UPDATE jobs SET status = 'queued', lease_token = NULL, lease_expires = NULL, attempts = attempts - 1
 WHERE id = :id AND lease_token = :token AND status = 'in_progress';
 
+-- name: cancel
+UPDATE jobs SET status = 'cancelled', completed_at = :now, lease_token = NULL, lease_expires = NULL
+WHERE id = :id AND tenant = :tenant AND status IN ('queued', 'in_progress');
+
+-- name: delete_job
+DELETE FROM jobs WHERE id = :id AND tenant = :tenant;
+
 -- name: insert_key
 INSERT INTO api_keys (key_hash, tenant, created_at) VALUES (:key_hash, :tenant, :now);
 

@@ -1,0 +1,219 @@
+"""The OpenAI Chat Completions surface: ``POST /v1/chat/completions``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from leeway.api.intake import Draft
+from leeway.api.sse import frame
+from leeway.api.wire import (
+    Metadata,
+    PositiveInt,
+    Request,
+    Temperature,
+    TopP,
+    Wire,
+    reject_unsupported,
+)
+from leeway.errors import EngineFailed, InvalidRequest
+from leeway.jobs import Finish, Job, Message, Surface
+
+# Known parameters not built yet, each with the value that means "not used" (accepted).
+_NOT_YET: dict[str, Any] = {
+    "tools": [],
+    "tool_choice": "none",
+    "parallel_tool_calls": None,
+    "functions": [],
+    "function_call": "none",
+    "response_format": {"type": "text"},
+    "logprobs": False,
+    "top_logprobs": None,
+    "logit_bias": {},
+    "frequency_penalty": 0,
+    "presence_penalty": 0,
+    "audio": None,
+    "modalities": ["text"],
+    "prediction": None,
+    "web_search_options": None,
+    "reasoning_effort": None,
+    "store": False,
+    "verbosity": None,
+    "prompt_cache_key": None,
+    "safety_identifier": None,
+}
+
+
+class TextPart(Wire):
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(Wire):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart]
+    name: str | None = None
+    tool_call_id: str | None = None
+    refusal: str | None = None
+
+
+class StreamOptions(Wire):
+    include_usage: bool | None = None
+    include_obfuscation: bool | None = None
+
+
+class CreateChatCompletion(Request):
+    model: str
+    messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    max_completion_tokens: PositiveInt | None = None
+    max_tokens: PositiveInt | None = None  # the older name most clients still send
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    stop: str | Annotated[list[str], Field(max_length=4)] | None = None
+    seed: int | None = None
+    n: int | None = None
+    user: str | None = None
+    metadata: Metadata | None = None
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    service_tier: Literal["auto", "default"] | None = None
+
+
+def draft(body: CreateChatCompletion) -> Draft:
+    reject_unsupported(body, _NOT_YET)
+    if body.n not in (None, 1):
+        raise InvalidRequest("Only n=1 is supported: one choice per request.", param="n")
+    if body.stream_options is not None and not body.stream:
+        raise InvalidRequest(
+            "stream_options is only allowed with stream: true.", param="stream_options"
+        )
+    metadata = dict(body.metadata or {})
+    stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
+    return Draft(
+        surface=Surface.CHAT,
+        id_prefix="chatcmpl-",
+        model=body.model,
+        messages=tuple(
+            Message("system" if m.role == "developer" else m.role, _text(m.content))
+            for m in body.messages
+        ),
+        max_output_tokens=body.max_completion_tokens or body.max_tokens,
+        temperature=1.0 if body.temperature is None else body.temperature,
+        top_p=1.0 if body.top_p is None else body.top_p,
+        seed=body.seed,
+        stop=stop,
+        background=False,
+        requested_window=metadata.get("completion_window"),
+        metadata=metadata,
+        echo={"user": body.user},
+        input_param="messages",
+    )
+
+
+def _text(content: str | list[TextPart]) -> str:
+    return content if isinstance(content, str) else "".join(p.text for p in content)
+
+
+def _finish_reason(job: Job) -> str:
+    assert job.output is not None
+    return "length" if job.output.finish is Finish.LENGTH else "stop"
+
+
+def _usage(job: Job) -> dict[str, Any]:
+    assert job.usage is not None
+    return {
+        "prompt_tokens": job.usage.input_tokens,
+        "completion_tokens": job.usage.output_tokens,
+        "total_tokens": job.usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    }
+
+
+def render(job: Job) -> dict[str, Any]:
+    """The final job as a ``chat.completion``; a failed job is an error, as OpenAI reports it."""
+    if job.output is None:
+        raise EngineFailed(job.error.message if job.error else None)
+    return {
+        "id": job.id,
+        "object": "chat.completion",
+        "created": int(job.created_at),
+        "model": job.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": job.output.text,
+                    "refusal": None,
+                    "annotations": [],
+                },
+                "logprobs": None,
+                "finish_reason": _finish_reason(job),
+            }
+        ],
+        "usage": _usage(job),
+        "system_fingerprint": None,
+        "service_tier": "default",
+        "completion_window": job.window.value,
+    }
+
+
+class ChatStream:
+    """``chat.completion.chunk`` frames, then ``[DONE]``."""
+
+    def __init__(self, job: Job, include_usage: bool) -> None:
+        self._job, self._include_usage = job, include_usage
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        job = self._job
+        return frame(
+            {
+                "id": job.id,
+                "object": "chat.completion.chunk",
+                "created": int(job.created_at),
+                "model": job.model,
+                "system_fingerprint": None,
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
+            }
+        )
+
+    def start(self) -> list[bytes]:
+        return [self._chunk({"role": "assistant", "content": "", "refusal": None})]
+
+    def delta(self, text: str) -> list[bytes]:
+        return [self._chunk({"content": text})]
+
+    def end(self, job: Job) -> list[bytes]:
+        if job.output is None:
+            message = job.error.message if job.error else "The job did not finish."
+            return [
+                frame(
+                    {
+                        "error": {
+                            "message": message,
+                            "type": "server_error",
+                            "param": None,
+                            "code": job.error.code if job.error else None,
+                        }
+                    }
+                )
+            ]
+        frames = [self._chunk({}, _finish_reason(job))]
+        if self._include_usage:
+            frames.append(
+                frame(
+                    {
+                        "id": job.id,
+                        "object": "chat.completion.chunk",
+                        "created": int(job.created_at),
+                        "model": job.model,
+                        "choices": [],
+                        "usage": _usage(job),
+                    }
+                )
+            )
+        return [*frames, frame(b"[DONE]")]
