@@ -115,6 +115,10 @@ class Job:
     echo: Mapping[str, Any] = field(default_factory=dict)  # wire fields only the surface reads back
     status: Status = Status.QUEUED
     attempts: int = 0
+    # what an earlier run generated before it yielded its engine to more urgent work; the next run
+    # continues from here, so nothing is generated (or billed) twice
+    partial_text: str = ""
+    partial_tokens: int = 0
     started_at: float | None = None
     completed_at: float | None = None
     output: Output | None = None

@@ -164,7 +164,6 @@ def test_client_mistakes_are_400_naming_the_parameter(client: OpenAI):
     cases = [
         ({"tools": [{"type": "function", "name": "f", "parameters": {}}]}, "tools"),
         ({"reasoning": {"effort": "low"}}, "reasoning"),
-        ({"previous_response_id": "resp_x"}, "previous_response_id"),
         ({"store": False}, "store"),
         ({"temperature": 3}, "temperature"),
         ({"extra_body": {"frobnicate": True}}, "frobnicate"),
@@ -186,9 +185,3 @@ def test_raw_http_mistakes(server: LeewayServer):
     r = httpx.post(url, json={"model": ASAP_FLEX, "input": "word " * 800}, headers=headers)
     assert r.status_code == 400
     assert "at most 511 tokens" in r.json()["error"]["message"]
-
-
-def test_stream_is_refused_until_streaming_lands(client: OpenAI):
-    with pytest.raises(openai.BadRequestError) as e:
-        client.responses.create(model=MODEL, input="Hi", stream=True)
-    assert e.value.param == "stream"

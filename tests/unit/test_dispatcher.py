@@ -110,7 +110,64 @@ async def test_final_jobs_are_published_to_waiters():
     )  # only the wake-up can start it promptly
     dispatcher.start()
     waiter = asyncio.create_task(events.wait_final(job.id, 5))
-    dispatcher.wake(FAKE_MODEL)
+    dispatcher.wake(job)
     final = await waiter
     await dispatcher.stop()
     assert final is not None and final.status is Status.COMPLETED
+
+
+async def _preempt_scenario(running_windows: list[Window]) -> tuple[FakeStore, list[Job], Job]:
+    """Fill a 2-sequence engine with slow jobs, then queue an asap job; run all to the end."""
+    store, engine = FakeStore(), CountingEngine(parallel=2, delay=0.02)
+    engine._tokens = 20
+    t = 1000.0
+    running = [
+        make_job(window=w, created_at=t, deadline=t + 10 + i) for i, w in enumerate(running_windows)
+    ]
+    for job in running:
+        await store.create(job)
+    dispatcher = Dispatcher(
+        store, {FAKE_MODEL: engine}, JobEvents(), lease_seconds=30, poll_seconds=0.01
+    )
+    dispatcher.start()
+    for _ in range(100):
+        if engine.now == 2:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)  # some tokens generated
+    urgent = make_job(window=Window.ASAP, created_at=t + 1, deadline=t + 1)
+    await store.create(urgent)
+    dispatcher.wake(urgent)
+    everything = [*running, urgent]
+    for _ in range(500):
+        if all(store.jobs[j.id].status.is_final for j in everything):
+            break
+        await asyncio.sleep(0.01)
+    await dispatcher.stop()
+    return store, running, urgent
+
+
+FULL_TEXT = "fake " + "".join(f"fake{i} " for i in range(1, 16))  # 16 tokens: the cap
+
+
+async def test_asap_takes_the_place_of_a_flex_job_which_resumes_without_loss():
+    store, (flex, standard), urgent = await _preempt_scenario([Window.FLEX, Window.STANDARD])
+    done = {j.id: store.jobs[j.id] for j in (flex, standard, urgent)}
+    assert done[urgent.id].completed_at < done[flex.id].completed_at
+    assert done[standard.id].partial_tokens == 0  # the flex job yielded, not the standard one
+    yielded = done[flex.id]
+    assert 0 < yielded.partial_tokens < 16 and yielded.attempts == 1
+    assert yielded.output.text == FULL_TEXT and yielded.usage.output_tokens == 16
+
+
+async def test_without_flex_the_standard_job_with_most_slack_yields():
+    store, (early, late), urgent = await _preempt_scenario([Window.STANDARD, Window.STANDARD])
+    assert store.jobs[late.id].partial_tokens > 0 and store.jobs[early.id].partial_tokens == 0
+    assert store.jobs[late.id].output.text == FULL_TEXT
+    assert store.jobs[urgent.id].completed_at < store.jobs[late.id].completed_at
+
+
+async def test_priority_work_never_yields():
+    store, running, urgent = await _preempt_scenario([Window.PRIORITY, Window.PRIORITY])
+    assert all(store.jobs[j.id].partial_tokens == 0 for j in running)
+    assert store.jobs[urgent.id].completed_at >= min(store.jobs[j.id].completed_at for j in running)

@@ -118,7 +118,7 @@ class Intake:
 
     async def _accept(self, job: Job) -> None:
         await self._store.create(job)
-        self._dispatcher.wake(job.model)
+        self._dispatcher.wake(job)
 
     async def _final(self, job: Job) -> Job | None:
         current = await self._store.get(job.tenant, job.id)

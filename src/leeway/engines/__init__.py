@@ -19,6 +19,7 @@ class Chunk:
     """New text; the last chunk of a generation also carries why it stopped and the exact usage."""
 
     text: str
+    tokens: int = 0  # output tokens generated so far (earlier runs of the job included)
     finish: Finish | None = None
     usage: Usage | None = None
     stop_sequence: str | None = None
@@ -35,7 +36,8 @@ class Engine(Protocol):
         """Prompt tokens of these messages once the model's chat template is applied."""
 
     def generate(self, job: Job) -> AsyncGenerator[Chunk, None]:
-        """Run one job; the last chunk has ``finish`` and ``usage`` set."""
+        """Run one job; the last chunk has ``finish`` and ``usage`` set. A job with
+        ``partial_tokens`` continues after its ``partial_text`` (re-prefilled, not re-generated)."""
 
     def ready(self) -> bool: ...
 

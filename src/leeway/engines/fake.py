@@ -33,17 +33,18 @@ class FakeEngine:
     async def generate(self, job: Job) -> AsyncGenerator[Chunk, None]:
         stops = StopMatcher(job.sampling.stop)
         n = min(self._tokens, job.sampling.max_output_tokens)
-        for i in range(n):
+        for i in range(job.partial_tokens, n):
             if self._delay:
                 await asyncio.sleep(self._delay)
             text = stops.feed(f"fake{i} " if i else "fake ")
             if stops.matched is not None:
-                yield Chunk(text, Finish.STOP, Usage(job.prompt_tokens, i + 1), stops.matched)
+                usage = Usage(job.prompt_tokens, i + 1)
+                yield Chunk(text, i + 1, Finish.STOP, usage, stops.matched)
                 return
             if text:
-                yield Chunk(text)
+                yield Chunk(text, i + 1)
         finish = Finish.LENGTH if n < self._tokens else Finish.STOP
-        yield Chunk(stops.flush(), finish, Usage(job.prompt_tokens, n))
+        yield Chunk(stops.flush(), n, finish, Usage(job.prompt_tokens, n))
 
     def ready(self) -> bool:
         return True

@@ -75,6 +75,20 @@ class FakeStore:
         self.jobs[job.id] = job
         return job
 
+    async def requeue(self, claim: Claim, text: str, tokens: int) -> bool:
+        if not self._holds(claim):
+            return False
+        del self._leases[claim.job.id]
+        job = self.jobs[claim.job.id]
+        self.jobs[job.id] = replace(
+            job,
+            status=Status.QUEUED,
+            attempts=job.attempts - 1,
+            partial_text=text,
+            partial_tokens=tokens,
+        )
+        return True
+
     async def release(self, claims: list[Claim]) -> None:
         for c in claims:
             if self._holds(c):

@@ -88,6 +88,8 @@ def row_job(row: Any) -> Job:
         echo=orjson.loads(row["echo"]),
         status=Status(row["status"]),
         attempts=row["attempts"],
+        partial_text=row["partial_text"],
+        partial_tokens=row["partial_tokens"],
         started_at=row["started_at"],
         completed_at=row["completed_at"],
         output=(

@@ -166,6 +166,10 @@ class SqliteStore:
         row = await self._writer.write(lambda c: c.execute(Q["finish"], params).fetchone())
         return row_job(row) if row else None
 
+    async def requeue(self, claim: Claim, text: str, tokens: int) -> bool:
+        params = {"id": claim.job.id, "token": claim.token, "text": text, "tokens": tokens}
+        return bool(await self._writer.write(lambda c: c.execute(Q["requeue"], params).rowcount))
+
     async def release(self, claims: list[Claim]) -> None:
         params = [{"id": c.job.id, "token": c.token} for c in claims]
         if params:

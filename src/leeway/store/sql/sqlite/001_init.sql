@@ -15,6 +15,8 @@ CREATE TABLE jobs (
     metadata         TEXT NOT NULL,      -- JSON object of strings
     echo             TEXT NOT NULL,      -- JSON: wire fields only the surface reads back
     attempts         INTEGER NOT NULL DEFAULT 0,
+    partial_text     TEXT NOT NULL DEFAULT '',  -- generated before the job last yielded its engine
+    partial_tokens   INTEGER NOT NULL DEFAULT 0,
     lease_token      TEXT,
     lease_expires    REAL,
     started_at       REAL,

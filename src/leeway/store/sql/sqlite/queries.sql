@@ -40,6 +40,11 @@ SET status = :status, output_text = :output_text, finish = :finish, stop_sequenc
 WHERE id = :id AND lease_token = :token AND status = 'in_progress'
 RETURNING *;
 
+-- name: requeue
+UPDATE jobs SET status = 'queued', lease_token = NULL, lease_expires = NULL, attempts = attempts - 1,
+                partial_text = :text, partial_tokens = :tokens
+WHERE id = :id AND lease_token = :token AND status = 'in_progress';
+
 -- name: release
 -- A graceful stop hands its claims back without spending an attempt.
 UPDATE jobs SET status = 'queued', lease_token = NULL, lease_expires = NULL, attempts = attempts - 1
