@@ -2,7 +2,8 @@
 
 Engines are grouped in buckets by how many sequences they have free, so the engine with the most
 room is found in constant time however many engines there are. Jobs that share a prompt prefix are
-sent to the engine that last took that prefix while it has room (its prefix cache is warm there).
+sent to the engine that last took that prefix (its prefix cache is warm there) while that engine has
+at least half the free sequences of the roomiest, so affinity never piles work onto one engine.
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ class Fleet:
         none fits. ``spare``: only an engine with more free sequences than its reserve."""
         if prefix is not None:
             e = self._home.get(prefix, -1)
-            if e >= 0 and self.free[e] > (self.reserve[e] if spare else 0):
-                return e
+            f = self.free[e] if e >= 0 else 0
+            if f > (self.reserve[e] if spare else 0) and 2 * f >= self.max_free:
+                return e  # while the prefix's engine is not much fuller than the roomiest
         e = self.roomiest()
         if e < 0 or (spare and self.free[e] <= self.reserve[e]):
             return -1

@@ -27,7 +27,7 @@ import heapq
 from collections import deque
 
 from leeway.jobs import Window
-from leeway.scheduler.decisions import Decisions, Recorder
+from leeway.scheduler.decisions import NOTHING, Decisions, Recorder, Start
 from leeway.scheduler.fleet import Fleet
 from leeway.scheduler.service import ServiceModel
 from leeway.scheduler.snapshot import EngineSpec, PolicyConfig, QueuedJob, RunningJob
@@ -105,6 +105,15 @@ class SlackPolicy:
             mates.append(entry)
 
     def submit(self, job: QueuedJob, now: float) -> Decisions:
+        if self.waiting == 0:  # nothing queued ahead: start it now if it may run now
+            spare = job.window is Window.FLEX and not self._off_peak(now)
+            e = self.fleet.choose(job.prefix, spare)
+            if e >= 0 and job.id not in self._entries:
+                entry = _Entry(job, self.service.latest_start(job))
+                self._entries[job.id] = entry
+                self._run(entry, e)
+                late = (job.id,) if entry.latest < now and job.window is not Window.ASAP else ()
+                return Decisions((Start(job.id, self.fleet.ids[e]),), (), late)
         self.enqueue(job, now)
         return self.fill(now)
 
@@ -116,7 +125,7 @@ class SlackPolicy:
         self._stop(entry)
         if output_tokens is not None:
             self.service.observe(output_tokens)
-        return self.fill(now)
+        return self.fill(now) if self.waiting else NOTHING
 
     def fill(self, now: float) -> Decisions:
         """Start work on free sequences (preempting for asap if need be), most urgent first."""
@@ -131,7 +140,7 @@ class SlackPolicy:
             spare = False
             if entry is None:
                 if off_peak is None:
-                    off_peak = self.config.is_off_peak(now)
+                    off_peak = self._off_peak(now)
                 spare = not off_peak
                 entry = self._peek_flex()
                 if entry is None or (e := fleet.choose(entry.job.prefix, spare)) < 0:
@@ -142,6 +151,9 @@ class SlackPolicy:
             self._begin(entry, e, rec)
             self._gather(entry.job.prefix, e, now, spare, rec)
         return rec.decisions()
+
+    def _off_peak(self, now: float) -> bool:
+        return bool(self.config.off_peak_hours) and self.config.is_off_peak(now)
 
     # -- queues ------------------------------------------------------------------------------------
 
