@@ -16,6 +16,11 @@ from leeway.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sim"]:  # the simulator has its own flags: hand them over untouched
+        from leeway.sim.__main__ import main as simulate
+
+        sys.exit(simulate(argv[1:]))
     args = _parser().parse_args(argv)
     try:
         settings = config.load(
@@ -50,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     create = key_commands.add_parser("create", help="create a key and print it (shown once)")
     create.add_argument("--tenant", default="default", help="the tenant the key acts for")
     create.set_defaults(run=_create_key)
+
+    commands.add_parser(
+        "sim",
+        add_help=False,
+        help="simulate a fleet and compare scheduling policies (leeway sim --help)",
+    )
 
     for sub in (serve, create):
         sub.add_argument("--data-dir", type=Path, help="where the database lives (default .leeway)")

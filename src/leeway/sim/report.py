@@ -92,8 +92,9 @@ def table(summaries: Sequence[Summary]) -> str:
     )
     for s in summaries:
         done = _secs(s.batch_done) if s.batch_done is not None else "-"
+        util = "no backlog" if math.isnan(s.utilization) else f"{s.utilization:.1%}"
         lines.append(
-            f"{s.policy:<8} {s.utilization:>14.1%} {s.tokens_per_s:>10.0f} {done:>10} "
+            f"{s.policy:<8} {util:>14} {s.tokens_per_s:>10.0f} {done:>10} "
             f"{_secs(s.end):>9} {s.preemptions:>9} {s.reported_late:>8}"
         )
     return "\n".join(lines)
