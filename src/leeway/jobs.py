@@ -88,6 +88,16 @@ class Output:
     text: str
     finish: Finish
     stop_sequence: str | None = None  # the stop string that ended it, if one did
+    deltas: tuple[int, ...] = ()  # lengths of the pieces it was streamed in, to replay them
+
+
+def split(text: str, sizes: tuple[int, ...]) -> list[str]:
+    """``text`` cut into pieces of ``sizes`` (what is left over, if anything, is one more piece)."""
+    pieces, at = [], 0
+    for size in sizes:
+        pieces.append(text[at : at + size])
+        at += size
+    return [*pieces, text[at:]] if at < len(text) else pieces
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +129,7 @@ class Job:
     # continues from here, so nothing is generated (or billed) twice
     partial_text: str = ""
     partial_tokens: int = 0
+    partial_deltas: tuple[int, ...] = ()
     started_at: float | None = None
     completed_at: float | None = None
     output: Output | None = None

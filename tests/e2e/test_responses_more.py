@@ -110,3 +110,45 @@ def test_previous_response_id_continues_the_stored_conversation(client: OpenAI):
     assert second.usage.input_tokens > alone.usage.input_tokens + first.usage.output_tokens
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model=MODEL, input="x", previous_response_id="resp_missing")
+
+
+def test_a_background_response_streams_from_any_point_with_stable_numbers(client: OpenAI):
+    created = client.responses.create(
+        model=MODEL, input="Write a story about a fox.", max_output_tokens=40, background=True
+    )
+    live = list(client.responses.retrieve(created.id, stream=True))  # joins while it runs
+    assert live[0].type == "response.created" and live[-1].type == "response.completed"
+    assert [e.sequence_number for e in live] == list(range(len(live)))
+    done = client.responses.retrieve(created.id)
+    deltas = [e.delta for e in live if e.type == "response.output_text.delta"]
+    assert "".join(deltas) == done.output_text
+
+    def shape(events):
+        return [(e.sequence_number, e.type, getattr(e, "delta", None)) for e in events]
+
+    replay = list(client.responses.retrieve(created.id, stream=True))  # final: from the store
+    assert shape(replay) == shape(live)
+    tail = list(client.responses.retrieve(created.id, stream=True, starting_after=5))
+    assert shape(tail) == shape(live)[6:]
+
+
+def test_background_with_stream_streams_and_is_stored(client: OpenAI):
+    events = list(
+        client.responses.create(
+            model=MODEL,
+            input="Name three colors.",
+            max_output_tokens=20,
+            background=True,
+            stream=True,
+        )
+    )
+    final = events[-1].response
+    assert events[-1].type == "response.completed" and final.background
+    assert client.responses.retrieve(final.id).output_text == final.output_text
+
+
+def test_get_stream_needs_a_background_response(client: OpenAI):
+    r = client.responses.create(model=MODEL, input="Hi", max_output_tokens=2)
+    with pytest.raises(openai.BadRequestError) as e:
+        list(client.responses.retrieve(r.id, stream=True))
+    assert e.value.param == "stream"

@@ -65,7 +65,7 @@ class Intake:
         except BaseException:
             sub.close()
             raise
-        return job, sub.updates(lambda: self._final(job))
+        return job, sub.updates(lambda: self.final(job))
 
     async def run(self, tenant: str, draft: Draft) -> Job:
         """Submit and wait for the final job (a blocking request)."""
@@ -120,6 +120,7 @@ class Intake:
         await self._store.create(job)
         self._dispatcher.wake(job)
 
-    async def _final(self, job: Job) -> Job | None:
+    async def final(self, job: Job) -> Job | None:
+        """The job as stored, if it is final now."""
         current = await self._store.get(job.tenant, job.id)
         return current if current is not None and current.status.is_final else None

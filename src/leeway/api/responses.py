@@ -182,14 +182,17 @@ def _usage(job: Job) -> dict[str, Any] | None:
 class ResponseStream:
     """Responses events: created, in_progress, the message item's text deltas, then the outcome."""
 
-    def __init__(self, job: Job, *, strict_incomplete: bool) -> None:
-        self._job, self._strict, self._seq = job, strict_incomplete, 0
+    def __init__(self, job: Job, *, strict_incomplete: bool, after: int = -1) -> None:
+        """``after``: events up to this sequence number were seen already and are skipped."""
+        self._job, self._strict, self._seq, self._after = job, strict_incomplete, 0, after
         self._item = "msg_" + job.id.removeprefix("resp_")
 
     def _event(self, kind: str, **fields: Any) -> bytes:
-        data = {"type": kind, "sequence_number": self._seq, **fields}
+        seq = self._seq
         self._seq += 1
-        return frame(data, kind)
+        if seq <= self._after:
+            return b""
+        return frame({"type": kind, "sequence_number": seq, **fields}, kind)
 
     def _where(self) -> dict[str, Any]:
         return {"item_id": self._item, "output_index": 0, "content_index": 0}

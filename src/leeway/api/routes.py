@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -19,8 +19,8 @@ from leeway.api.intake import Draft, Intake
 from leeway.api.sse import stream
 from leeway.engines import Engine
 from leeway.errors import InvalidRequest, NotFound
-from leeway.events import JobEvents
-from leeway.jobs import Job, Message, Surface
+from leeway.events import JobEvents, Update
+from leeway.jobs import Job, Message, Surface, split
 from leeway.scheduler.dispatcher import Dispatcher
 from leeway.settings import Settings
 from leeway.store import Store
@@ -87,13 +87,7 @@ class Api:
         draft = responses.draft(body)
         if body.previous_response_id is not None:
             draft = await self._continue(tenant, draft, body.previous_response_id)
-        if body.background:
-            if body.stream:
-                raise InvalidRequest(
-                    "stream with background is not supported yet; create in the "
-                    "background and poll, or stream without background.",
-                    param="stream",
-                )
+        if body.background and not body.stream:
             job = await self._intake.submit(tenant, draft)
             return _json(responses.render(job, strict_incomplete=self._strict), 202)
         if body.stream:
@@ -104,7 +98,47 @@ class Api:
 
     async def get_response(self, request: Request) -> Response:
         job = await self._own_response(request)
-        return _json(responses.render(job, strict_incomplete=self._strict))
+        if request.query_params.get("stream", "false").lower() not in ("true", "1"):
+            return _json(responses.render(job, strict_incomplete=self._strict))
+        if not job.echo.get("background"):
+            raise InvalidRequest(
+                "Only responses created with background: true can be streamed "
+                "with GET; this one was returned whole when it was created.",
+                param="stream",
+            )
+        raw = request.query_params.get("starting_after", "-1")
+        try:
+            after = int(raw)
+        except ValueError:
+            raise InvalidRequest(
+                f"starting_after must be an event sequence number (an integer), not {raw!r}.",
+                param="starting_after",
+            ) from None
+        encoder = responses.ResponseStream(job, strict_incomplete=self._strict, after=after)
+        return stream(encoder, self._replay(job))
+
+    async def _replay(self, job: Job) -> AsyncIterator[Update]:
+        """A job's text from its first piece, then live until it is final: from the dispatcher if
+        it runs here, else from the store (subscribed first, so no piece falls in between)."""
+        sub = self._events.subscribe(job.id)
+        try:
+            if (pieces := self._dispatcher.pieces(job.id)) is None:
+                current = await self._store.get(job.tenant, job.id)
+                if current is None:
+                    return
+                if current.status.is_final:
+                    if current.output is not None:
+                        for piece in split(current.output.text, current.output.deltas):
+                            yield piece
+                    yield current
+                    return
+                pieces = split(current.partial_text, current.partial_deltas)
+            for piece in pieces:
+                yield piece
+            async for update in sub.updates(lambda: self._intake.final(job)):
+                yield update
+        finally:
+            sub.close()
 
     async def cancel_response(self, request: Request) -> Response:
         job = await self._own_response(request)

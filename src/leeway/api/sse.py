@@ -31,10 +31,12 @@ def stream(encoder: Encoder, updates: AsyncIterator[Update]) -> StreamingRespons
 
     async def frames() -> AsyncIterator[bytes]:
         for f in encoder.start():
-            yield f
+            if f:
+                yield f
         async for update in updates:
             for f in encoder.end(update) if isinstance(update, Job) else encoder.delta(update):
-                yield f
+                if f:  # an encoder may skip frames the client has seen (starting_after)
+                    yield f
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(frames(), media_type="text/event-stream", headers=headers)

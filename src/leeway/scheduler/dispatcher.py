@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from leeway.engines import Engine
 from leeway.events import JobEvents
-from leeway.jobs import Job, JobError, Output, Window
+from leeway.jobs import Job, JobError, Output, Window, split
 from leeway.store import Claim, Result, Store
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,12 @@ class Dispatcher:
         if (run := self._running.pop(job_id, None)) is not None and run.task is not None:
             run.task.cancel()
 
+    def pieces(self, job_id: str) -> list[str] | None:
+        """The text a job running here has streamed so far, piece by piece; None if not running
+        here."""
+        run = self._running.get(job_id)
+        return list(run.parts) if run is not None else None
+
     def running(self, model: str) -> int:
         return sum(1 for r in self._running.values() if r.job.model == model)
 
@@ -104,9 +110,9 @@ class Dispatcher:
             if free > 0 and engine.ready():
                 claims = await self._claim(model, free)
                 for claim in claims:
-                    run = _Run(
-                        claim, parts=[claim.job.partial_text], tokens=claim.job.partial_tokens
-                    )
+                    job = claim.job
+                    parts = split(job.partial_text, job.partial_deltas)
+                    run = _Run(claim, parts=parts, tokens=job.partial_tokens)
                     run.task = asyncio.create_task(self._run(engine, run), name=claim.job.id)
                     self._running[claim.job.id] = run
                 if len(claims) == free:
@@ -155,7 +161,7 @@ class Dispatcher:
             if not run.yielding:
                 raise
             # shielded: the text generated so far must reach the store even if we are stopping
-            await asyncio.shield(self._store.requeue(run.claim, "".join(run.parts), run.tokens))
+            await asyncio.shield(self._store.requeue(run.claim, run.parts, run.tokens))
         except Exception:
             log.exception("storing the result of %s failed; its lease will expire", run.job.id)
         finally:
@@ -167,12 +173,14 @@ class Dispatcher:
         try:
             async with contextlib.aclosing(engine.generate(run.job)) as chunks:
                 async for chunk in chunks:
-                    run.parts.append(chunk.text)
                     run.tokens = chunk.tokens
                     if chunk.text:
+                        run.parts.append(chunk.text)
                         self._events.publish_delta(run.job.id, chunk.text)
                     if chunk.finish is not None:
-                        output = Output("".join(run.parts), chunk.finish, chunk.stop_sequence)
+                        sizes = tuple(len(p) for p in run.parts)
+                        text = "".join(run.parts)
+                        output = Output(text, chunk.finish, chunk.stop_sequence, sizes)
                         return Result(output, chunk.usage)
         except asyncio.CancelledError:
             raise

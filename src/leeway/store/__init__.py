@@ -52,7 +52,7 @@ class Store(Protocol):
     async def finish(self, claim: Claim, result: Result, now: float) -> Job | None:
         """Store the final state; None (and nothing changed) if the lease is no longer held."""
 
-    async def requeue(self, claim: Claim, text: str, tokens: int) -> bool:
+    async def requeue(self, claim: Claim, pieces: list[str], tokens: int) -> bool:
         """Put a running job back in the queue keeping what it generated (it yielded its engine to
         more urgent work); no attempt is spent. False if the lease is no longer held."""
 

@@ -75,7 +75,7 @@ class FakeStore:
         self.jobs[job.id] = job
         return job
 
-    async def requeue(self, claim: Claim, text: str, tokens: int) -> bool:
+    async def requeue(self, claim: Claim, pieces: list[str], tokens: int) -> bool:
         if not self._holds(claim):
             return False
         del self._leases[claim.job.id]
@@ -84,8 +84,9 @@ class FakeStore:
             job,
             status=Status.QUEUED,
             attempts=job.attempts - 1,
-            partial_text=text,
+            partial_text="".join(pieces),
             partial_tokens=tokens,
+            partial_deltas=tuple(len(p) for p in pieces if p),
         )
         return True
 

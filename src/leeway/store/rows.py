@@ -57,6 +57,7 @@ def result_row(result: Result) -> dict[str, Any]:
         "output_text": out.text if out else None,
         "finish": out.finish.value if out else None,
         "stop_sequence": out.stop_sequence if out else None,
+        "deltas": orjson.dumps(out.deltas).decode() if out else None,
         "input_tokens": usage.input_tokens if usage else None,
         "output_tokens": usage.output_tokens if usage else None,
         "error": error_json(error) if error else None,
@@ -90,10 +91,16 @@ def row_job(row: Any) -> Job:
         attempts=row["attempts"],
         partial_text=row["partial_text"],
         partial_tokens=row["partial_tokens"],
+        partial_deltas=tuple(orjson.loads(row["partial_deltas"])),
         started_at=row["started_at"],
         completed_at=row["completed_at"],
         output=(
-            Output(row["output_text"], Finish(row["finish"]), row["stop_sequence"])
+            Output(
+                row["output_text"],
+                Finish(row["finish"]),
+                row["stop_sequence"],
+                tuple(orjson.loads(row["deltas"] or "[]")),
+            )
             if row["finish"]
             else None
         ),

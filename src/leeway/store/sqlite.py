@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+
 from leeway.jobs import Job, JobError
 from leeway.store import Claim, Result
 from leeway.store.queries import load_queries, migrations
@@ -166,8 +168,15 @@ class SqliteStore:
         row = await self._writer.write(lambda c: c.execute(Q["finish"], params).fetchone())
         return row_job(row) if row else None
 
-    async def requeue(self, claim: Claim, text: str, tokens: int) -> bool:
-        params = {"id": claim.job.id, "token": claim.token, "text": text, "tokens": tokens}
+    async def requeue(self, claim: Claim, pieces: list[str], tokens: int) -> bool:
+        sizes = orjson.dumps([len(p) for p in pieces if p]).decode()
+        params = {
+            "id": claim.job.id,
+            "token": claim.token,
+            "text": "".join(pieces),
+            "tokens": tokens,
+            "deltas": sizes,
+        }
         return bool(await self._writer.write(lambda c: c.execute(Q["requeue"], params).rowcount))
 
     async def release(self, claims: list[Claim]) -> None:

@@ -17,6 +17,7 @@ CREATE TABLE jobs (
     attempts         INTEGER NOT NULL DEFAULT 0,
     partial_text     TEXT NOT NULL DEFAULT '',  -- generated before the job last yielded its engine
     partial_tokens   INTEGER NOT NULL DEFAULT 0,
+    partial_deltas   TEXT NOT NULL DEFAULT '[]', -- JSON: sizes of the pieces it was streamed in
     lease_token      TEXT,
     lease_expires    REAL,
     started_at       REAL,
@@ -24,6 +25,7 @@ CREATE TABLE jobs (
     output_text      TEXT,
     finish           TEXT,
     stop_sequence    TEXT,
+    deltas           TEXT,               -- JSON: sizes of the pieces the output was streamed in
     input_tokens     INTEGER,
     output_tokens    INTEGER,
     error            TEXT                -- JSON: {"code", "message"}

@@ -34,6 +34,7 @@ WHERE id = :id AND lease_token = :token AND status = 'in_progress';
 -- Fenced: a holder whose lease was taken over changes nothing.
 UPDATE jobs
 SET status = :status, output_text = :output_text, finish = :finish, stop_sequence = :stop_sequence,
+    deltas = :deltas,
     input_tokens = :input_tokens,
     output_tokens = :output_tokens, error = :error, completed_at = :now,
     lease_token = NULL, lease_expires = NULL
@@ -42,7 +43,7 @@ RETURNING *;
 
 -- name: requeue
 UPDATE jobs SET status = 'queued', lease_token = NULL, lease_expires = NULL, attempts = attempts - 1,
-                partial_text = :text, partial_tokens = :tokens
+                partial_text = :text, partial_tokens = :tokens, partial_deltas = :deltas
 WHERE id = :id AND lease_token = :token AND status = 'in_progress';
 
 -- name: release
