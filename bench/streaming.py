@@ -107,7 +107,8 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    config = (
+    config = (  # no flex reserve: every sequence busy, so the asap request must preempt
+        "flex_reserve = 0\n"
         f'[[models]]\nid = "{DEFAULT_MODEL}"\nparallel = {PARALLEL}\ncontext = {CONTEXT}\n'
         f"batch_tokens = {BATCH}\n"
     )

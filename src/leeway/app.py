@@ -17,6 +17,7 @@ from leeway.engines.fake import FakeEngine
 from leeway.errors import ConfigError, LeewayError
 from leeway.events import JobEvents
 from leeway.scheduler.dispatcher import Dispatcher
+from leeway.scheduler.policy import PolicyConfig
 from leeway.settings import ModelConfig, Settings
 from leeway.store.sqlite import SqliteStore
 
@@ -55,6 +56,11 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
         events,
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.poll_seconds,
+        policy=PolicyConfig(
+            targets=settings.window_targets,
+            flex_reserve=settings.flex_reserve,
+            off_peak_hours=settings.off_peak_hours,
+        ),
     )
     api = Api(
         settings,

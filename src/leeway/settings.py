@@ -65,7 +65,11 @@ class Settings:
     lease_seconds: float = 30.0  # a claim not renewed for this long is claimed again
     max_attempts: int = 3  # claims of one job before it fails instead of being retried again
     poll_seconds: float = 1.0  # how often the dispatcher looks for expired leases
-    strict_incomplete: bool = False  # True: a capped response reports status "incomplete" (OpenAI)
+    strict_incomplete: bool = False
+    flex_reserve: float = 0.02  # share of each engine's sequences flex leaves free for asap work
+    off_peak_hours: tuple[
+        tuple[float, float], ...
+    ] = ()  # UTC [start, end) hours flex may fill all  # True: a capped response reports status "incomplete" (OpenAI)
     window_targets: Mapping[Window, float] = field(default_factory=lambda: dict(DEFAULT_TARGETS))
     models: tuple[ModelConfig, ...] = (ModelConfig(DEFAULT_MODEL),)
 
@@ -86,6 +90,7 @@ _SCALARS = {
     "max_attempts": int,
     "poll_seconds": float,
     "strict_incomplete": bool,
+    "flex_reserve": float,
 }
 
 
@@ -117,6 +122,8 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         targets = dict(DEFAULT_TARGETS)
         targets.update({Window(k): float(v) for k, v in raw["window_targets"].items()})
         values["window_targets"] = targets
+    if "off_peak_hours" in raw:
+        values["off_peak_hours"] = tuple((float(a), float(b)) for a, b in raw["off_peak_hours"])
     if "models" in raw:
         values["models"] = tuple(_model(m) for m in raw["models"])
     return replace(Settings(), **values)

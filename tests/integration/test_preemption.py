@@ -11,6 +11,7 @@ from leeway.engines.llamacpp import LlamaCppEngine
 from leeway.events import JobEvents
 from leeway.jobs import Finish, Message, Sampling, Status, Window
 from leeway.scheduler.dispatcher import Dispatcher
+from leeway.scheduler.policy import PolicyConfig
 from leeway.settings import DEFAULT_MODEL, ModelConfig
 from leeway.store.sqlite import SqliteStore
 from tests.conftest import make_job
@@ -22,7 +23,12 @@ async def test_asap_preempts_flex_on_the_real_engine(tmp_path: Path):
     store = SqliteStore(tmp_path / "db.sqlite")
     events = JobEvents()
     dispatcher = Dispatcher(
-        store, {DEFAULT_MODEL: engine}, events, lease_seconds=30, poll_seconds=0.05
+        store,
+        {DEFAULT_MODEL: engine},
+        events,
+        lease_seconds=30,
+        poll_seconds=0.05,
+        policy=PolicyConfig(flex_reserve=0),  # flex may fill every sequence: asap must preempt
     )
 
     def job(text: str, window: Window, max_tokens: int):

@@ -245,3 +245,19 @@ def test_unknown_routes_and_methods_use_the_envelope(client: Client):
 def test_health_reports_engines(client: Client):
     body = client.http.get("/health").json()
     assert body["status"] == "ok" and body["engines"][FAKE_MODEL]["parallel"] == 4
+
+
+def test_metrics_in_prometheus_format(client: Client):
+    queued = create(client, {"model": FAKE_MODEL, "input": "hi", "background": True,
+                             "metadata": {"completion_window": "priority"}}).json()
+    poll(client, queued["id"])
+    create(client, {"model": FAKE_MODEL, "input": "hi", "max_output_tokens": 3})
+    r = client.http.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    assert 'leeway_queue_depth{window="flex"} 0.0' in text
+    assert 'leeway_turn_seconds_count{window="priority"} 1.0' in text
+    assert 'leeway_turn_seconds_count{window="standard"} 1.0' in text
+    assert 'leeway_output_tokens_total{model="fake-model"} 11.0' in text  # 8 + 3
+    assert f'leeway_engine_utilization{{model="{FAKE_MODEL}"}} 0.0' in text
+    assert 'leeway_deadline_misses_total{window="priority"}' not in text  # none missed

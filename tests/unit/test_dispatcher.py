@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator
 
 from leeway.engines import Chunk
@@ -10,6 +11,7 @@ from leeway.engines.fake import FakeEngine
 from leeway.events import JobEvents
 from leeway.jobs import Job, Status, Window
 from leeway.scheduler.dispatcher import Dispatcher
+from leeway.scheduler.policy import PolicyConfig
 from leeway.store.fake import FakeStore
 from tests.conftest import FAKE_MODEL, make_job
 
@@ -60,12 +62,12 @@ async def test_keeps_the_engine_exactly_full_and_finishes_everything():
     assert all(store.jobs[j.id].usage.output_tokens == 4 for j in jobs)
 
 
-async def test_most_urgent_window_first_then_earliest_deadline():
+async def test_asap_first_then_least_slack_then_flex():
     store, engine = FakeStore(), CountingEngine(parallel=1)
-    t = 1000.0
-    flex = make_job(window=Window.FLEX, created_at=t, deadline=t + 10)
+    t = time.time()
+    flex = make_job(window=Window.FLEX, created_at=t, deadline=t + 86_400)
     late = make_job(window=Window.STANDARD, created_at=t, deadline=t + 300)
-    early = make_job(window=Window.STANDARD, created_at=t + 1, deadline=t + 200)
+    early = make_job(window=Window.PRIORITY, created_at=t + 1, deadline=t + 60)
     asap = make_job(window=Window.ASAP, created_at=t + 2, deadline=t + 2)
     await run_until_final(store, engine, [flex, late, early, asap])
     assert engine.started == [asap.id, early.id, late.id, flex.id]
@@ -120,14 +122,21 @@ async def _preempt_scenario(running_windows: list[Window]) -> tuple[FakeStore, l
     """Fill a 2-sequence engine with slow jobs, then queue an asap job; run all to the end."""
     store, engine = FakeStore(), CountingEngine(parallel=2, delay=0.02)
     engine._tokens = 20
-    t = 1000.0
+    t = time.time()
+    targets = {Window.PRIORITY: 60, Window.STANDARD: 300, Window.FLEX: 86_400}
     running = [
-        make_job(window=w, created_at=t, deadline=t + 10 + i) for i, w in enumerate(running_windows)
+        make_job(window=w, created_at=t, deadline=t + targets[w] + i)
+        for i, w in enumerate(running_windows)
     ]
     for job in running:
         await store.create(job)
     dispatcher = Dispatcher(
-        store, {FAKE_MODEL: engine}, JobEvents(), lease_seconds=30, poll_seconds=0.01
+        store,
+        {FAKE_MODEL: engine},
+        JobEvents(),
+        lease_seconds=30,
+        poll_seconds=0.01,
+        policy=PolicyConfig(flex_reserve=0),
     )
     dispatcher.start()
     for _ in range(100):
@@ -135,7 +144,7 @@ async def _preempt_scenario(running_windows: list[Window]) -> tuple[FakeStore, l
             break
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.1)  # some tokens generated
-    urgent = make_job(window=Window.ASAP, created_at=t + 1, deadline=t + 1)
+    urgent = make_job(window=Window.ASAP, created_at=time.time(), deadline=time.time())
     await store.create(urgent)
     dispatcher.wake(urgent)
     everything = [*running, urgent]

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -48,6 +49,7 @@ class Api:
     def routes(self) -> list[Route]:
         return [
             Route("/health", self.health, methods=["GET"]),
+            Route("/metrics", self.metrics, methods=["GET"]),
             Route("/v1/models", self.list_models, methods=["GET"]),
             Route("/v1/responses", self.create_response, methods=["POST"]),
             Route("/v1/responses/{id}", self.get_response, methods=["GET"]),
@@ -64,6 +66,11 @@ class Api:
         }
         ok = all(e["ready"] for e in engines.values())
         return _json({"status": "ok" if ok else "starting", "engines": engines}, 200 if ok else 503)
+
+    async def metrics(self, _: Request) -> Response:
+        depths = await self._store.queue_depths()
+        body = self._dispatcher.metrics.render(depths, self._dispatcher.utilization)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def list_models(self, request: Request) -> Response:
         await self._auth.tenant(request)

@@ -1,20 +1,19 @@
 """The one async loop between the store and the engines.
 
-For each engine it keeps exactly ``engine.parallel`` jobs running while work is queued: it claims as
-many jobs as there are free sequences (the store hands out the most urgent first: window, then
-deadline), runs each, and writes the result back under the claim's lease. Leases of running jobs are
-renewed; a process that dies leaves leases that expire, and the jobs are claimed again. A graceful stop
-hands running jobs back to the queue.
-
-An ``asap`` job that arrives while its engine is full takes the place of the running job that loses
-least (flex first, then the standard job with the latest deadline; never priority or asap work). The
-yielded job goes back to the queue keeping the text it generated and continues from there later.
+For each engine it keeps every sequence busy while work is queued: when sequences are free (or an
+``asap`` job arrives) it reads the most pressing queued jobs from the store, asks the policy
+(``policy.decide``: least slack first, flex in the gaps, asap preempting) which to start and which
+running job yields, claims exactly those under a lease, runs them, and writes results back. Leases
+of running jobs are renewed; a process that dies leaves leases that expire, and the jobs are claimed
+again. A graceful stop hands running jobs back to the queue. A job that yields goes back to the queue
+keeping the text it generated and continues from there later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -23,11 +22,23 @@ from dataclasses import dataclass, field
 from leeway.engines import Engine
 from leeway.events import JobEvents
 from leeway.jobs import Job, JobError, Output, Window, split
+from leeway.scheduler.metrics import Metrics
+from leeway.scheduler.observed import Observed
+from leeway.scheduler.policy import (
+    EngineSpec,
+    EngineState,
+    PolicyConfig,
+    QueuedJob,
+    RunningJob,
+    Snapshot,
+    decide,
+)
 from leeway.store import Claim, Result, Store
 
 log = logging.getLogger(__name__)
 
-_YIELDS = (Window.FLEX, Window.STANDARD)  # windows whose running jobs may yield to asap work
+_PEEK = 4  # queued jobs the policy chooses among, per free sequence (at least _MIN_PEEK)
+_MIN_PEEK = 16
 
 
 @dataclass(eq=False)
@@ -37,6 +48,8 @@ class _Run:
     parts: list[str] = field(default_factory=list)  # text so far, earlier runs included
     tokens: int = 0  # output tokens so far, earlier runs included
     yielding: bool = False  # cancelled to make room for urgent work, not stopped
+    started: float = field(default_factory=time.monotonic)
+    first_token: float | None = None
 
     @property
     def job(self) -> Job:
@@ -52,12 +65,17 @@ class Dispatcher:
         *,
         lease_seconds: float,
         poll_seconds: float,
+        policy: PolicyConfig | None = None,
+        metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store, self._engines, self._events = store, engines, events
         self._lease, self._poll, self._clock = lease_seconds, poll_seconds, clock
         self._wake = {model: asyncio.Event() for model in engines}
-        self._urgent = dict.fromkeys(engines, 0)  # asap arrivals not yet claimed, per model
+        self._policy = policy or PolicyConfig()
+        self.metrics = metrics or Metrics()
+        self._observed = {model: Observed() for model in engines}
+        self._urgent = dict.fromkeys(engines, False)  # an asap job arrived since the last decision
         self._running: dict[str, _Run] = {}
         self._loops: list[asyncio.Task[None]] = []
 
@@ -71,7 +89,7 @@ class Dispatcher:
         """``job`` was queued: look now instead of at the next poll."""
         if (event := self._wake.get(job.model)) is not None:
             if job.window is Window.ASAP:
-                self._urgent[job.model] += 1
+                self._urgent[job.model] = True
             event.set()
 
     def abandon(self, job_id: str) -> None:
@@ -105,61 +123,101 @@ class Dispatcher:
         while True:
             wake.clear()
             free = engine.parallel - self.running(model)
-            if free <= 0 and self._urgent[model] and self._make_room(model):
-                continue
-            if free > 0 and engine.ready():
-                claims = await self._claim(model, free)
-                for claim in claims:
-                    job = claim.job
-                    parts = split(job.partial_text, job.partial_deltas)
-                    run = _Run(claim, parts=parts, tokens=job.partial_tokens)
-                    run.task = asyncio.create_task(self._run(engine, run), name=claim.job.id)
-                    self._running[claim.job.id] = run
-                if len(claims) == free:
+            if engine.ready() and (free > 0 or self._urgent[model]):
+                self._urgent[model] = False
+                try:
+                    started = await self._schedule(engine, free)
+                except Exception:
+                    log.exception("scheduling %s failed", model)
+                    started = 0
+                if started and started >= free:
                     continue  # there may be more: fill the next free sequence as soon as one opens
             with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it can eat a cancel
                 async with asyncio.timeout(self._poll):
                     await wake.wait()
 
-    async def _claim(self, model: str, limit: int) -> list[Claim]:
-        try:
-            claims = await self._store.claim(model, limit, self._clock())
-        except Exception:
-            log.exception("claiming work for %s failed", model)
-            return []
-        asap = sum(1 for c in claims if c.job.window is Window.ASAP)
-        # whatever asap work was waiting has been claimed now (here or by another process)
-        self._urgent[model] = max(0, self._urgent[model] - asap) if asap else 0
-        return claims
+    async def _schedule(self, engine: Engine, free: int) -> int:
+        """Ask the policy, apply its preemptions, claim and start what it chose; how many started."""
+        queued = await self._store.queued(engine.model, max(_MIN_PEEK, _PEEK * free))
+        if not queued:
+            return 0
+        decisions = decide(self._snapshot(engine, queued))
+        for preempt in decisions.preempts:
+            self._yield(preempt.job_id)
+        ids = [start.job_id for start in decisions.starts]
+        claims = await self._store.claim_ids(engine.model, ids, self._clock()) if ids else []
+        for claim in claims:
+            job = claim.job
+            run = _Run(
+                claim, parts=split(job.partial_text, job.partial_deltas), tokens=job.partial_tokens
+            )
+            run.task = asyncio.create_task(self._run(engine, run), name=job.id)
+            self._running[job.id] = run
+        return len(claims)
 
-    def _make_room(self, model: str) -> bool:
-        """Yield the running job of ``model`` that loses least; False if none may yield."""
-        candidates = [
-            r
+    def _snapshot(self, engine: Engine, queued: list[Job]) -> Snapshot:
+        seen = self._observed[engine.model]
+        spec = EngineSpec(engine.model, engine.parallel, seen.prefill_rate, seen.decode_rate)
+        expected = seen.output_tokens
+        running = tuple(
+            RunningJob(
+                r.job.id,
+                r.job.window,
+                r.job.deadline,
+                r.tokens,
+                remaining=max(
+                    1.0,
+                    min(
+                        r.job.sampling.max_output_tokens,
+                        expected or r.job.sampling.max_output_tokens,
+                    )
+                    - r.tokens,
+                ),
+            )
             for r in self._running.values()
-            if r.job.model == model and r.job.window in _YIELDS and not r.yielding
-        ]
-        if not candidates:
-            self._urgent[model] = 0  # nothing can make room: asap waits for a free sequence
-            return False
-        victim = max(candidates, key=lambda r: (r.job.window is Window.FLEX, r.job.deadline))
-        victim.yielding = True
-        self._running.pop(victim.job.id)
-        assert victim.task is not None
-        victim.task.cancel()
-        return True
+            if r.job.model == engine.model and not r.yielding
+        )
+        waiting = tuple(
+            QueuedJob(
+                j.id,
+                j.window,
+                j.created_at,
+                j.deadline,
+                j.prompt_tokens,
+                j.sampling.max_output_tokens,
+                prefix=_prefix(j),
+                tenant=j.tenant,
+                generated=j.partial_tokens,
+            )
+            for j in queued
+        )
+        return Snapshot(
+            self._clock(), waiting, (EngineState(spec, running),), expected, self._policy
+        )
+
+    def _yield(self, job_id: str) -> None:
+        """Take a running job off its engine; it goes back to the queue keeping its text."""
+        run = self._running.pop(job_id, None)
+        if run is not None and run.task is not None:
+            run.yielding = True
+            run.task.cancel()
 
     async def _run(self, engine: Engine, run: _Run) -> None:
         try:
             result = await self._generate(engine, run)
+            self._measure(run)
             job = await self._store.finish(run.claim, result, self._clock())
             if job is not None:
                 self._events.publish_final(job)
+                self.metrics.finished(job)
+                if job.usage is not None:
+                    self._observed[job.model].finished(job.usage.output_tokens)
             else:
                 log.warning("lease on %s was lost; its result was discarded", run.job.id)
         except asyncio.CancelledError:
             if not run.yielding:
                 raise
+            self._measure(run)
             # shielded: the text generated so far must reach the store even if we are stopping
             await asyncio.shield(self._store.requeue(run.claim, run.parts, run.tokens))
         except Exception:
@@ -174,6 +232,8 @@ class Dispatcher:
             async with contextlib.aclosing(engine.generate(run.job)) as chunks:
                 async for chunk in chunks:
                     run.tokens = chunk.tokens
+                    if run.first_token is None:
+                        run.first_token = time.monotonic()
                     if chunk.text:
                         run.parts.append(chunk.text)
                         self._events.publish_delta(run.job.id, chunk.text)
@@ -189,11 +249,35 @@ class Dispatcher:
             return Result(error=JobError("engine_error", f"The engine failed: {e}"))
         return Result(error=JobError("engine_error", "The engine stopped without finishing."))
 
+    def _measure(self, run: _Run) -> None:
+        job, now = run.job, time.monotonic()
+        tokens = run.tokens - job.partial_tokens
+        first = run.first_token or now
+        self._observed[job.model].ran(
+            job.prompt_tokens + job.partial_tokens, tokens, first - run.started, now - first
+        )
+        self.metrics.generated(job.model, tokens)
+
+    def utilization(self) -> dict[str, float]:
+        return {m: self.running(m) / e.parallel for m, e in self._engines.items()}
+
     async def _renew(self) -> None:
+        interval = self._lease / 3
+        counted = {m: o.generated for m, o in self._observed.items()}
         while True:
-            await asyncio.sleep(self._lease / 3)
+            await asyncio.sleep(interval)
+            for model, seen in self._observed.items():
+                self.metrics.measured_rate(model, (seen.generated - counted[model]) / interval)
+                counted[model] = seen.generated
             claims = [r.claim for r in self._running.values()]
             try:
                 await self._store.renew(claims, self._clock())
             except Exception:
                 log.exception("renewing leases failed")
+
+
+def _prefix(job: Job) -> str:
+    """Jobs whose first message is the same (a shared system prompt or leading input) share a
+    prompt prefix."""
+    first = job.messages[0]
+    return hashlib.blake2b(f"{first.role}\0{first.content}".encode(), digest_size=8).hexdigest()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from leeway.jobs import Finish, Job, JobError, Output, Status, Usage
+from leeway.jobs import Finish, Job, JobError, Output, Status, Usage, Window
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,15 @@ class Store(Protocol):
 
     async def claim(self, model: str, limit: int, now: float) -> list[Claim]:
         """Lease up to ``limit`` queued jobs of ``model``, most urgent first (expired leases count)."""
+
+    async def queued(self, model: str, limit: int) -> list[Job]:
+        """Up to ``limit`` queued jobs of ``model``, earliest deadline first (what a policy picks
+        from; nothing is claimed)."""
+
+    async def claim_ids(self, model: str, ids: list[str], now: float) -> list[Claim]:
+        """Lease exactly these jobs, those still queued (expired leases are requeued first)."""
+
+    async def queue_depths(self) -> dict[Window, int]: ...
 
     async def renew(self, claims: list[Claim], now: float) -> None:
         """Extend the leases still held."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import replace
 
-from leeway.jobs import Job, JobError, Status
+from leeway.jobs import Job, JobError, Status, Window
 from leeway.store import Claim, Result
 
 
@@ -25,7 +25,9 @@ class FakeStore:
         job = self.jobs.get(job_id)
         return job if job is not None and job.tenant == tenant else None
 
-    async def claim(self, model: str, limit: int, now: float) -> list[Claim]:
+    async def claim(
+        self, model: str, limit: int, now: float, only: set[str] | None = None
+    ) -> list[Claim]:
         for job_id, (_, expires) in list(self._leases.items()):
             if expires < now:
                 del self._leases[job_id]
@@ -38,7 +40,11 @@ class FakeStore:
                 else:
                     self.jobs[job_id] = replace(job, status=Status.QUEUED)
         queued = sorted(
-            (j for j in self.jobs.values() if j.status is Status.QUEUED and j.model == model),
+            (
+                j
+                for j in self.jobs.values()
+                if j.status is Status.QUEUED and j.model == model and (only is None or j.id in only)
+            ),
             key=lambda j: (j.window.rank, j.deadline),
         )[:limit]
         token = secrets.token_hex(8)
@@ -54,6 +60,22 @@ class FakeStore:
             self._leases[job.id] = (token, now + self._lease)
             claims.append(Claim(job, token))
         return claims
+
+    async def claim_ids(self, model: str, ids: list[str], now: float) -> list[Claim]:
+        wanted = set(ids)
+        claims = await self.claim(model, len(self.jobs), now, only=wanted)
+        return claims
+
+    async def queued(self, model: str, limit: int) -> list[Job]:
+        waiting = [j for j in self.jobs.values() if j.status is Status.QUEUED and j.model == model]
+        return sorted(waiting, key=lambda j: j.deadline)[:limit]
+
+    async def queue_depths(self) -> dict[Window, int]:
+        depths: dict[Window, int] = {}
+        for job in self.jobs.values():
+            if job.status is Status.QUEUED:
+                depths[job.window] = depths.get(job.window, 0) + 1
+        return depths
 
     async def renew(self, claims: list[Claim], now: float) -> None:
         for c in claims:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from leeway.jobs import Job, JobError
+from leeway.jobs import Job, JobError, Window
 from leeway.store import Claim, Result
 from leeway.store.queries import load_queries, migrations
 from leeway.store.rows import error_json, job_row, result_row, row_job
@@ -136,27 +136,35 @@ class SqliteStore:
         return row_job(row) if row else None
 
     async def claim(self, model: str, limit: int, now: float) -> list[Claim]:
+        return await self._lease_jobs("claim", {"model": model, "limit": limit}, now)
+
+    async def claim_ids(self, model: str, ids: list[str], now: float) -> list[Claim]:
+        if not ids:
+            return []
+        return await self._lease_jobs(
+            "claim_ids", {"model": model, "ids": orjson.dumps(ids).decode()}, now
+        )
+
+    async def _lease_jobs(self, query: str, params: dict[str, Any], now: float) -> list[Claim]:
         token = secrets.token_hex(16)
+        expire = {"now": now, "max_attempts": self._max_attempts, "error": error_json(_EXHAUSTED)}
+        lease = {**params, "now": now, "token": token, "expires": now + self._lease}
 
         def claim(c: sqlite3.Connection) -> list[sqlite3.Row]:
-            c.execute(
-                Q["expire_leases"],
-                {"now": now, "max_attempts": self._max_attempts, "error": error_json(_EXHAUSTED)},
-            ).fetchall()
-            return c.execute(
-                Q["claim"],
-                {
-                    "model": model,
-                    "limit": limit,
-                    "now": now,
-                    "token": token,
-                    "expires": now + self._lease,
-                },
-            ).fetchall()
+            c.execute(Q["expire_leases"], expire).fetchall()
+            return c.execute(Q[query], lease).fetchall()
 
         rows = await self._writer.write(claim)
         jobs = sorted((row_job(r) for r in rows), key=lambda j: (j.window.rank, j.deadline))
         return [Claim(j, token) for j in jobs]
+
+    async def queued(self, model: str, limit: int) -> list[Job]:
+        rows = self._reader.execute(Q["queued"], {"model": model, "limit": limit}).fetchall()
+        return [row_job(r) for r in rows]
+
+    async def queue_depths(self) -> dict[Window, int]:
+        rows = self._reader.execute(Q["queue_depths"]).fetchall()
+        return {list(Window)[rank]: count for rank, count in rows}
 
     async def renew(self, claims: list[Claim], now: float) -> None:
         params = [{"id": c.job.id, "token": c.token, "expires": now + self._lease} for c in claims]

@@ -31,6 +31,7 @@ CREATE TABLE jobs (
     error            TEXT                -- JSON: {"code", "message"}
 );
 CREATE INDEX jobs_queued ON jobs (model, window_rank, deadline) WHERE status = 'queued';
+CREATE INDEX jobs_queued_by_deadline ON jobs (model, deadline) WHERE status = 'queued';
 CREATE INDEX jobs_leased ON jobs (lease_expires) WHERE status = 'in_progress';
 
 CREATE TABLE api_keys (

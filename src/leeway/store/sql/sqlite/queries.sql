@@ -26,6 +26,20 @@ WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND model = :model
              ORDER BY window_rank, deadline LIMIT :limit)
 RETURNING *;
 
+-- name: queued
+-- What the policy chooses from: the earliest deadlines first (asap's is its arrival, flex's a day on).
+SELECT * FROM jobs WHERE status = 'queued' AND model = :model ORDER BY deadline LIMIT :limit;
+
+-- name: claim_ids
+UPDATE jobs
+SET status = 'in_progress', lease_token = :token, lease_expires = :expires, attempts = attempts + 1,
+    started_at = coalesce(started_at, :now)
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'queued' AND model = :model
+RETURNING *;
+
+-- name: queue_depths
+SELECT window_rank, count(*) FROM jobs WHERE status = 'queued' GROUP BY window_rank;
+
 -- name: renew
 UPDATE jobs SET lease_expires = :expires
 WHERE id = :id AND lease_token = :token AND status = 'in_progress';
