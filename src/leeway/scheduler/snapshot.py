@@ -62,15 +62,12 @@ class PolicyConfig:
     midnight in the simulator, so off-peak hours work the same in both."""
 
     targets: Mapping[Window, float] = field(default_factory=lambda: dict(DEFAULT_TARGETS))
-    flex_aging: float = (
-        3_600.0  # a flex job with less slack than this competes like any deadline job
-    )
-    flex_reserve: float = (
-        0.02  # share of each engine's sequences flex leaves free (for asap bursts)
-    )
-    off_peak_hours: tuple[
-        tuple[float, float], ...
-    ] = ()  # UTC [start, end) hours: flex may fill all
+    # a flex job with less slack than this competes like any deadline job
+    flex_aging: float = 3_600.0
+    # share of each engine's sequences flex leaves free (for asap bursts)
+    flex_reserve: float = 0.02
+    # UTC [start, end) hours in which flex may fill every sequence
+    off_peak_hours: tuple[tuple[float, float], ...] = ()
     tie_share: float = 1 / 60  # slack within this share of the window's target counts as a tie
     output_estimate: float | None = None  # mean output tokens before any is observed
 
