@@ -71,18 +71,7 @@ class JobEvents:
             sub.queue.put_nowait(text)
 
     def publish_final(self, job: Job) -> None:
-        for sub in self._subs.get(job.id, ()):
+        """The last update: the job's subscriptions end here (even one whose reader went away
+        without closing it)."""
+        for sub in self._subs.pop(job.id, ()):
             sub.queue.put_nowait(job)
-
-    async def wait_final(self, job_id: str, seconds: float) -> Job | None:
-        """The job once final, or None if it did not become final (here) within ``seconds``."""
-        sub = self.subscribe(job_id)
-        try:
-            async with asyncio.timeout(seconds):
-                while not isinstance(update := await sub.queue.get(), Job):
-                    pass
-                return update
-        except TimeoutError:
-            return None
-        finally:
-            sub.close()

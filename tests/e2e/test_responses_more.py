@@ -152,3 +152,24 @@ def test_get_stream_needs_a_background_response(client: OpenAI):
     with pytest.raises(openai.BadRequestError) as e:
         list(client.responses.retrieve(r.id, stream=True))
     assert e.value.param == "stream"
+
+
+def test_deleting_a_running_response_cancels_it_and_ends_its_streams(client: OpenAI):
+    r = client.responses.create(
+        model=MODEL,
+        input="Write a very long story.",
+        background=True,
+        max_output_tokens=1000,
+        metadata={"completion_window": "asap"},
+    )
+    events = []
+    with client.responses.retrieve(r.id, stream=True) as stream:
+        for event in stream:
+            events.append(event.type)
+            if event.type == "response.output_text.delta":
+                client.responses.delete(r.id)  # while it is generating
+                break
+        events.extend(e.type for e in stream)  # the rest of the stream: it must end
+    assert events[-1] == "response.failed"
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(r.id)

@@ -248,8 +248,15 @@ def test_health_reports_engines(client: Client):
 
 
 def test_metrics_in_prometheus_format(client: Client):
-    queued = create(client, {"model": FAKE_MODEL, "input": "hi", "background": True,
-                             "metadata": {"completion_window": "priority"}}).json()
+    queued = create(
+        client,
+        {
+            "model": FAKE_MODEL,
+            "input": "hi",
+            "background": True,
+            "metadata": {"completion_window": "priority"},
+        },
+    ).json()
     poll(client, queued["id"])
     create(client, {"model": FAKE_MODEL, "input": "hi", "max_output_tokens": 3})
     r = client.http.get("/metrics")

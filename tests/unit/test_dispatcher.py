@@ -103,19 +103,26 @@ async def test_stop_hands_running_jobs_back_without_spending_an_attempt():
     assert [store.jobs[j.id].attempts for j in jobs] == [0, 0]
 
 
-async def test_final_jobs_are_published_to_waiters():
+async def test_progress_and_the_final_job_are_published_to_subscribers():
     store, engine, events = FakeStore(), CountingEngine(parallel=1), JobEvents()
     job = make_job()
     await store.create(job)
+    sub = events.subscribe(job.id)
     dispatcher = Dispatcher(
         store, {FAKE_MODEL: engine}, events, lease_seconds=30, poll_seconds=10
     )  # only the wake-up can start it promptly
     dispatcher.start()
-    waiter = asyncio.create_task(events.wait_final(job.id, 5))
     dispatcher.wake(job)
-    final = await waiter
+
+    async def never_final() -> None:
+        return None
+
+    updates = [u async for u in sub.updates(never_final, seconds=5)]
     await dispatcher.stop()
-    assert final is not None and final.status is Status.COMPLETED
+    *deltas, final = updates
+    assert deltas == ["fake ", "fake1 ", "fake2 ", "fake3 "]
+    assert final.status is Status.COMPLETED and final.output.text == "".join(deltas)
+    assert not events.watched(job.id)  # the subscription ended with the job
 
 
 async def _preempt_scenario(running_windows: list[Window]) -> tuple[FakeStore, list[Job], Job]:

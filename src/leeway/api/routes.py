@@ -153,19 +153,26 @@ class Api:
             raise InvalidRequest(
                 "Only responses created with background: true can be cancelled.", param="id"
             )
+        cancelled = await self._stop(job)
+        return _json(responses.render(cancelled, strict_incomplete=self._strict))
+
+    async def delete_response(self, request: Request) -> Response:
+        """Deleting a response that is still queued or running cancels it first."""
+        job = await self._own_response(request)
+        if not job.status.is_final:
+            await self._stop(job)
+        if not await self._store.delete(job.tenant, job.id):
+            raise NotFound(f"No response with id '{job.id}' found.", param="id")
+        return _json({"id": job.id, "object": "response", "deleted": True})
+
+    async def _stop(self, job: Job) -> Job:
+        """Cancel in the store, stop generating, and end the job's streams."""
         cancelled = await self._store.cancel(job.tenant, job.id, time.time())
         if cancelled is None:
             raise NotFound(f"No response with id '{job.id}' found.", param="id")
         self._dispatcher.abandon(job.id)
         self._events.publish_final(cancelled)
-        return _json(responses.render(cancelled, strict_incomplete=self._strict))
-
-    async def delete_response(self, request: Request) -> Response:
-        job = await self._own_response(request)
-        if not await self._store.delete(job.tenant, job.id):
-            raise NotFound(f"No response with id '{job.id}' found.", param="id")
-        self._dispatcher.abandon(job.id)
-        return _json({"id": job.id, "object": "response", "deleted": True})
+        return cancelled
 
     async def _own_response(self, request: Request) -> Job:
         """This tenant's response (a job created on another surface is not a response)."""
