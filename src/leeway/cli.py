@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -49,6 +50,25 @@ def _parser() -> argparse.ArgumentParser:
         help="serve every configured model with this engine",
     )
     serve.set_defaults(run=_serve)
+
+    run = commands.add_parser(
+        "run", help="submit a JSONL file of Responses requests, poll, write results (resumable)"
+    )
+    run.add_argument("input", type=Path, help="JSONL: Responses bodies, or {custom_id, params}")
+    run.add_argument("--out", type=Path, required=True, help="results JSONL (appended, resumable)")
+    run.add_argument("--model", help="model for lines that name none")
+    run.add_argument("--window", help="completion window for every request (e.g. flex)")
+    run.add_argument("--concurrency", type=int, default=200, help="requests in flight at most")
+    run.add_argument("--poll-seconds", type=float, default=1.0)
+    run.add_argument(
+        "--base-url", default=os.environ.get("LEEWAY_BASE_URL", "http://127.0.0.1:8000/v1")
+    )
+    run.add_argument(
+        "--api-key",
+        default=os.environ.get("LEEWAY_API_KEY") or os.environ.get("OPENAI_API_KEY"),
+        help="default: $LEEWAY_API_KEY",
+    )
+    run.set_defaults(run=_run_file, data_dir=None, config=None)
 
     keys = commands.add_parser("keys", help="manage API keys")
     key_commands = keys.add_subparsers(required=True, metavar="ACTION")
@@ -96,6 +116,31 @@ async def _first_key(settings: Settings) -> str | None:
         return None if await store.count_keys() else await create_key(store, "default")
     finally:
         await store.close()
+
+
+def _run_file(args: argparse.Namespace, _: Settings) -> None:
+    from openai import AsyncOpenAI
+
+    from leeway.bulk import BulkRun
+
+    if not args.api_key:
+        sys.exit("leeway run: give --api-key (or set LEEWAY_API_KEY)")
+
+    async def run() -> int:
+        async with AsyncOpenAI(base_url=args.base_url, api_key=args.api_key) as client:
+            bulk = BulkRun(
+                client,
+                args.input,
+                args.out,
+                model=args.model,
+                window=args.window,
+                concurrency=args.concurrency,
+                poll_seconds=args.poll_seconds,
+            )
+            return await bulk.run()
+
+    written = asyncio.run(run())
+    print(f"{written} results in {args.out}", file=sys.stderr)
 
 
 def _create_key(args: argparse.Namespace, settings: Settings) -> None:
