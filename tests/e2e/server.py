@@ -23,8 +23,8 @@ def free_port() -> int:
 
 
 class LeewayServer:
-    def __init__(self, data_dir: Path, config: str = "") -> None:
-        self.data_dir, self.port = data_dir, free_port()
+    def __init__(self, data_dir: Path, config: str = "", args: tuple[str, ...] = ()) -> None:
+        self.data_dir, self.port, self.args = data_dir, free_port(), args
         self.config = data_dir / "leeway.toml"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.config.write_text(config)
@@ -48,6 +48,7 @@ class LeewayServer:
             str(self.data_dir),
             "--config",
             str(self.config),
+            *self.args,
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with self.log.open("ab") as log:
