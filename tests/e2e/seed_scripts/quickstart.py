@@ -4,7 +4,12 @@ import asyncio
 from openai import AsyncOpenAI
 
 
-async def main(num_requests: int, input_tokens: int, max_output_tokens: int, model: str):
+async def main(
+    num_requests: int,
+    input_tokens: int,
+    max_output_tokens: int,
+    model: str
+):
     client = AsyncOpenAI(
         base_url="https://api.sailresearch.com/v1",
         api_key="YOUR_KEY_HERE",
@@ -16,6 +21,7 @@ async def main(num_requests: int, input_tokens: int, max_output_tokens: int, mod
 
     response_ids = []
     for i in range(num_requests):
+
         filler = ""
         if input_tokens > 0:
             filler = " " + ("word " * input_tokens)
@@ -25,10 +31,12 @@ async def main(num_requests: int, input_tokens: int, max_output_tokens: int, mod
             model=model,
             input=[{"role": "user", "content": content}],
             max_output_tokens=max_output_tokens,
-            background=True,  # returns immediately with an ID to poll on; this lets requests process for many minutes without HTTP timeouts. Set it False if you prefer a blocking call.
+            background=True, # returns immediately with an ID to poll on; this lets requests process for many minutes without HTTP timeouts. Set it False if you prefer a blocking call.
         )
         response_ids.append(response.id)
-    print(f"Created {len(response_ids)} response IDs (input ~{len(content.split())} words each)")
+    print(
+        f"Created {len(response_ids)} response IDs (input ~{len(content.split())} words each)"
+    )
 
     completed = {}
     pending = set(response_ids)
@@ -43,7 +51,9 @@ async def main(num_requests: int, input_tokens: int, max_output_tokens: int, mod
 
     print(f"\n{len(completed)}/{len(response_ids)} complete")
     for response_id in response_ids:
-        print(f"\n\n{response_id} completed with output:\n{completed[response_id].output_text}")
+        print(
+            f"\n\n{response_id} completed with output:\n{completed[response_id].output_text}"
+        )
 
 
 if __name__ == "__main__":
