@@ -77,6 +77,7 @@ class Dispatcher:
         self._observed = {model: Observed() for model in engines}
         self._urgent = dict.fromkeys(engines, False)  # an asap job arrived since the last decision
         self._running: dict[str, _Run] = {}
+        self._leaving: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -113,8 +114,9 @@ class Dispatcher:
         for run in runs:
             if run.task is not None:
                 run.task.cancel()
+        leaving = list(self._leaving)  # yielded jobs still writing their progress back
         await asyncio.gather(
-            *self._loops, *(r.task for r in runs if r.task), return_exceptions=True
+            *self._loops, *(r.task for r in runs if r.task), *leaving, return_exceptions=True
         )
         await self._store.release([r.claim for r in runs])
 
@@ -201,6 +203,8 @@ class Dispatcher:
         if run is not None and run.task is not None:
             run.yielding = True
             run.task.cancel()
+            self._leaving.add(run.task)
+            run.task.add_done_callback(self._leaving.discard)
 
     async def _run(self, engine: Engine, run: _Run) -> None:
         try:
