@@ -15,6 +15,10 @@ M = TypeVar("M", bound=BaseModel)
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    return load_json(await read_bytes(request, limit))
+
+
+async def read_bytes(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(_too_large(limit))
@@ -24,8 +28,12 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         if size > limit:
             raise PayloadTooLarge(_too_large(limit))
         chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def load_json(raw: bytes) -> dict[str, Any]:
     try:
-        body = orjson.loads(b"".join(chunks))
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise InvalidRequest(
             f"The body of your request is not valid JSON ({e}). Send a JSON object with "
