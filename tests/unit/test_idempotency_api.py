@@ -169,3 +169,20 @@ def test_fifty_concurrent_duplicates_create_one_job(
     ids = {r.json()["id"] for r in replies}
     assert len(ids) == 1 and job_ids(tmp_path) == list(ids)
     assert sum(REPLAYED not in r.headers for r in replies) == 1
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_a_streamed_response_replays_as_the_same_stream(
+    client: Client, tmp_path: Path, background: bool
+):
+    body = {**BLOCKING, "stream": True, "background": background}
+    first = post(client, "/v1/responses", body, "k6")
+    again = post(client, "/v1/responses", body, "k6")
+    assert again.headers[REPLAYED] == "true"
+
+    def events(r: Any) -> list[tuple[str, str]]:
+        return [(e["type"], e.get("delta", "")) for e in sse_data(r.text)]
+
+    assert events(again) == events(first)
+    assert events(first)[-1][0] == "response.completed"
+    assert len(job_ids(tmp_path)) == 1

@@ -1,4 +1,5 @@
-"""Reading a request body: bounded in size before it is read whole, parsed as one JSON object."""
+"""Reading a request body: bounded in size before it is read whole (the raw bytes are what an
+idempotency key is fingerprinted with), then parsed as one JSON object."""
 
 from __future__ import annotations
 
@@ -12,10 +13,6 @@ from leeway.api.errors import from_validation
 from leeway.errors import InvalidRequest, PayloadTooLarge
 
 M = TypeVar("M", bound=BaseModel)
-
-
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
-    return load_json(await read_bytes(request, limit))
 
 
 async def read_bytes(request: Request, limit: int) -> bytes:

@@ -113,21 +113,25 @@ class Api:
                 return stream(encoder(job), updates)
             return _json(render(await self._intake.run(tenant, draft, key)))
         except Replayed as replayed:
-            mode = encoder if body.stream else 202 if body.background else 200
-            return await self._replayed(replayed.job, mode, render)
+            streamed = encoder if body.stream else None
+            return await self._replayed(replayed.job, render, streamed, bool(body.background))
 
     async def _replayed(
-        self, job: Job, mode: Callable[[Job], Encoder] | int, render: Callable[[Job], Any]
+        self,
+        job: Job,
+        render: Callable[[Job], Any],
+        streamed: Callable[[Job], Encoder] | None,
+        background: bool = False,
     ) -> Response:
         """What a request whose idempotency key already made ``job`` gets back, marked
         ``Idempotent-Replayed``: a stream replays the job's text from its first piece (then live);
         a background create gets the job in its current state (202, as the original); a blocking
         request waits for the job's final state."""
-        if isinstance(mode, int):
-            if mode == 202:
-                return _json(render(job), 202, REPLAYED)
-            return _json(render(await self._intake.settled(job)), 200, REPLAYED)
-        return stream(mode(job), self._replay(job), REPLAYED)
+        if streamed is not None:
+            return stream(streamed(job), self._replay(job), REPLAYED)
+        if background:
+            return _json(render(job), 202, REPLAYED)
+        return _json(render(await self._intake.settled(job)), 200, REPLAYED)
 
     async def get_response(self, request: Request) -> Response:
         job = await self._own_response(request)
@@ -240,7 +244,8 @@ class Api:
                 return stream(encoder(job), updates)
             return _json(chat.render(await self._intake.run(tenant, draft, key)))
         except Replayed as replayed:
-            return await self._replayed(replayed.job, encoder if body.stream else 200, chat.render)
+            streamed = encoder if body.stream else None
+            return await self._replayed(replayed.job, chat.render, streamed)
 
     async def create_message(self, request: Request) -> Response:
         tenant = await self._auth.tenant(request)
@@ -253,8 +258,8 @@ class Api:
                 return stream(messages.MessageStream(job), updates)
             return _json(messages.render(await self._intake.run(tenant, draft, key)))
         except Replayed as replayed:
-            mode = messages.MessageStream if body.stream else 200
-            return await self._replayed(replayed.job, mode, messages.render)
+            streamed = messages.MessageStream if body.stream else None
+            return await self._replayed(replayed.job, messages.render, streamed)
 
     async def _body(self, request: Request) -> tuple[bytes, IdempotencyKey | None]:
         """The raw body and the request's idempotency key (its header checked before the body
