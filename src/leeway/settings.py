@@ -6,6 +6,7 @@ Example file::
     data_dir = "/var/lib/leeway"
     port = 8000
     lease_seconds = 30
+    idempotency_hours = 72  # how long an Idempotency-Key is remembered
 
     [window_targets]        # seconds from arrival to the deadline
     priority = 60

@@ -186,3 +186,14 @@ def test_a_streamed_response_replays_as_the_same_stream(
     assert events(again) == events(first)
     assert events(first)[-1][0] == "response.completed"
     assert len(job_ids(tmp_path)) == 1
+
+
+def test_a_continuation_replays_even_after_its_previous_response_is_deleted(client: Client):
+    previous = post(client, "/v1/responses", BLOCKING, "k7").json()["id"]
+    body = {**BACKGROUND, "previous_response_id": previous}
+    first = post(client, "/v1/responses", body, "k8")
+    assert first.status_code == 202
+    assert client.http.delete(f"/v1/responses/{previous}", headers=client.headers()).is_success
+    again = post(client, "/v1/responses", body, "k8")
+    assert again.status_code == 202 and again.headers[REPLAYED] == "true"
+    assert again.json()["id"] == first.json()["id"]

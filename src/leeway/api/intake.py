@@ -56,7 +56,7 @@ class Intake:
     ) -> Job:
         """Validate against the model, store durably, and wake the dispatcher. Raises ``Replayed``
         with the job an idempotency key already made (checked before anything else)."""
-        await self._check_key(tenant, idempotency)
+        await self.replay_if_held(tenant, idempotency)
         job = self._prepare(tenant, draft)
         await self._accept(job, idempotency)
         return job
@@ -65,7 +65,7 @@ class Intake:
         self, tenant: str, draft: Draft, idempotency: IdempotencyKey | None = None
     ) -> tuple[Job, AsyncIterator[Update]]:
         """Submit, already subscribed to the job's progress: text deltas, then the final job."""
-        await self._check_key(tenant, idempotency)
+        await self.replay_if_held(tenant, idempotency)
         job = self._prepare(tenant, draft)
         sub = self._events.subscribe(job.id)
         try:
@@ -98,9 +98,9 @@ class Intake:
         finally:
             sub.close()
 
-    async def _check_key(self, tenant: str, idempotency: IdempotencyKey | None) -> None:
-        """A key already held replays its job before the request is validated again (the same
-        body was valid when it was first accepted)."""
+    async def replay_if_held(self, tenant: str, idempotency: IdempotencyKey | None) -> None:
+        """Raise ``Replayed`` if the key already made a job: a retry replays it before the request
+        is validated again (the same body was valid when it was first accepted)."""
         if idempotency is not None and (held := await self._store.held(tenant, idempotency)):
             raise Replayed(held)
 

@@ -96,8 +96,6 @@ class Api:
         raw, key = await self._body(request)
         body = parse(responses.CreateResponse, load_json(raw))
         draft = responses.draft(body)
-        if body.previous_response_id is not None:
-            draft = await self._continue(tenant, draft, body.previous_response_id)
 
         def render(job: Job) -> dict[str, Any]:
             return responses.render(job, strict_incomplete=self._strict)
@@ -106,6 +104,9 @@ class Api:
             return responses.ResponseStream(job, strict_incomplete=self._strict)
 
         try:
+            if body.previous_response_id is not None:  # a retry need not find the previous one
+                await self._intake.replay_if_held(tenant, key)
+                draft = await self._continue(tenant, draft, body.previous_response_id)
             if body.background and not body.stream:
                 return _json(render(await self._intake.submit(tenant, draft, key)), 202)
             if body.stream:
