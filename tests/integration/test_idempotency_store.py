@@ -13,6 +13,7 @@ import pytest
 from leeway.errors import IdempotencyMismatch
 from leeway.store import IdempotencyKey, Store
 from leeway.store.fake import FakeStore
+from leeway.store.queries import migrations
 from leeway.store.sqlite import SqliteStore
 from tests.conftest import make_job
 
@@ -107,3 +108,18 @@ async def test_sqlite_key_and_job_commit_or_roll_back_together(tmp_path: Path):
         assert await store.held("t1", IdempotencyKey("key-3", "e" * 64)) is None
     finally:
         await store.close()
+
+
+async def test_a_database_made_before_idempotency_keys_is_migrated(tmp_path: Path):
+    path = tmp_path / "old.sqlite"
+    number, first = migrations("sqlite")[0]
+    with sqlite3.connect(path) as db:
+        db.executescript(f"{first}\nPRAGMA user_version={number};")
+    store = SqliteStore(path)
+    try:
+        job = make_job()
+        assert await store.create(job, KEY) == job and await store.held("t1", KEY) == job
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == migrations("sqlite")[-1][0] >= 2
