@@ -16,6 +16,7 @@ from leeway.engines import Engine
 from leeway.engines.fake import FakeEngine
 from leeway.errors import ConfigError, LeewayError
 from leeway.events import JobEvents
+from leeway.retention import KeyPruner
 from leeway.scheduler.dispatcher import Dispatcher
 from leeway.scheduler.policy import PolicyConfig
 from leeway.settings import ModelConfig, Settings
@@ -62,6 +63,7 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
             off_peak_hours=settings.off_peak_hours,
         ),
     )
+    pruner = KeyPruner(store, settings.idempotency_hours)
     api = Api(
         settings,
         store,
@@ -76,10 +78,12 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         for engine in engines.values():
             await engine.start()
+        await pruner.start()
         dispatcher.start()
         try:
             yield
         finally:
+            await pruner.stop()
             await dispatcher.stop()
             for engine in engines.values():
                 await engine.close()

@@ -4,6 +4,7 @@
     ├── InvalidRequest              400 invalid_request_error
     │   ├── UnsupportedParameter    400 (names the parameter)
     │   ├── UnsupportedWindow       400 (lists the model's windows)
+    │   ├── IdempotencyMismatch     400 idempotency_error (a key reused with another body)
     │   └── ContextLengthExceeded   400 context_length_exceeded
     ├── AuthenticationFailed        401 invalid_api_key
     ├── NotFound                    404 not_found
@@ -54,6 +55,17 @@ class ContextLengthExceeded(InvalidRequest):
     """The input is longer than the model's context allows."""
 
     code = "context_length_exceeded"
+
+
+class IdempotencyMismatch(InvalidRequest):
+    """This Idempotency-Key was already used with a different request body or endpoint."""
+
+    code = "idempotency_error"
+
+    def __init__(
+        self, message: str | None = None, *, param: str | None = "Idempotency-Key"
+    ) -> None:
+        super().__init__(message, param=param)
 
 
 class AuthenticationFailed(LeewayError):

@@ -6,6 +6,7 @@ Example file::
     data_dir = "/var/lib/leeway"
     port = 8000
     lease_seconds = 30
+    idempotency_hours = 72  # how long an Idempotency-Key is remembered
 
     [window_targets]        # seconds from arrival to the deadline
     priority = 60
@@ -66,6 +67,7 @@ class Settings:
     max_attempts: int = 3  # claims of one job before it fails instead of being retried again
     poll_seconds: float = 1.0  # how often the dispatcher looks for expired leases
     strict_incomplete: bool = False
+    idempotency_hours: float = 72.0  # an Idempotency-Key is remembered at least this long
     flex_reserve: float = 0.02  # share of each engine's sequences flex leaves free for asap work
     off_peak_hours: tuple[
         tuple[float, float], ...
@@ -91,6 +93,7 @@ _SCALARS = {
     "poll_seconds": float,
     "strict_incomplete": bool,
     "flex_reserve": float,
+    "idempotency_hours": float,
 }
 
 
@@ -118,6 +121,8 @@ def _build(raw: Mapping[str, Any]) -> Settings:
     for name, kind in _SCALARS.items():
         if name in raw:
             values[name] = _coerce(name, raw[name], kind)
+    if values.get("idempotency_hours", 1.0) <= 0:
+        raise ConfigError("Setting 'idempotency_hours' must be more than 0 (default 72).")
     if "window_targets" in raw:
         targets = dict(DEFAULT_TARGETS)
         targets.update({Window(k): float(v) for k, v in raw["window_targets"].items()})

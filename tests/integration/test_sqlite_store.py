@@ -126,7 +126,7 @@ async def test_one_failing_write_does_not_undo_its_group(store: SqliteStore):
     results = await asyncio.gather(
         store.create(dup), store.create(job), store.create(other), return_exceptions=True
     )
-    assert results[0] is None and results[2] is None
+    assert results[0] == dup and results[2] == other
     assert isinstance(results[1], sqlite3.IntegrityError)
     assert await store.get("t1", dup.id) == dup and await store.get("t1", other.id) == other
 

@@ -1,4 +1,5 @@
-"""Reading a request body: bounded in size before it is read whole, parsed as one JSON object."""
+"""Reading a request body: bounded in size before it is read whole (the raw bytes are what an
+idempotency key is fingerprinted with), then parsed as one JSON object."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from leeway.errors import InvalidRequest, PayloadTooLarge
 M = TypeVar("M", bound=BaseModel)
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
+async def read_bytes(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(_too_large(limit))
@@ -24,8 +25,12 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         if size > limit:
             raise PayloadTooLarge(_too_large(limit))
         chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def load_json(raw: bytes) -> dict[str, Any]:
     try:
-        body = orjson.loads(b"".join(chunks))
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise InvalidRequest(
             f"The body of your request is not valid JSON ({e}). Send a JSON object with "

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leeway import windows
+from leeway.api.idempotency import Replayed
 from leeway.engines import Engine
 from leeway.errors import ContextLengthExceeded, ModelNotFound
 from leeway.events import JobEvents, Update
 from leeway.jobs import Job, Message, Sampling, Surface, new_id
 from leeway.scheduler.dispatcher import Dispatcher
 from leeway.settings import Settings
-from leeway.store import Store
+from leeway.store import IdempotencyKey, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,30 +51,58 @@ class Intake:
         self._settings, self._store, self._engines = settings, store, engines
         self._dispatcher, self._events, self._clock = dispatcher, events, clock
 
-    async def submit(self, tenant: str, draft: Draft) -> Job:
-        """Validate against the model, store durably, and wake the dispatcher."""
+    async def submit(
+        self, tenant: str, draft: Draft, idempotency: IdempotencyKey | None = None
+    ) -> Job:
+        """Validate against the model, store durably, and wake the dispatcher. Raises ``Replayed``
+        with the job an idempotency key already made (checked before anything else)."""
+        await self.replay_if_held(tenant, idempotency)
         job = self._prepare(tenant, draft)
-        await self._accept(job)
+        await self._accept(job, idempotency)
         return job
 
-    async def follow(self, tenant: str, draft: Draft) -> tuple[Job, AsyncIterator[Update]]:
+    async def follow(
+        self, tenant: str, draft: Draft, idempotency: IdempotencyKey | None = None
+    ) -> tuple[Job, AsyncIterator[Update]]:
         """Submit, already subscribed to the job's progress: text deltas, then the final job."""
+        await self.replay_if_held(tenant, idempotency)
         job = self._prepare(tenant, draft)
         sub = self._events.subscribe(job.id)
         try:
-            await self._accept(job)
+            await self._accept(job, idempotency)
         except BaseException:
             sub.close()
             raise
         return job, sub.updates(lambda: self.final(job))
 
-    async def run(self, tenant: str, draft: Draft) -> Job:
+    async def run(
+        self, tenant: str, draft: Draft, idempotency: IdempotencyKey | None = None
+    ) -> Job:
         """Submit and wait for the final job (a blocking request)."""
-        _, updates = await self.follow(tenant, draft)
+        _, updates = await self.follow(tenant, draft, idempotency)
         async for update in updates:
             if isinstance(update, Job):
                 return update
         raise AssertionError("updates end with the final job")
+
+    async def settled(self, job: Job) -> Job:
+        """The job once it is final: now if it is already, else when it becomes final."""
+        sub = self._events.subscribe(job.id)
+        try:
+            if (final := await self.final(job)) is not None:
+                return final
+            async for update in sub.updates(lambda: self.final(job)):
+                if isinstance(update, Job):
+                    return update
+            raise AssertionError("updates end with the final job")
+        finally:
+            sub.close()
+
+    async def replay_if_held(self, tenant: str, idempotency: IdempotencyKey | None) -> None:
+        """Raise ``Replayed`` if the key already made a job: a retry replays it before the request
+        is validated again (the same body was valid when it was first accepted)."""
+        if idempotency is not None and (held := await self._store.held(tenant, idempotency)):
+            raise Replayed(held)
 
     def _prepare(self, tenant: str, draft: Draft) -> Job:
         model, engine = self._settings.model(draft.model), self._engines.get(draft.model)
@@ -116,8 +145,10 @@ class Intake:
             echo=draft.echo,
         )
 
-    async def _accept(self, job: Job) -> None:
-        await self._store.create(job)
+    async def _accept(self, job: Job, idempotency: IdempotencyKey | None) -> None:
+        stored = await self._store.create(job, idempotency)
+        if stored.id != job.id:  # a concurrent request with the same key won: replay its job
+            raise Replayed(stored)
         self._dispatcher.wake(job)
 
     async def final(self, job: Job) -> Job | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -13,22 +13,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from leeway.api import chat, messages, responses
+from leeway.api import chat, idempotency, messages, responses
 from leeway.api.auth import Authenticator
-from leeway.api.body import parse, read_json
+from leeway.api.body import load_json, parse, read_bytes
+from leeway.api.idempotency import REPLAYED, Replayed
 from leeway.api.intake import Draft, Intake
-from leeway.api.sse import stream
+from leeway.api.sse import Encoder, stream
 from leeway.engines import Engine
 from leeway.errors import InvalidRequest, NotFound
 from leeway.events import JobEvents, Update
 from leeway.jobs import Job, Message, Surface, split
 from leeway.scheduler.dispatcher import Dispatcher
 from leeway.settings import Settings
-from leeway.store import Store
+from leeway.store import IdempotencyKey, Store
 
 
-def _json(content: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
+def _json(content: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(content), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 class Api:
@@ -90,18 +93,46 @@ class Api:
 
     async def create_response(self, request: Request) -> Response:
         tenant = await self._auth.tenant(request)
-        body = parse(responses.CreateResponse, await self._body(request))
+        raw, key = await self._body(request)
+        body = parse(responses.CreateResponse, load_json(raw))
         draft = responses.draft(body)
-        if body.previous_response_id is not None:
-            draft = await self._continue(tenant, draft, body.previous_response_id)
-        if body.background and not body.stream:
-            job = await self._intake.submit(tenant, draft)
-            return _json(responses.render(job, strict_incomplete=self._strict), 202)
-        if body.stream:
-            job, updates = await self._intake.follow(tenant, draft)
-            return stream(responses.ResponseStream(job, strict_incomplete=self._strict), updates)
-        job = await self._intake.run(tenant, draft)
-        return _json(responses.render(job, strict_incomplete=self._strict))
+
+        def render(job: Job) -> dict[str, Any]:
+            return responses.render(job, strict_incomplete=self._strict)
+
+        def encoder(job: Job) -> Encoder:
+            return responses.ResponseStream(job, strict_incomplete=self._strict)
+
+        try:
+            if body.previous_response_id is not None:  # a retry need not find the previous one
+                await self._intake.replay_if_held(tenant, key)
+                draft = await self._continue(tenant, draft, body.previous_response_id)
+            if body.background and not body.stream:
+                return _json(render(await self._intake.submit(tenant, draft, key)), 202)
+            if body.stream:
+                job, updates = await self._intake.follow(tenant, draft, key)
+                return stream(encoder(job), updates)
+            return _json(render(await self._intake.run(tenant, draft, key)))
+        except Replayed as replayed:
+            streamed = encoder if body.stream else None
+            return await self._replayed(replayed.job, render, streamed, bool(body.background))
+
+    async def _replayed(
+        self,
+        job: Job,
+        render: Callable[[Job], Any],
+        streamed: Callable[[Job], Encoder] | None,
+        background: bool = False,
+    ) -> Response:
+        """What a request whose idempotency key already made ``job`` gets back, marked
+        ``Idempotent-Replayed``: a stream replays the job's text from its first piece (then live);
+        a background create gets the job in its current state (202, as the original); a blocking
+        request waits for the job's final state."""
+        if streamed is not None:
+            return stream(streamed(job), self._replay(job), REPLAYED)
+        if background:
+            return _json(render(job), 202, REPLAYED)
+        return _json(render(await self._intake.settled(job)), 200, REPLAYED)
 
     async def get_response(self, request: Request) -> Response:
         job = await self._own_response(request)
@@ -207,22 +238,40 @@ class Api:
 
     async def create_chat_completion(self, request: Request) -> Response:
         tenant = await self._auth.tenant(request)
-        body = parse(chat.CreateChatCompletion, await self._body(request))
+        raw, key = await self._body(request)
+        body = parse(chat.CreateChatCompletion, load_json(raw))
         draft = chat.draft(body)
-        if body.stream:
-            job, updates = await self._intake.follow(tenant, draft)
-            include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return stream(chat.ChatStream(job, include_usage), updates)
-        return _json(chat.render(await self._intake.run(tenant, draft)))
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+        def encoder(job: Job) -> Encoder:
+            return chat.ChatStream(job, include_usage)
+
+        try:
+            if body.stream:
+                job, updates = await self._intake.follow(tenant, draft, key)
+                return stream(encoder(job), updates)
+            return _json(chat.render(await self._intake.run(tenant, draft, key)))
+        except Replayed as replayed:
+            streamed = encoder if body.stream else None
+            return await self._replayed(replayed.job, chat.render, streamed)
 
     async def create_message(self, request: Request) -> Response:
         tenant = await self._auth.tenant(request)
-        body = parse(messages.CreateMessage, await self._body(request))
+        raw, key = await self._body(request)
+        body = parse(messages.CreateMessage, load_json(raw))
         draft = messages.draft(body)
-        if body.stream:
-            job, updates = await self._intake.follow(tenant, draft)
-            return stream(messages.MessageStream(job), updates)
-        return _json(messages.render(await self._intake.run(tenant, draft)))
+        try:
+            if body.stream:
+                job, updates = await self._intake.follow(tenant, draft, key)
+                return stream(messages.MessageStream(job), updates)
+            return _json(messages.render(await self._intake.run(tenant, draft, key)))
+        except Replayed as replayed:
+            streamed = messages.MessageStream if body.stream else None
+            return await self._replayed(replayed.job, messages.render, streamed)
 
-    async def _body(self, request: Request) -> dict[str, Any]:
-        return await read_json(request, self._settings.max_body_bytes)
+    async def _body(self, request: Request) -> tuple[bytes, IdempotencyKey | None]:
+        """The raw body and the request's idempotency key (its header checked before the body
+        is read) fingerprinted with it."""
+        key = idempotency.header(request)
+        raw = await read_bytes(request, self._settings.max_body_bytes)
+        return raw, idempotency.from_request(request, key, raw)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
 import orjson
@@ -26,7 +26,9 @@ class Encoder(Protocol):
     def end(self, job: Job) -> list[bytes]: ...
 
 
-def stream(encoder: Encoder, updates: AsyncIterator[Update]) -> StreamingResponse:
+def stream(
+    encoder: Encoder, updates: AsyncIterator[Update], headers: Mapping[str, str] | None = None
+) -> StreamingResponse:
     """Frames as the engine produces text. A client that goes away stops only its own stream."""
 
     async def frames() -> AsyncIterator[bytes]:
@@ -38,5 +40,5 @@ def stream(encoder: Encoder, updates: AsyncIterator[Update]) -> StreamingRespons
                 if f:  # an encoder may skip frames the client has seen (starting_after)
                     yield f
 
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(frames(), media_type="text/event-stream", headers=headers)
+    sent = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})}
+    return StreamingResponse(frames(), media_type="text/event-stream", headers=sent)

@@ -36,9 +36,28 @@ class Result:
         return Status.COMPLETED
 
 
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """A client's ``Idempotency-Key`` (scoped to the job's tenant) and the SHA-256 fingerprint of the
+    request that carries it."""
+
+    key: str
+    fingerprint: str
+
+
 class Store(Protocol):
-    async def create(self, job: Job) -> None:
-        """Persist a new queued job; returns only once it is durable."""
+    async def create(self, job: Job, idempotency: IdempotencyKey | None = None) -> Job:
+        """Persist a new queued job; returns only once it is durable. With a key, the key is stored
+        in the same transaction; if the tenant's key is already held, nothing is written and the
+        job that holds it is returned instead (``IdempotencyMismatch`` if its fingerprint differs).
+        """
+
+    async def held(self, tenant: str, idempotency: IdempotencyKey) -> Job | None:
+        """The job this tenant's key made, in its current state (``IdempotencyMismatch`` if the key
+        was used with another fingerprint); None if the key is free."""
+
+    async def prune_keys(self, before: float) -> int:
+        """Forget idempotency keys created before ``before``; how many were forgotten."""
 
     async def get(self, tenant: str, job_id: str) -> Job | None:
         """The job in its current state, or None if it is not this tenant's."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import replace
 
+from leeway.errors import IdempotencyMismatch
 from leeway.jobs import Job, JobError, Status, Window
-from leeway.store import Claim, Result
+from leeway.store import Claim, IdempotencyKey, Result
 
 
 class FakeStore:
@@ -15,11 +16,33 @@ class FakeStore:
         self._leases: dict[str, tuple[str, float]] = {}  # job id -> (token, expires)
         self._lease, self._max_attempts = lease_seconds, max_attempts
         self.keys: dict[str, str] = {}
+        # (tenant, key) -> (fingerprint, job id, created_at)
+        self.idempotency: dict[tuple[str, str], tuple[str, str, float]] = {}
 
-    async def create(self, job: Job) -> None:
+    async def create(self, job: Job, idempotency: IdempotencyKey | None = None) -> Job:
         if job.id in self.jobs:
             raise ValueError(f"duplicate job id {job.id}")
+        if idempotency is not None:
+            if (holder := await self.held(job.tenant, idempotency)) is not None:
+                return holder
+            entry = (idempotency.fingerprint, job.id, job.created_at)
+            self.idempotency[(job.tenant, idempotency.key)] = entry
         self.jobs[job.id] = job
+        return job
+
+    async def held(self, tenant: str, idempotency: IdempotencyKey) -> Job | None:
+        entry = self.idempotency.get((tenant, idempotency.key))
+        if entry is None or entry[1] not in self.jobs:
+            return None
+        if entry[0] != idempotency.fingerprint:
+            raise IdempotencyMismatch(f"The Idempotency-Key '{idempotency.key}' was already used.")
+        return self.jobs[entry[1]]
+
+    async def prune_keys(self, before: float) -> int:
+        old = [k for k, (_, _, created) in self.idempotency.items() if created < before]
+        for k in old:
+            del self.idempotency[k]
+        return len(old)
 
     async def get(self, tenant: str, job_id: str) -> Job | None:
         job = self.jobs.get(job_id)

@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 
 import orjson
 
+from leeway.errors import IdempotencyMismatch
 from leeway.jobs import Job, JobError, Window
-from leeway.store import Claim, Result
+from leeway.store import Claim, IdempotencyKey, Result
 from leeway.store.queries import load_queries, migrations
 from leeway.store.rows import error_json, job_row, result_row, row_job
 
@@ -117,6 +118,24 @@ def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]
             future.set_exception(error)
 
 
+class _Taken(Exception):  # a signal inside the writer, never seen outside this module
+    def __init__(self, row: sqlite3.Row) -> None:
+        super().__init__("idempotency key taken")
+        self.row = row
+
+
+def _holder(row: sqlite3.Row, idempotency: IdempotencyKey) -> Job:
+    if row["key_fingerprint"] != idempotency.fingerprint:
+        raise IdempotencyMismatch(_MISMATCH.format(key=idempotency.key))
+    return row_job(row)
+
+
+_MISMATCH = (
+    "The Idempotency-Key '{key}' was already used with a different request (another body or "
+    "another endpoint). Use a new key for a new request, or resend exactly the same request."
+)
+
+
 class SqliteStore:
     """Implements ``Store`` and ``KeyStore`` on one SQLite file."""
 
@@ -127,9 +146,39 @@ class SqliteStore:
         self._lease = lease_seconds
         self._max_attempts = max_attempts
 
-    async def create(self, job: Job) -> None:
+    async def create(self, job: Job, idempotency: IdempotencyKey | None = None) -> Job:
         row = job_row(job)
-        await self._writer.write(lambda c: c.execute(Q["insert_job"], row))
+        if idempotency is None:
+            await self._writer.write(lambda c: c.execute(Q["insert_job"], row))
+            return job
+        key = {"tenant": job.tenant, "key": idempotency.key}
+        reservation = {**key, "fingerprint": idempotency.fingerprint, "job_id": job.id}
+
+        def insert(c: sqlite3.Connection) -> None:
+            c.execute(Q["insert_job"], row)
+            if c.execute(
+                Q["insert_idempotency_key"], {**reservation, "now": job.created_at}
+            ).rowcount:
+                return
+            # The key is taken (UNIQUE (tenant, key)): raising rolls this write's savepoint back,
+            # so the job just inserted is undone, and hands the holder to the caller.
+            raise _Taken(c.execute(Q["idempotency_holder"], key).fetchone())
+
+        try:
+            await self._writer.write(insert)
+        except _Taken as taken:
+            return _holder(taken.row, idempotency)
+        return job
+
+    async def held(self, tenant: str, idempotency: IdempotencyKey) -> Job | None:
+        params = {"tenant": tenant, "key": idempotency.key}
+        row = self._reader.execute(Q["idempotency_holder"], params).fetchone()
+        return _holder(row, idempotency) if row else None
+
+    async def prune_keys(self, before: float) -> int:
+        query = Q["prune_idempotency_keys"]
+        count = await self._writer.write(lambda c: c.execute(query, {"before": before}).rowcount)
+        return int(count)
 
     async def get(self, tenant: str, job_id: str) -> Job | None:
         row = self._reader.execute(Q["get_job"], {"id": job_id, "tenant": tenant}).fetchone()

@@ -80,3 +80,18 @@ SELECT tenant FROM api_keys WHERE key_hash = :key_hash;
 
 -- name: count_keys
 SELECT count(*) FROM api_keys;
+
+-- name: insert_idempotency_key
+-- Nothing is inserted (and the caller rolls back its job) if another request holds the key.
+INSERT INTO idempotency_keys (tenant, key, fingerprint, job_id, created_at)
+VALUES (:tenant, :key, :fingerprint, :job_id, :now)
+ON CONFLICT (tenant, key) DO NOTHING;
+
+-- name: idempotency_holder
+-- The job a key made, with the fingerprint of the request that made it.
+SELECT k.fingerprint AS key_fingerprint, j.*
+FROM idempotency_keys k JOIN jobs j ON j.id = k.job_id
+WHERE k.tenant = :tenant AND k.key = :key;
+
+-- name: prune_idempotency_keys
+DELETE FROM idempotency_keys WHERE created_at < :before;

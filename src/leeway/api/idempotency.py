@@ -1,0 +1,58 @@
+"""The ``Idempotency-Key`` header: read and checked at the edge, fingerprinted with the request.
+
+A key is scoped to the tenant. The fingerprint is the SHA-256 of the route path and the raw body
+bytes, so the same key sent to two endpoints, or with a different body, is a mismatch. The store
+keeps the key in the same transaction as the job it creates; a request whose key is already held
+replays that job (``Replayed``) instead of creating another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from starlette.requests import Request
+
+from leeway.errors import InvalidRequest
+from leeway.jobs import Job
+from leeway.store import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+REPLAYED = {"Idempotent-Replayed": "true"}
+MAX_LENGTH = 255
+
+
+class Replayed(Exception):  # not an error: the key already made this job
+    """Raised by intake when the request's key already holds a job; the route renders that job."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(f"replaying {job.id}")
+        self.job = job
+
+
+def header(request: Request) -> str | None:
+    """The key as sent, checked before the body is read; None when the header is absent."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    if not key.strip():
+        raise InvalidRequest(
+            f"The {HEADER} header is empty; send 1 to {MAX_LENGTH} characters, or leave the header out.",
+            param=HEADER,
+        )
+    if len(key) > MAX_LENGTH:
+        raise InvalidRequest(
+            f"The {HEADER} header is {len(key)} characters long; it may be at most {MAX_LENGTH}.",
+            param=HEADER,
+        )
+    return key
+
+
+def fingerprint(path: str, body: bytes) -> str:
+    digest = hashlib.sha256(path.encode())
+    digest.update(b"\n")
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def from_request(request: Request, key: str | None, body: bytes) -> IdempotencyKey | None:
+    return None if key is None else IdempotencyKey(key, fingerprint(request.url.path, body))
