@@ -10,6 +10,7 @@
     ├── NotFound                    404 not_found
     │   └── ModelNotFound           404 model_not_found
     ├── PayloadTooLarge             413 payload_too_large
+    ├── RateLimited                 429 rate_limit_exceeded (with Retry-After)
     ├── EngineFailed                500 engine_error (stored as the job's error)
     └── ConfigError                 (at start-up: the configuration is wrong)
 
@@ -96,6 +97,18 @@ class PayloadTooLarge(LeewayError):
     status = 413
     type = "invalid_request_error"
     code = "payload_too_large"
+
+
+class RateLimited(LeewayError):
+    """Too many requests: slow down and retry."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class EngineFailed(LeewayError):

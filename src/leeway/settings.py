@@ -58,6 +58,14 @@ class ModelConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """Per tenant; 0 means no limit."""
+
+    requests_per_second: float = 0.0  # creates per second (bursts up to one second's worth)
+    max_queued: int = 0  # jobs waiting at once
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
@@ -74,10 +82,15 @@ class Settings:
     ] = ()  # UTC [start, end) hours flex may fill all  # True: a capped response reports status "incomplete" (OpenAI)
     window_targets: Mapping[Window, float] = field(default_factory=lambda: dict(DEFAULT_TARGETS))
     models: tuple[ModelConfig, ...] = (ModelConfig(DEFAULT_MODEL),)
+    limits: Limits = Limits()  # every tenant's, unless tenant_limits names it
+    tenant_limits: Mapping[str, Limits] = field(default_factory=dict)
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "leeway.db"
+
+    def limits_for(self, tenant: str) -> Limits:
+        return self.tenant_limits.get(tenant, self.limits)
 
     def model(self, model_id: str) -> ModelConfig | None:
         return next((m for m in self.models if m.id == model_id), None)
@@ -129,9 +142,20 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         values["window_targets"] = targets
     if "off_peak_hours" in raw:
         values["off_peak_hours"] = tuple((float(a), float(b)) for a, b in raw["off_peak_hours"])
+    if "limits" in raw:
+        values["limits"] = _limits(raw["limits"])
+    if "tenant_limits" in raw:
+        values["tenant_limits"] = {t: _limits(v) for t, v in raw["tenant_limits"].items()}
     if "models" in raw:
         values["models"] = tuple(_model(m) for m in raw["models"])
     return replace(Settings(), **values)
+
+
+def _limits(raw: Mapping[str, Any]) -> Limits:
+    known = {f.name for f in fields(Limits)}
+    if unknown := sorted(set(raw) - known):
+        raise ConfigError(f"Unknown limit(s) {unknown}; known: {sorted(known)}.")
+    return Limits(float(raw.get("requests_per_second", 0)), int(raw.get("max_queued", 0)))
 
 
 def _model(raw: Mapping[str, Any]) -> ModelConfig:

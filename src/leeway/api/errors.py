@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import orjson
@@ -11,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from leeway.errors import InvalidRequest, LeewayError, UnsupportedParameter
+from leeway.errors import InvalidRequest, LeewayError, RateLimited, UnsupportedParameter
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,14 @@ def render(error: LeewayError, path: str = "") -> Response:
     """OpenAI's envelope everywhere; Anthropic's shape on its own route."""
     anthropic = path.startswith("/v1/messages")
     body = anthropic_envelope(error) if anthropic else envelope(error)
-    return Response(orjson.dumps(body), status_code=error.status, media_type="application/json")
+    headers = (
+        {"Retry-After": str(math.ceil(error.retry_after))}
+        if isinstance(error, RateLimited)
+        else None
+    )
+    return Response(
+        orjson.dumps(body), status_code=error.status, media_type="application/json", headers=headers
+    )
 
 
 def from_validation(error: ValidationError, prefix: str = "") -> InvalidRequest:

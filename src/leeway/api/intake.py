@@ -9,6 +9,7 @@ from typing import Any
 
 from leeway import windows
 from leeway.api.idempotency import Replayed
+from leeway.api.limits import Limiter
 from leeway.engines import Engine
 from leeway.errors import ContextLengthExceeded, ModelNotFound
 from leeway.events import JobEvents, Update
@@ -50,6 +51,7 @@ class Intake:
     ) -> None:
         self._settings, self._store, self._engines = settings, store, engines
         self._dispatcher, self._events, self._clock = dispatcher, events, clock
+        self._limiter = Limiter(settings, store)
 
     async def submit(
         self, tenant: str, draft: Draft, idempotency: IdempotencyKey | None = None
@@ -146,6 +148,7 @@ class Intake:
         )
 
     async def _accept(self, job: Job, idempotency: IdempotencyKey | None) -> None:
+        await self._limiter.admit(job.tenant)  # a replay never gets here: it costs no budget
         stored = await self._store.create(job, idempotency)
         if stored.id != job.id:  # a concurrent request with the same key won: replay its job
             raise Replayed(stored)

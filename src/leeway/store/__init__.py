@@ -74,6 +74,9 @@ class Store(Protocol):
 
     async def queue_depths(self) -> dict[Window, int]: ...
 
+    async def count_queued(self, tenant: str) -> int:
+        """How many of ``tenant``'s jobs are waiting."""
+
     async def renew(self, claims: list[Claim], now: float) -> None:
         """Extend the leases still held."""
 

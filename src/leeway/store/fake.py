@@ -93,6 +93,11 @@ class FakeStore:
         waiting = [j for j in self.jobs.values() if j.status is Status.QUEUED and j.model == model]
         return sorted(waiting, key=lambda j: j.deadline)[:limit]
 
+    async def count_queued(self, tenant: str) -> int:
+        return sum(
+            1 for j in self.jobs.values() if j.tenant == tenant and j.status is Status.QUEUED
+        )
+
     async def queue_depths(self) -> dict[Window, int]:
         depths: dict[Window, int] = {}
         for job in self.jobs.values():

@@ -211,6 +211,9 @@ class SqliteStore:
         rows = self._reader.execute(Q["queued"], {"model": model, "limit": limit}).fetchall()
         return [row_job(r) for r in rows]
 
+    async def count_queued(self, tenant: str) -> int:
+        return int(self._reader.execute(Q["count_queued"], {"tenant": tenant}).fetchone()[0])
+
     async def queue_depths(self) -> dict[Window, int]:
         rows = self._reader.execute(Q["queue_depths"]).fetchall()
         return {list(Window)[rank]: count for rank, count in rows}

@@ -37,6 +37,9 @@ SET status = 'in_progress', lease_token = :token, lease_expires = :expires, atte
 WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'queued' AND model = :model
 RETURNING *;
 
+-- name: count_queued
+SELECT count(*) FROM jobs WHERE tenant = :tenant AND status = 'queued';
+
 -- name: queue_depths
 SELECT window_rank, count(*) FROM jobs WHERE status = 'queued' GROUP BY window_rank;
 

@@ -1,0 +1,50 @@
+"""Back-pressure per tenant: how many creates a second, and how many jobs waiting at once. Over a
+limit → 429 with ``Retry-After`` and a message that names the limit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from leeway.errors import RateLimited
+from leeway.settings import Settings
+from leeway.store import Store
+
+_FULL_QUEUE_RETRY = 5.0  # seconds: a full queue drains at the engines' pace, not ours
+
+
+class Limiter:
+    def __init__(
+        self, settings: Settings, store: Store, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._settings, self._store, self._clock = settings, store, clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # tenant -> (tokens, when)
+
+    async def admit(self, tenant: str) -> None:
+        """Raise ``RateLimited`` if one more job for ``tenant`` is over one of its limits."""
+        limits = self._settings.limits_for(tenant)
+        if limits.requests_per_second > 0:
+            self._take(tenant, limits.requests_per_second)
+        if limits.max_queued > 0:
+            queued = await self._store.count_queued(tenant)
+            if queued >= limits.max_queued:
+                raise RateLimited(
+                    f"Too many queued jobs: tenant '{tenant}' has {queued} waiting and its limit "
+                    f"is {limits.max_queued} (max_queued). Retry once some have started.",
+                    retry_after=_FULL_QUEUE_RETRY,
+                )
+
+    def _take(self, tenant: str, rate: float) -> None:
+        """A token bucket holding one second's worth of requests."""
+        now, burst = self._clock(), max(1.0, rate)
+        tokens, then = self._buckets.get(tenant, (burst, now))
+        tokens = min(burst, tokens + (now - then) * rate)
+        if tokens < 1:
+            wait = (1 - tokens) / rate
+            self._buckets[tenant] = (tokens, now)
+            raise RateLimited(
+                f"Too many requests: tenant '{tenant}' is over its limit of {rate:g} requests per "
+                f"second (requests_per_second). Retry after {wait:.2f} s.",
+                retry_after=wait,
+            )
+        self._buckets[tenant] = (tokens - 1, now)
