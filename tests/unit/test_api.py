@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from leeway.store.sqlite import SqliteStore
 from tests.conftest import FAKE_MODEL, Client
 
 
@@ -268,3 +269,22 @@ def test_metrics_in_prometheus_format(client: Client):
     assert 'leeway_output_tokens_total{model="fake-model"} 11.0' in text  # 8 + 3
     assert f'leeway_engine_utilization{{model="{FAKE_MODEL}"}} 0.0' in text
     assert 'leeway_deadline_misses_total{window="priority"}' not in text  # none missed
+
+
+def test_final_responses_are_served_from_memory_without_the_store(client: Client, monkeypatch):
+    rid = create(client, {"model": FAKE_MODEL, "input": "hi", "background": True}).json()["id"]
+    done = poll(client, rid)  # final now, and remembered
+    reads = []
+    original = SqliteStore.get
+
+    async def counting(self, tenant, job_id):
+        reads.append(job_id)
+        return await original(self, tenant, job_id)
+
+    monkeypatch.setattr(SqliteStore, "get", counting)
+    again = client.http.get(f"/v1/responses/{rid}", headers=client.headers())
+    assert again.json() == done and reads == []  # no store read for a final object
+    other = client.http.get(f"/v1/responses/{rid}", headers=client.headers(client.other_key))
+    assert other.status_code == 404  # the cache is per tenant
+    assert client.http.delete(f"/v1/responses/{rid}", headers=client.headers()).status_code == 200
+    assert client.http.get(f"/v1/responses/{rid}", headers=client.headers()).status_code == 404

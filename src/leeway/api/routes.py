@@ -16,6 +16,7 @@ from starlette.routing import Route
 from leeway.api import chat, idempotency, messages, responses
 from leeway.api.auth import Authenticator
 from leeway.api.body import load_json, parse, read_bytes
+from leeway.api.finals import Finals
 from leeway.api.idempotency import REPLAYED, Replayed
 from leeway.api.intake import Draft, Intake
 from leeway.api.sse import Encoder, stream
@@ -48,6 +49,7 @@ class Api:
         self._settings, self._store, self._auth, self._intake = settings, store, auth, intake
         self._engines, self._dispatcher, self._events = engines, dispatcher, events
         self._strict = settings.strict_incomplete
+        self._finals = Finals()
 
     def routes(self) -> list[Route]:
         return [
@@ -135,9 +137,17 @@ class Api:
         return _json(render(await self._intake.settled(job)), 200, REPLAYED)
 
     async def get_response(self, request: Request) -> Response:
+        streamed = request.query_params.get("stream", "false").lower() in ("true", "1")
+        if not streamed:  # the poll path: a final response is served from memory
+            tenant = await self._auth.tenant(request)
+            if (body := self._finals.get(tenant, request.path_params["id"])) is not None:
+                return Response(body, media_type="application/json")
         job = await self._own_response(request)
-        if request.query_params.get("stream", "false").lower() not in ("true", "1"):
-            return _json(responses.render(job, strict_incomplete=self._strict))
+        if not streamed:
+            body = orjson.dumps(responses.render(job, strict_incomplete=self._strict))
+            if job.status.is_final:
+                self._finals.put(job.tenant, job.id, body)
+            return Response(body, media_type="application/json")
         if not job.echo.get("background"):
             raise InvalidRequest(
                 "Only responses created with background: true can be streamed "
@@ -192,7 +202,9 @@ class Api:
         job = await self._own_response(request)
         if not job.status.is_final:
             await self._stop(job)
-        if not await self._store.delete(job.tenant, job.id):
+        deleted = await self._store.delete(job.tenant, job.id)
+        self._finals.forget(job.tenant, job.id)  # after the delete: no poll can re-cache it
+        if not deleted:
             raise NotFound(f"No response with id '{job.id}' found.", param="id")
         return _json({"id": job.id, "object": "response", "deleted": True})
 
