@@ -165,7 +165,13 @@ def _model(raw: Mapping[str, Any]) -> ModelConfig:
     values = dict(raw)
     if "windows" in values:
         values["windows"] = tuple(Window(w) for w in values["windows"])
-    return ModelConfig(**values)
+    model = ModelConfig(**values)
+    if model.batch_tokens < model.parallel:
+        raise ConfigError(
+            f"Model {model.id!r}: batch_tokens ({model.batch_tokens}) must be at least "
+            f"parallel ({model.parallel}): every sequence adds a token to each step."
+        )
+    return model
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:

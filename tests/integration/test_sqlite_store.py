@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,34 @@ async def test_keys(store: SqliteStore):
     assert await store.tenant_for_key("h1") == "alpha"
     assert await store.tenant_for_key("h2") is None
     assert await store.count_keys() == 1
+
+
+async def test_a_dead_processes_jobs_are_run_again_even_with_nothing_else_queued(tmp_path: Path):
+    """Every job was in progress when its process died; nothing else is queued."""
+    from leeway.engines.fake import FakeEngine
+    from leeway.events import JobEvents
+    from leeway.scheduler.dispatcher import Dispatcher
+
+    store = SqliteStore(tmp_path / "db.sqlite", lease_seconds=0.2)
+    jobs = [make_job() for _ in range(2)]
+    for job in jobs:
+        await store.create(job)
+    await store.claim(FAKE_MODEL, 2, now=time.time())  # the dead process's claims
+    dispatcher = Dispatcher(
+        store,
+        {FAKE_MODEL: FakeEngine(FAKE_MODEL, parallel=2)},
+        JobEvents(),
+        lease_seconds=0.2,
+        poll_seconds=0.05,
+    )
+    dispatcher.start()
+    try:
+        for _ in range(100):
+            final = [await store.get("t1", j.id) for j in jobs]
+            if all(j.status is Status.COMPLETED for j in final):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await dispatcher.stop()
+        await store.close()
+    assert [(j.status, j.attempts) for j in final] == [(Status.COMPLETED, 2)] * 2

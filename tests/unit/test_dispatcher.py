@@ -187,3 +187,41 @@ async def test_priority_work_never_yields():
     store, running, urgent = await _preempt_scenario([Window.PRIORITY, Window.PRIORITY])
     assert all(store.jobs[j.id].partial_tokens == 0 for j in running)
     assert store.jobs[urgent.id].completed_at >= min(store.jobs[j.id].completed_at for j in running)
+
+
+async def test_a_yielding_jobs_text_stays_visible_until_its_progress_is_stored():
+    gate = asyncio.Event()
+
+    class SlowRequeue(FakeStore):
+        async def requeue(self, claim, pieces, tokens):
+            await gate.wait()
+            return await super().requeue(claim, pieces, tokens)
+
+    store, engine = SlowRequeue(), CountingEngine(parallel=1, delay=0.02)
+    t = time.time()
+    flex = make_job(window=Window.FLEX, created_at=t, deadline=t + 86_400)
+    await store.create(flex)
+    dispatcher = Dispatcher(
+        store,
+        {FAKE_MODEL: engine},
+        JobEvents(),
+        lease_seconds=30,
+        poll_seconds=0.01,
+        policy=PolicyConfig(flex_reserve=0),
+    )
+    dispatcher.start()
+    for _ in range(200):
+        if len(dispatcher.pieces(flex.id) or []) >= 3:
+            break
+        await asyncio.sleep(0.01)
+    urgent = make_job(window=Window.ASAP, created_at=time.time(), deadline=time.time())
+    await store.create(urgent)
+    dispatcher.wake(urgent)
+    for _ in range(200):  # the flex job yields; its requeue is held at the gate
+        if store.jobs[urgent.id].status is not Status.QUEUED:
+            break
+        await asyncio.sleep(0.01)
+    held = dispatcher.pieces(flex.id)
+    gate.set()
+    await dispatcher.stop()
+    assert held is not None and "".join(held).startswith("fake fake1 fake2")

@@ -51,3 +51,10 @@ def test_limits_default_and_per_tenant(tmp_path: Path):
     f.write_text("[limits]\nrps = 1\n")
     with pytest.raises(ConfigError, match="rps"):
         config.load(f, env={})
+
+
+def test_a_batch_must_hold_a_token_per_sequence(tmp_path: Path):
+    f = tmp_path / "bad.toml"
+    f.write_text('[[models]]\nid = "m"\nparallel = 64\nbatch_tokens = 32\n')
+    with pytest.raises(ConfigError, match="batch_tokens"):
+        config.load(f, env={})

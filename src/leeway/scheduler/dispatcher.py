@@ -48,6 +48,7 @@ class _Run:
     parts: list[str] = field(default_factory=list)  # text so far, earlier runs included
     tokens: int = 0  # output tokens so far, earlier runs included
     yielding: bool = False  # cancelled to make room for urgent work, not stopped
+    finishing: bool = False  # generation is over; storing the result
     started: float = field(default_factory=time.monotonic)
     first_token: float | None = None
 
@@ -77,7 +78,7 @@ class Dispatcher:
         self._observed = {model: Observed() for model in engines}
         self._urgent = dict.fromkeys(engines, False)  # an asap job arrived since the last decision
         self._running: dict[str, _Run] = {}
-        self._leaving: set[asyncio.Task[None]] = set()
+        self._leaving: dict[str, _Run] = {}  # yielded, still writing their progress back
         self._loops: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -101,7 +102,7 @@ class Dispatcher:
     def pieces(self, job_id: str) -> list[str] | None:
         """The text a job running here has streamed so far, piece by piece; None if not running
         here."""
-        run = self._running.get(job_id)
+        run = self._running.get(job_id) or self._leaving.get(job_id)
         return list(run.parts) if run is not None else None
 
     def running(self, model: str) -> int:
@@ -114,7 +115,7 @@ class Dispatcher:
         for run in runs:
             if run.task is not None:
                 run.task.cancel()
-        leaving = list(self._leaving)  # yielded jobs still writing their progress back
+        leaving = [r.task for r in self._leaving.values() if r.task is not None]
         await asyncio.gather(
             *self._loops, *(r.task for r in runs if r.task), *leaving, return_exceptions=True
         )
@@ -140,7 +141,9 @@ class Dispatcher:
 
     async def _schedule(self, engine: Engine, free: int) -> int:
         """Ask the policy, apply its preemptions, claim and start what it chose; how many started."""
-        queued = await self._store.queued(engine.model, max(_MIN_PEEK, _PEEK * free))
+        peek = await self._store.queued(engine.model, max(_MIN_PEEK, _PEEK * free), self._clock())
+        # a lease of ours that expired anyway (a long stall) must not start a second run here
+        queued = [j for j in peek if j.id not in self._running and j.id not in self._leaving]
         if not queued:
             return 0
         decisions = decide(self._snapshot(engine, queued))
@@ -199,16 +202,18 @@ class Dispatcher:
 
     def _yield(self, job_id: str) -> None:
         """Take a running job off its engine; it goes back to the queue keeping its text."""
-        run = self._running.pop(job_id, None)
-        if run is not None and run.task is not None:
-            run.yielding = True
-            run.task.cancel()
-            self._leaving.add(run.task)
-            run.task.add_done_callback(self._leaving.discard)
+        run = self._running.get(job_id)
+        if run is None or run.task is None or run.finishing:
+            return  # a job already storing its result frees its sequence in a moment anyway
+        del self._running[job_id]
+        run.yielding = True
+        run.task.cancel()
+        self._leaving[job_id] = run
 
     async def _run(self, engine: Engine, run: _Run) -> None:
         try:
             result = await self._generate(engine, run)
+            run.finishing = True
             self._measure(run)
             job = await self._store.finish(run.claim, result, self._clock())
             if job is not None:
@@ -229,6 +234,8 @@ class Dispatcher:
         finally:
             if self._running.get(run.job.id) is run:
                 del self._running[run.job.id]
+            if self._leaving.get(run.job.id) is run:
+                del self._leaving[run.job.id]
             self._wake[engine.model].set()
 
     async def _generate(self, engine: Engine, run: _Run) -> Result:
@@ -266,18 +273,21 @@ class Dispatcher:
         return {m: self.running(m) / e.parallel for m, e in self._engines.items()}
 
     async def _renew(self) -> None:
+        """Every third of a lease: renew ours, requeue those of dead processes, measure tokens/s."""
         interval = self._lease / 3
         counted = {m: o.generated for m, o in self._observed.items()}
         while True:
+            try:  # ours first, so a stall of this process never expires its own leases
+                await self._store.renew([r.claim for r in self._running.values()], self._clock())
+                if await self._store.expire(self._clock()):
+                    for event in self._wake.values():
+                        event.set()
+            except Exception:
+                log.exception("renewing or expiring leases failed")
             await asyncio.sleep(interval)
             for model, seen in self._observed.items():
                 self.metrics.measured_rate(model, (seen.generated - counted[model]) / interval)
                 counted[model] = seen.generated
-            claims = [r.claim for r in self._running.values()]
-            try:
-                await self._store.renew(claims, self._clock())
-            except Exception:
-                log.exception("renewing leases failed")
 
 
 def _prefix(job: Job) -> str:

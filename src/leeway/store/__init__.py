@@ -65,9 +65,10 @@ class Store(Protocol):
     async def claim(self, model: str, limit: int, now: float) -> list[Claim]:
         """Lease up to ``limit`` queued jobs of ``model``, most urgent first (expired leases count)."""
 
-    async def queued(self, model: str, limit: int) -> list[Job]:
-        """Up to ``limit`` queued jobs of ``model``, earliest deadline first (what a policy picks
-        from; nothing is claimed)."""
+    async def queued(self, model: str, limit: int, now: float) -> list[Job]:
+        """What a policy picks from (nothing is claimed): up to ``limit`` each of the queued asap
+        jobs of ``model``, those whose deadline is still ahead, and those that missed it, each
+        earliest deadline first."""
 
     async def claim_ids(self, model: str, ids: list[str], now: float) -> list[Claim]:
         """Lease exactly these jobs, those still queued (expired leases are requeued first)."""
@@ -76,6 +77,10 @@ class Store(Protocol):
 
     async def count_queued(self, tenant: str) -> int:
         """How many of ``tenant``'s jobs are waiting."""
+
+    async def expire(self, now: float) -> int:
+        """Requeue jobs whose lease ran out (their holder died), or fail those that used every
+        attempt; how many changed."""
 
     async def renew(self, claims: list[Claim], now: float) -> None:
         """Extend the leases still held."""

@@ -51,17 +51,7 @@ class FakeStore:
     async def claim(
         self, model: str, limit: int, now: float, only: set[str] | None = None
     ) -> list[Claim]:
-        for job_id, (_, expires) in list(self._leases.items()):
-            if expires < now:
-                del self._leases[job_id]
-                job = self.jobs[job_id]
-                if job.attempts >= self._max_attempts:
-                    error = JobError("attempts_exhausted", "Claimed too many times.")
-                    self.jobs[job_id] = replace(
-                        job, status=Status.FAILED, error=error, completed_at=now
-                    )
-                else:
-                    self.jobs[job_id] = replace(job, status=Status.QUEUED)
+        await self.expire(now)
         queued = sorted(
             (
                 j
@@ -89,9 +79,17 @@ class FakeStore:
         claims = await self.claim(model, len(self.jobs), now, only=wanted)
         return claims
 
-    async def queued(self, model: str, limit: int) -> list[Job]:
-        waiting = [j for j in self.jobs.values() if j.status is Status.QUEUED and j.model == model]
-        return sorted(waiting, key=lambda j: j.deadline)[:limit]
+    async def queued(self, model: str, limit: int, now: float) -> list[Job]:
+        waiting = sorted(
+            (j for j in self.jobs.values() if j.status is Status.QUEUED and j.model == model),
+            key=lambda j: j.deadline,
+        )
+        parts = (
+            [j for j in waiting if j.window is Window.ASAP],
+            [j for j in waiting if j.deadline >= now],
+            [j for j in waiting if j.deadline < now],
+        )
+        return list({j.id: j for part in parts for j in part[:limit]}.values())
 
     async def count_queued(self, tenant: str) -> int:
         return sum(
@@ -104,6 +102,22 @@ class FakeStore:
             if job.status is Status.QUEUED:
                 depths[job.window] = depths.get(job.window, 0) + 1
         return depths
+
+    async def expire(self, now: float) -> int:
+        changed = 0
+        for job_id, (_, expires) in list(self._leases.items()):
+            if expires < now:
+                del self._leases[job_id]
+                changed += 1
+                job = self.jobs[job_id]
+                if job.attempts >= self._max_attempts:
+                    error = JobError("attempts_exhausted", "Claimed too many times.")
+                    self.jobs[job_id] = replace(
+                        job, status=Status.FAILED, error=error, completed_at=now
+                    )
+                else:
+                    self.jobs[job_id] = replace(job, status=Status.QUEUED)
+        return changed
 
     async def renew(self, claims: list[Claim], now: float) -> None:
         for c in claims:

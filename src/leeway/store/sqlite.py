@@ -207,9 +207,19 @@ class SqliteStore:
         jobs = sorted((row_job(r) for r in rows), key=lambda j: (j.window.rank, j.deadline))
         return [Claim(j, token) for j in jobs]
 
-    async def queued(self, model: str, limit: int) -> list[Job]:
-        rows = self._reader.execute(Q["queued"], {"model": model, "limit": limit}).fetchall()
-        return [row_job(r) for r in rows]
+    async def expire(self, now: float) -> int:
+        params = {"now": now, "max_attempts": self._max_attempts, "error": error_json(_EXHAUSTED)}
+        return len(
+            await self._writer.write(lambda c: c.execute(Q["expire_leases"], params).fetchall())
+        )
+
+    async def queued(self, model: str, limit: int, now: float) -> list[Job]:
+        params = {"model": model, "limit": limit, "now": now}
+        seen: dict[str, Job] = {}
+        for query in ("queued_asap", "queued_ahead", "queued_late"):
+            for row in self._reader.execute(Q[query], params).fetchall():
+                seen.setdefault(row["id"], row_job(row))
+        return list(seen.values())
 
     async def count_queued(self, tenant: str) -> int:
         return int(self._reader.execute(Q["count_queued"], {"tenant": tenant}).fetchone()[0])

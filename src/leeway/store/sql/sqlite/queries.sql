@@ -26,9 +26,19 @@ WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND model = :model
              ORDER BY window_rank, deadline LIMIT :limit)
 RETURNING *;
 
--- name: queued
--- What the policy chooses from: the earliest deadlines first (asap's is its arrival, flex's a day on).
-SELECT * FROM jobs WHERE status = 'queued' AND model = :model ORDER BY deadline LIMIT :limit;
+-- What the policy chooses from, in three parts (each an index range): asap work, the earliest
+-- deadlines still ahead, and the earliest already missed (so neither hides the other).
+-- name: queued_asap
+SELECT * FROM jobs WHERE status = 'queued' AND model = :model AND window_rank = 0
+ORDER BY deadline LIMIT :limit;
+
+-- name: queued_ahead
+SELECT * FROM jobs WHERE status = 'queued' AND model = :model AND deadline >= :now
+ORDER BY deadline LIMIT :limit;
+
+-- name: queued_late
+SELECT * FROM jobs WHERE status = 'queued' AND model = :model AND deadline < :now
+ORDER BY deadline LIMIT :limit;
 
 -- name: claim_ids
 UPDATE jobs

@@ -1,0 +1,103 @@
+"""The dispatcher on the real SQLite store: what a backlog, a stalled clock and a preemption must
+not break."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator
+from pathlib import Path
+
+from leeway.engines import Chunk
+from leeway.engines.fake import FakeEngine
+from leeway.events import JobEvents
+from leeway.jobs import Job, Status, Window
+from leeway.scheduler.dispatcher import Dispatcher
+from leeway.store.sqlite import SqliteStore
+from tests.conftest import FAKE_MODEL, make_job
+
+
+class Recording(FakeEngine):
+    def __init__(self, parallel: int, tokens: int = 4, delay: float = 0.02) -> None:
+        super().__init__(FAKE_MODEL, parallel=parallel, tokens=tokens, delay=delay)
+        self.started: list[str] = []
+
+    async def generate(self, job: Job) -> AsyncGenerator[Chunk, None]:
+        self.started.append(job.id)
+        async for chunk in super().generate(job):
+            yield chunk
+
+
+async def until(check, seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if await check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never held")
+
+
+async def test_asap_is_not_hidden_behind_a_backlog_of_late_jobs(tmp_path: Path):
+    store, engine = SqliteStore(tmp_path / "db"), Recording(parallel=2)
+    t = time.time()
+    backlog = [
+        make_job(window=Window.STANDARD, created_at=t - 600, deadline=t - 300) for _ in range(100)
+    ]
+    for job in backlog:
+        await store.create(job)
+    dispatcher = Dispatcher(
+        store, {FAKE_MODEL: engine}, JobEvents(), lease_seconds=30, poll_seconds=0.01
+    )
+    dispatcher.start()
+    try:
+        await until(lambda: asyncio.sleep(0, len(engine.started) >= 4))
+        before = len(engine.started)
+        urgent = make_job(window=Window.ASAP, created_at=time.time(), deadline=time.time())
+        await store.create(urgent)
+        dispatcher.wake(urgent)
+
+        async def started() -> bool:
+            return urgent.id in engine.started
+
+        await until(started)
+    finally:
+        await dispatcher.stop()
+        await store.close()
+    # the next start (one more may have begun before it arrived), not after 86 late jobs
+    assert engine.started.index(urgent.id) <= before + 1
+
+
+async def test_a_stalled_clock_never_runs_a_job_twice(tmp_path: Path):
+    now = [time.time()]
+    store, engine = (
+        SqliteStore(tmp_path / "db", lease_seconds=1),
+        Recording(parallel=2, tokens=12, delay=0.05),
+    )
+    events = JobEvents()
+    job = make_job()
+    await store.create(job)
+    sub = events.subscribe(job.id)
+    dispatcher = Dispatcher(
+        store,
+        {FAKE_MODEL: engine},
+        events,
+        lease_seconds=1,
+        poll_seconds=0.01,
+        clock=lambda: now[0],
+    )
+    dispatcher.start()
+    try:
+        await until(lambda: asyncio.sleep(0, bool(engine.started)))
+        now[0] += 100  # the process stalled far past its lease
+        await asyncio.sleep(0.5)  # renew and expire ran; the fill loop looked again
+
+        async def never() -> None:
+            return None
+
+        updates = [u async for u in sub.updates(never, seconds=5)]
+    finally:
+        await dispatcher.stop()
+        await store.close()
+    *deltas, final = updates
+    assert engine.started == [job.id]
+    assert "".join(deltas) == final.output.text and final.status is Status.COMPLETED
+    assert final.output.text.count("fake ") == 1  # not streamed twice
