@@ -58,14 +58,14 @@ def render(error: LeewayError, path: str = "") -> Response:
     )
 
 
-def from_validation(error: ValidationError, prefix: str = "") -> InvalidRequest:
+def from_validation(error: ValidationError) -> InvalidRequest:
     """The most specific problem pydantic found, as a message naming the field and what it allows.
 
     For a field that takes one of several shapes (``input``: a string or a list of messages) pydantic
     reports a failure per shape; the deepest one is the closest to what the client meant.
     """
     first = max(error.errors(include_url=False), key=lambda e: len(_fields(e["loc"])))
-    param = prefix + _path(_fields(first["loc"]))
+    param = _path(_fields(first["loc"]))
     if first["type"] == "extra_forbidden":
         return UnsupportedParameter(f"Unknown parameter: '{param}'.", param=param)
     if first["type"] == "missing":
