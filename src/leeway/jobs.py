@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from leeway.structured import OutputFormat, ToolCall, Tools
+
 
 class Window(enum.StrEnum):
     """A completion window: how much leeway a request gives. Declared from most to least urgent."""
@@ -60,8 +62,10 @@ class Finish(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    role: str  # system | user | assistant (developer is folded into system at the edge)
+    role: str  # system | user | assistant | tool (developer is folded into system at the edge)
     content: str
+    calls: tuple[ToolCall, ...] = ()  # an assistant turn's tool calls, after its content
+    call_id: str | None = None  # a tool message: the call it answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,10 @@ class Job:
     prompt_tokens: int
     metadata: Mapping[str, str] = field(default_factory=dict)
     echo: Mapping[str, Any] = field(default_factory=dict)  # wire fields only the surface reads back
+    # structured generation: the reply matches this format / may or must call these tools
+    output_format: OutputFormat | None = None
+    tools: Tools | None = None
+    reasoning: Mapping[str, Any] | None = None  # passed to models that reason (e.g. {"effort": …})
     status: Status = Status.QUEUED
     attempts: int = 0
     # what an earlier run generated before it yielded its engine to more urgent work; the next run

@@ -10,7 +10,6 @@ from leeway.jobs import (
     Finish,
     Job,
     JobError,
-    Message,
     Output,
     Sampling,
     Status,
@@ -19,11 +18,12 @@ from leeway.jobs import (
     Window,
 )
 from leeway.store import Result
+from leeway.store.structure import message_from, message_json, structure_from, structure_json
 
 
 def job_row(job: Job) -> dict[str, Any]:
     request = {
-        "messages": [[m.role, m.content] for m in job.messages],
+        "messages": [message_json(m) for m in job.messages],
         "sampling": [
             job.sampling.max_output_tokens,
             job.sampling.temperature,
@@ -31,6 +31,7 @@ def job_row(job: Job) -> dict[str, Any]:
             job.sampling.seed,
             list(job.sampling.stop),
         ],
+        **structure_json(job),
     }
     return {
         "id": job.id,
@@ -78,7 +79,7 @@ def row_job(row: Any) -> Job:
         tenant=row["tenant"],
         surface=Surface(row["surface"]),
         model=row["model"],
-        messages=tuple(Message(role, content) for role, content in request["messages"]),
+        messages=tuple(message_from(m) for m in request["messages"]),
         sampling=Sampling(max_out, temperature, top_p, seed, tuple(stop)),
         window=Window(row["completion_window"]),
         requested_window=row["requested_window"],
@@ -110,4 +111,5 @@ def row_job(row: Any) -> Job:
             else None
         ),
         error=JobError(error["code"], error["message"]) if error else None,
+        **structure_from(request),
     )

@@ -1,0 +1,61 @@
+"""A job's messages, output format, tools and reasoning in its stored request (JSON), so they
+survive a restart and a job resumed after yielding is constrained exactly as before."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from leeway.jobs import Job, Message
+from leeway.structured import OutputFormat, Tool, ToolCall, ToolChoice, ToolKind, Tools
+
+
+def message_json(m: Message) -> list[Any]:
+    """``[role, content]``, with the calls and the call answered when there are any."""
+    if not m.calls and m.call_id is None:
+        return [m.role, m.content]
+    calls = [[c.id, c.name, c.arguments, c.kind.value] for c in m.calls]
+    return [m.role, m.content, {"calls": calls, "call_id": m.call_id}]
+
+
+def message_from(item: list[Any]) -> Message:
+    role, content, *rest = item
+    if not rest:
+        return Message(role, content)
+    extra = rest[0]
+    calls = tuple(ToolCall(i, n, a, ToolKind(k)) for i, n, a, k in extra["calls"])
+    return Message(role, content, calls, extra["call_id"])
+
+
+def structure_json(job: Job) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if (fmt := job.output_format) is not None:
+        out["format"] = {"schema": fmt.schema, "name": fmt.name}
+    if (tools := job.tools) is not None:
+        out["tools"] = {
+            "tools": [
+                [t.name, t.kind.value, t.description, t.parameters, t.strict] for t in tools.tools
+            ],
+            "choice": tools.choice.value,
+            "only": tools.only,
+            "parallel": tools.parallel,
+        }
+    if job.reasoning is not None:
+        out["reasoning"] = job.reasoning
+    return out
+
+
+def structure_from(request: dict[str, Any]) -> dict[str, Any]:
+    """The Job fields ``structure_json`` wrote."""
+    out: dict[str, Any] = {}
+    if (fmt := request.get("format")) is not None:
+        out["output_format"] = OutputFormat(fmt["schema"], fmt["name"])
+    if (tools := request.get("tools")) is not None:
+        out["tools"] = Tools(
+            tuple(Tool(n, ToolKind(k), d, p, s) for n, k, d, p, s in tools["tools"]),
+            ToolChoice(tools["choice"]),
+            tools["only"],
+            tools["parallel"],
+        )
+    if (reasoning := request.get("reasoning")) is not None:
+        out["reasoning"] = reasoning
+    return out
