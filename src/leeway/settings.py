@@ -55,6 +55,7 @@ class ModelConfig:
     threads: int | None = None  # decode threads; default: all cores
     fake_delay: float = 0.0  # fake engine: seconds per output token
     fake_tokens: int = 16  # fake engine: output tokens per reply (capped by max_output_tokens)
+    reasoning: bool = False  # the model reasons: reasoning effort is passed to it (else: 400)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,13 @@ from leeway import windows
 from leeway.api.idempotency import Replayed
 from leeway.api.limits import Limiter
 from leeway.engines import Engine
-from leeway.errors import ContextLengthExceeded, ModelNotFound
+from leeway.errors import ContextLengthExceeded, ModelNotFound, UnsupportedParameter
 from leeway.events import JobEvents, Update
 from leeway.jobs import Job, Message, Sampling, Surface, new_id
 from leeway.scheduler.dispatcher import Dispatcher
 from leeway.settings import Settings
 from leeway.store import IdempotencyKey, Store
+from leeway.structured import OutputFormat, Tools
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,10 @@ class Draft:
     metadata: Mapping[str, str] = field(default_factory=dict)
     echo: Mapping[str, Any] = field(default_factory=dict)
     input_param: str = "input"  # the wire field holding the prompt, for error messages
+    output_format: OutputFormat | None = None
+    tools: Tools | None = None
+    reasoning: Mapping[str, Any] | None = None
+    reasoning_param: str = "reasoning"  # the wire field that asked for it, for error messages
 
 
 class Intake:
@@ -114,8 +119,14 @@ class Intake:
                 "the models this server serves.",
                 param="model",
             )
+        if draft.reasoning is not None and not model.reasoning:
+            raise UnsupportedParameter(
+                f"The model '{draft.model}' does not reason: remove '{draft.reasoning_param}' "
+                "or choose a model that reasons.",
+                param=draft.reasoning_param,
+            )
         window = windows.resolve(draft.requested_window, model.windows, background=draft.background)
-        prompt_tokens = engine.count_tokens(draft.messages)
+        prompt_tokens = engine.count_tokens(draft.messages, draft.tools)
         room = engine.context - prompt_tokens
         if room < 1:
             raise ContextLengthExceeded(
@@ -145,6 +156,9 @@ class Intake:
             prompt_tokens=prompt_tokens,
             metadata=draft.metadata,
             echo=draft.echo,
+            output_format=draft.output_format,
+            tools=draft.tools,
+            reasoning=draft.reasoning,
         )
 
     async def _accept(self, job: Job, idempotency: IdempotencyKey | None) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from leeway.jobs import Finish, Job, Message, Usage
+from leeway.structured import Tools
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +33,15 @@ class Engine(Protocol):
 
     async def start(self) -> None: ...
 
-    def count_tokens(self, messages: Sequence[Message]) -> int:
-        """Prompt tokens of these messages once the model's chat template is applied."""
+    def count_tokens(self, messages: Sequence[Message], tools: Tools | None = None) -> int:
+        """Prompt tokens of these messages (and tools) once the model's chat template is
+        applied."""
 
     def generate(self, job: Job) -> AsyncGenerator[Chunk, None]:
         """Run one job; the last chunk has ``finish`` and ``usage`` set. A job with
-        ``partial_tokens`` continues after its ``partial_text`` (re-prefilled, not re-generated)."""
+        ``partial_tokens`` continues after its ``partial_text`` (re-prefilled, not re-generated).
+        A job with an output format or tools replies as they require (how is the engine's
+        business: a grammar, a guided-decoding parameter, a script)."""
 
     def ready(self) -> bool: ...
 

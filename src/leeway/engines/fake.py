@@ -1,4 +1,12 @@
-"""A deterministic engine: replies ``fake fake1 fake2 …`` word by word, instantly or at a set pace."""
+"""A deterministic engine: replies ``fake fake1 fake2 …`` word by word, instantly or at a set pace.
+
+A job with an output format or tools gets a structured reply instead, so tests and gateway
+benchmarks can use formats and tools without a model: the smallest value that matches the format's
+schema (``leeway.grammar.instance``), or a call of the first allowed tool with the smallest
+arguments that match its parameters. Under ``tool_choice: auto`` it calls a tool unless the last
+message is a tool result, which it answers with text (or the format's value): a two-turn tool loop.
+The structured reply is streamed in pieces of four characters, one token each.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,13 @@ from collections.abc import AsyncGenerator, Sequence
 
 from leeway.engines import Chunk
 from leeway.engines.stops import StopMatcher
+from leeway.grammar.calls import NO_PARAMETERS, encode
+from leeway.grammar.instance import minimal
+from leeway.grammar.schema import compact
 from leeway.jobs import Finish, Job, Message, Usage
+from leeway.structured import ToolCall, ToolChoice, ToolKind, Tools
+
+_PIECE = 4  # characters per token of a structured reply
 
 
 class FakeEngine:
@@ -26,24 +40,31 @@ class FakeEngine:
     async def start(self) -> None:
         return None
 
-    def count_tokens(self, messages: Sequence[Message]) -> int:
-        """One token per word plus three per message, like a chat template's role markers."""
-        return sum(len(m.content.split()) + 3 for m in messages)
+    def count_tokens(self, messages: Sequence[Message], tools: Tools | None = None) -> int:
+        """One token per word plus three per message, like a chat template's role markers (and
+        ten per tool)."""
+        shown = 0 if tools is None else 10 * len(tools.tools)
+        return sum(len(m.content.split()) + 3 for m in messages) + shown
 
     async def generate(self, job: Job) -> AsyncGenerator[Chunk, None]:
+        structured = _structured(job)
+        if structured is None:
+            pieces = [f"fake{i} " if i else "fake " for i in range(self._tokens)]
+        else:
+            pieces = [structured[i : i + _PIECE] for i in range(0, len(structured), _PIECE)]
         stops = StopMatcher(job.sampling.stop)
-        n = min(self._tokens, job.sampling.max_output_tokens)
+        n = min(len(pieces), job.sampling.max_output_tokens)
         for i in range(job.partial_tokens, n):
             if self._delay:
                 await asyncio.sleep(self._delay)
-            text = stops.feed(f"fake{i} " if i else "fake ")
+            text = stops.feed(pieces[i])
             if stops.matched is not None:
                 usage = Usage(job.prompt_tokens, i + 1)
                 yield Chunk(text, i + 1, Finish.STOP, usage, stops.matched)
                 return
             if text:
                 yield Chunk(text, i + 1)
-        finish = Finish.LENGTH if n < self._tokens else Finish.STOP
+        finish = Finish.LENGTH if n < len(pieces) else Finish.STOP
         yield Chunk(stops.flush(), n, finish, Usage(job.prompt_tokens, n))
 
     def ready(self) -> bool:
@@ -51,3 +72,19 @@ class FakeEngine:
 
     async def close(self) -> None:
         return None
+
+
+def _structured(job: Job) -> str | None:
+    tools = job.tools
+    if tools is not None and (allowed := tools.allowed()):
+        answering = bool(job.messages) and job.messages[-1].role == "tool"
+        if tools.choice is ToolChoice.REQUIRED or not answering:
+            tool = allowed[0]
+            if tool.kind is ToolKind.CUSTOM:
+                return encode(ToolCall("", tool.name, "", tool.kind))
+            args = compact(minimal(tool.parameters or NO_PARAMETERS))
+            return encode(ToolCall("", tool.name, args, tool.kind))
+    if job.output_format is not None:
+        schema = job.output_format.schema
+        return compact(minimal(schema if schema is not None else {"type": "object"}))
+    return None

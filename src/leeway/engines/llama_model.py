@@ -14,8 +14,11 @@ import llama_cpp as ll
 from jinja2 import Template
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from leeway.engines import tool_prompt
+from leeway.engines.constrained import Constraint
 from leeway.errors import ConfigError
 from leeway.jobs import Message, Sampling
+from leeway.structured import Tools
 
 _QUIET = ll.llama_log_callback(lambda level, text, data: None)
 
@@ -63,14 +66,24 @@ class LlamaModel:
             raise ConfigError(f"llama.cpp could not create a context of {params.n_ctx} tokens.")
         self.memory = ll.llama_get_memory(self.ctx)
         self.parallel, self.context, self.batch_tokens = parallel, context, batch_tokens
-        self._template = _chat_template(self.model)
+        self._template, self._renders_tools = _chat_template(self.model)
         self._bos = self.piece(ll.llama_vocab_bos(self.vocab), special=True).decode(errors="ignore")
         self._eos = self.piece(ll.llama_vocab_eos(self.vocab), special=True).decode(errors="ignore")
 
-    def prompt(self, messages: Sequence[Message]) -> str:
-        chat = [{"role": m.role, "content": m.content} for m in messages]
+    def prompt(self, messages: Sequence[Message], tools: Tools | None = None) -> str:
+        extra: dict[str, object] = {}
+        if self._renders_tools and (tools is not None or any(m.calls for m in messages)):
+            chat, extra["tools"] = tool_prompt.native(messages, tools)
+        elif tools is not None or any(m.calls or m.role == "tool" for m in messages):
+            chat = tool_prompt.plain(messages, tools)
+        else:
+            chat = [{"role": m.role, "content": m.content} for m in messages]
         return self._template.render(
-            messages=chat, add_generation_prompt=True, bos_token=self._bos, eos_token=self._eos
+            messages=chat,
+            add_generation_prompt=True,
+            bos_token=self._bos,
+            eos_token=self._eos,
+            **extra,
         )
 
     def tokenize(self, text: str) -> list[int]:
@@ -130,9 +143,11 @@ class Batch:
 
 
 class Sampler:
-    """One sequence's sampling chain: temperature, then top-p (OpenAI's order), then a draw."""
+    """One sequence's sampling chain: temperature, then top-p (OpenAI's order), then a draw; with a
+    grammar, every token is one the grammar allows (``Constraint``)."""
 
-    def __init__(self, sampling: Sampling) -> None:
+    def __init__(self, sampling: Sampling, constraint: Constraint | None = None) -> None:
+        self.constraint = constraint
         self.chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
         if sampling.temperature <= 0:
             ll.llama_sampler_chain_add(self.chain, ll.llama_sampler_init_greedy())
@@ -144,15 +159,26 @@ class Sampler:
         ll.llama_sampler_chain_add(self.chain, ll.llama_sampler_init_dist(seed))
 
     def sample(self, model: LlamaModel, index: int) -> int:
-        return int(ll.llama_sampler_sample(self.chain, model.ctx, index))
+        token = int(ll.llama_sampler_sample(self.chain, model.ctx, index))
+        if self.constraint is not None:
+            token = self.constraint.choose(model.ctx, self.chain, index, token)
+        return token
+
+    def complete(self) -> bool:
+        """The grammar says the reply is whole."""
+        return self.constraint is not None and self.constraint.complete()
 
     def close(self) -> None:
         ll.llama_sampler_free(self.chain)
+        if self.constraint is not None:
+            self.constraint.close()
 
 
-def _chat_template(model: ll.llama_model_p) -> Template:
+def _chat_template(model: ll.llama_model_p) -> tuple[Template, bool]:
+    """The template, and whether it renders tools itself."""
     source = ll.llama_model_chat_template(model, None)
     if not source:
         raise ConfigError("The model has no chat template in its GGUF metadata.")
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    return env.from_string(source.decode())
+    text = source.decode()
+    return env.from_string(text), "tools" in text

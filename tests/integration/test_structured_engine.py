@@ -1,0 +1,215 @@
+"""Grammar-constrained generation on the real llama.cpp engine (SmolLM2-135M): every reply parses
+and validates, calls name allowed tools with valid arguments, and a job resumed after yielding
+continues inside its grammar."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+import jsonschema
+import pytest
+import pytest_asyncio
+
+from leeway import grammar
+from leeway.engines import Chunk
+from leeway.engines.constrained import Constraint
+from leeway.engines.llamacpp import LlamaCppEngine
+from leeway.errors import EngineFailed
+from leeway.grammar import calls
+from leeway.jobs import Finish, Message, Sampling
+from leeway.settings import DEFAULT_MODEL, ModelConfig
+from leeway.structured import OutputFormat, Tool, ToolChoice, ToolKind, Tools
+from tests.conftest import make_job
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+PERSON = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 30},
+        "age": {"type": "integer", "minimum": 0},
+        "city": {"type": "string", "maxLength": 30},
+        "languages": {"type": "array", "items": {"type": "string", "maxLength": 20}, "maxItems": 3},
+        "mood": {"enum": ["happy", "sad", "calm"]},
+    },
+    "required": ["name", "age", "city", "languages", "mood"],
+    "additionalProperties": False,
+}
+WEATHER = Tool(
+    "get_weather",
+    description="Current weather in a city",
+    parameters={
+        "type": "object",
+        "properties": {
+            "city": {"type": "string", "maxLength": 30},
+            "unit": {"enum": ["celsius", "fahrenheit"]},
+        },
+        "required": ["city", "unit"],
+        "additionalProperties": False,
+    },
+)
+SEARCH = Tool("search", kind=ToolKind.CUSTOM, description="Searches the web for a query")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def engine():
+    e = LlamaCppEngine(ModelConfig(DEFAULT_MODEL, parallel=8, context=512, batch_tokens=256))
+    await e.start()
+    yield e
+    await e.close()
+
+
+def job_for(engine, text: str, tokens: int = 120, temperature: float = 1.0, **fields):
+    messages = (Message("user", text),)
+    return make_job(
+        model=DEFAULT_MODEL,
+        messages=messages,
+        sampling=Sampling(tokens, temperature=temperature, seed=fields.pop("seed", None)),
+        prompt_tokens=engine.count_tokens(messages, fields.get("tools")),
+        **fields,
+    )
+
+
+async def run(engine, job) -> tuple[str, Chunk]:
+    parts = []
+    async with contextlib.aclosing(engine.generate(job)) as chunks:
+        async for chunk in chunks:
+            parts.append(chunk.text)
+            if chunk.finish:
+                return "".join(parts), chunk
+    raise AssertionError("no final chunk")
+
+
+def constraint(engine, fmt=None, tools=None) -> Constraint:
+    built = grammar.build(fmt, tools)
+    llama = engine._llama
+    return Constraint(engine._grammars.sampler(built.text), llama.vocab, built.closed)
+
+
+async def test_the_grammar_accepts_instances_and_refuses_the_rest(engine):
+    llama = engine._llama
+    good = [
+        '{"name":"Ann","age":31,"city":"Oslo","languages":["no","en"],"mood":"calm"}',
+        '{\n  "name": "Bo",\n  "age": 0,\n  "city": "Rome",\n  "languages": [],\n  "mood": "sad"\n}',
+    ]
+    bad = [
+        '{"name":"Ann","age":-1,"city":"Oslo","languages":[],"mood":"calm"}',  # minimum 0
+        '{"name":"Ann","age":3,"city":"Oslo","languages":[],"mood":"angry"}',  # not in the enum
+        '{"name":"Ann","age":3,"city":"Oslo","languages":["a","b","c","d"],"mood":"calm"}',
+        '{"name":"Ann","age":3,"city":"Oslo","languages":[],"mood":"calm","x":1}',
+        '{"name":"Ann\nB","age":3,"city":"Oslo","languages":[],"mood":"calm"}',  # raw newline
+        'Sure! {"name":"Ann"}',
+    ]
+    for text in good:
+        c = constraint(engine, OutputFormat(PERSON))
+        c.replay(llama.tokenize(text))
+        assert c.complete()
+        c.close()
+    for text in bad:
+        c = constraint(engine, OutputFormat(PERSON))
+        with pytest.raises(RuntimeError):
+            c.replay(llama.tokenize(text))
+        c.close()
+    c = constraint(engine, OutputFormat(PERSON))
+    c.replay(llama.tokenize(good[0][:-1]))
+    assert not c.complete()  # the closing brace is still to come
+    c.close()
+
+
+PROMPTS = [
+    f"Describe {who} as JSON: name, age, city, languages and mood."
+    for who in (
+        "a baker in Lyon",
+        "a pilot from Nairobi",
+        "a student in Tokyo",
+        "a retired teacher in Lima",
+        "a chess player from Oslo",
+        "a nurse in Toronto",
+        "a painter in Madrid",
+        "a farmer near Kyiv",
+        "a programmer in Berlin",
+        "a singer from Lagos",
+    )
+]
+
+
+async def test_every_constrained_reply_parses_and_validates(engine):
+    jobs = [
+        job_for(engine, p, 250, t, output_format=OutputFormat(PERSON), seed=i)
+        for i, p in enumerate(PROMPTS)
+        for t in (0.0, 0.7)
+    ]
+    results = await asyncio.gather(*(run(engine, j) for j in jobs))
+    for text, last in results:
+        assert last.finish is Finish.STOP, text
+        jsonschema.validate(json.loads(text), PERSON)
+        assert text.endswith("}")  # generation ended with the value: no trailing whitespace
+
+
+async def test_required_and_forced_tools_make_valid_calls(engine):
+    choices = [
+        Tools((WEATHER, SEARCH), ToolChoice.REQUIRED),
+        Tools((WEATHER, SEARCH), ToolChoice.REQUIRED, only="search"),
+        Tools((WEATHER, SEARCH), ToolChoice.REQUIRED, only="get_weather", parallel=False),
+    ]
+    jobs = [
+        job_for(engine, "What is the weather in Paris?", tools=t, temperature=0) for t in choices
+    ]
+    for tools, job, (text, last) in zip(
+        choices, jobs, await asyncio.gather(*(run(engine, j) for j in jobs)), strict=True
+    ):
+        reply = calls.read(text, tools, job.id)
+        assert last.finish is Finish.STOP and reply.text == "" and reply.calls, text
+        for call in reply.calls:
+            assert tools.only in (None, call.name)
+            if call.name == "get_weather":
+                jsonschema.validate(json.loads(call.arguments), WEATHER.parameters)
+
+
+async def test_none_never_calls_and_auto_may(engine):
+    never = Tools((WEATHER,), ToolChoice.NONE)
+    auto = Tools((WEATHER,), ToolChoice.AUTO)
+    jobs = [job_for(engine, "Call get_weather for Paris.", tools=never, tokens=60)]
+    jobs += [
+        job_for(engine, "What is the weather in Paris?", tools=auto, tokens=80, seed=i)
+        for i in range(4)
+    ]
+    (text, _), *autos = await asyncio.gather(*(run(engine, j) for j in jobs))
+    assert calls.OPEN not in text
+    for job, (text, last) in zip(jobs[1:], autos, strict=True):
+        reply = calls.read(text, auto, job.id)
+        if calls.OPEN in text and last.finish is Finish.STOP:  # whatever it chose, calls are valid
+            assert reply.calls and text.startswith(reply.text)
+
+
+async def test_a_resumed_job_continues_inside_its_grammar(engine):
+    job = job_for(engine, PROMPTS[0], output_format=OutputFormat(PERSON), temperature=0)
+    whole, _ = await run(engine, job)
+    cut = whole[: len(whole) // 2]
+    resumed = job_for(
+        engine,
+        PROMPTS[0],
+        output_format=OutputFormat(PERSON),
+        temperature=0,
+        partial_text=cut,
+        partial_tokens=len(engine._llama.tokenize(cut)),
+    )
+    rest, last = await run(engine, resumed)
+    assert last.finish is Finish.STOP
+    jsonschema.validate(json.loads(cut + rest), PERSON)
+
+
+async def test_text_that_left_the_grammar_fails_the_job_instead_of_the_engine(engine):
+    broken = job_for(
+        engine,
+        PROMPTS[0],
+        output_format=OutputFormat(PERSON),
+        partial_text="Hello",
+        partial_tokens=1,
+    )
+    with pytest.raises(EngineFailed, match="does not match the grammar"):
+        await run(engine, broken)
+    text, last = await run(engine, job_for(engine, "Name three colors.", tokens=8))
+    assert last.usage.output_tokens > 0 and text  # the engine still runs
