@@ -45,7 +45,7 @@ def parse(model: type[M], body: dict[str, Any]) -> M:
     try:
         return model.model_validate(body)
     except ValidationError as e:
-        raise from_validation(e) from e
+        raise from_validation(e, body) from e
 
 
 def _too_large(limit: int) -> str:

@@ -58,14 +58,15 @@ def render(error: LeewayError, path: str = "") -> Response:
     )
 
 
-def from_validation(error: ValidationError) -> InvalidRequest:
+def from_validation(error: ValidationError, body: Any = None) -> InvalidRequest:
     """The most specific problem pydantic found, as a message naming the field and what it allows.
 
     For a field that takes one of several shapes (``input``: a string or a list of messages) pydantic
-    reports a failure per shape; the deepest one is the closest to what the client meant.
+    reports a failure per shape; the deepest one is the closest to what the client meant. ``body``
+    (the request as parsed JSON) tells the fields in a location from the shapes' labels.
     """
-    first = max(error.errors(include_url=False), key=lambda e: len(_fields(e["loc"])))
-    param = _path(_fields(first["loc"]))
+    first = max(error.errors(include_url=False), key=lambda e: len(_fields(e["loc"], body)))
+    param = _path(_fields(first["loc"], body))
     if first["type"] == "extra_forbidden":
         return UnsupportedParameter(f"Unknown parameter: '{param}'.", param=param)
     if first["type"] == "missing":
@@ -75,9 +76,24 @@ def from_validation(error: ValidationError) -> InvalidRequest:
     return InvalidRequest(f"Invalid value for '{param}': {first['msg']}; got {shown}.", param=param)
 
 
-def _fields(loc: tuple[int | str, ...]) -> list[int | str]:
-    """The location without pydantic's labels for the shapes of a union (``str``, ``list[...]``)."""
-    return [p for p in loc if isinstance(p, int) or not (p == "str" or "[" in p)]
+def _fields(loc: tuple[int | str, ...], body: Any = None) -> list[int | str]:
+    """The location without pydantic's labels for the shapes of a union (``str``, ``list[...]``,
+    a model's name, a discriminator's tag): with the body, a name that is not a key of the value
+    it is looked up in is a label (unless it is the last: a missing field)."""
+    if body is None:
+        return [p for p in loc if isinstance(p, int) or not (p == "str" or "[" in p)]
+    out: list[int | str] = []
+    here = body
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out.append(part)
+            here = here[part] if isinstance(here, list) and part < len(here) else None
+        elif isinstance(here, dict) and part in here:
+            out.append(part)
+            here = here[part]
+        elif i == len(loc) - 1 and isinstance(here, dict):
+            out.append(part)
+    return out
 
 
 def _path(parts: list[int | str]) -> str:
