@@ -157,19 +157,33 @@ def test_malformed_bodies_are_400(client: Client, raw: bytes, needle: str):
         ),
         ({"model": FAKE_MODEL, "input": "hi", "bogus": 1}, "bogus", "Unknown parameter"),
         (
-            {"model": FAKE_MODEL, "input": "hi", "tools": [{"type": "function", "name": "f"}]},
-            "tools",
-            "not supported",
+            {
+                "model": FAKE_MODEL,
+                "input": "hi",
+                "tools": [{"type": "function", "name": "f", "parameters": {"type": "integer2"}}],
+            },
+            "tools[0].parameters.type",
+            "'integer2' is not a JSON Schema type",
         ),
         (
             {"model": FAKE_MODEL, "input": "hi", "reasoning": {"effort": "low"}},
             "reasoning",
-            "not supported",
+            "The model 'fake-model' does not reason",
         ),
         (
-            {"model": FAKE_MODEL, "input": "hi", "text": {"format": {"type": "json_object"}}},
-            "text",
-            "not supported",
+            {
+                "model": FAKE_MODEL,
+                "input": "hi",
+                "text": {
+                    "format": {
+                        "type": "json_schema",
+                        "name": "x",
+                        "schema": {"type": "object", "properties": {"a": {"type": "integer2"}}},
+                    }
+                },
+            },
+            "text.format.schema.properties.a.type",
+            "'integer2' is not a JSON Schema type",
         ),
         ({"model": FAKE_MODEL, "input": "hi", "store": False}, "store", "stores every response"),
         ({"model": FAKE_MODEL, "input": []}, "input", "at least one message"),

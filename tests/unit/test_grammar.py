@@ -155,7 +155,7 @@ def test_calls_are_read_back_with_stable_ids():
         '<tool_call>{"name": "shell", "input": "ls -l"}</tool_call>'
     )
     reply = calls.read(text, tools, "resp_1")
-    assert reply.text == "Let me check."
+    assert reply.text == "Let me check.\n"
     assert [(c.name, c.arguments, c.kind) for c in reply.calls] == [
         ("get_weather", '{"city":"Paris"}', ToolKind.FUNCTION),
         ("shell", "ls -l", ToolKind.CUSTOM),

@@ -6,6 +6,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from leeway.api import structure
+from leeway.api.chat_tools import (
+    AnyCall,
+    AnyTool,
+    Choice,
+    ResponseFormat,
+    call_in,
+    call_out,
+    output_format,
+    tools,
+)
 from leeway.api.intake import Draft
 from leeway.api.sse import frame
 from leeway.api.wire import (
@@ -22,12 +33,8 @@ from leeway.jobs import Finish, Job, Message, Surface
 
 # Known parameters not built yet, each with the value that means "not used" (accepted).
 _NOT_YET: dict[str, Any] = {
-    "tools": [],
-    "tool_choice": "none",
-    "parallel_tool_calls": None,
     "functions": [],
     "function_call": "none",
-    "response_format": {"type": "text"},
     "logprobs": False,
     "top_logprobs": None,
     "logit_bias": {},
@@ -37,7 +44,6 @@ _NOT_YET: dict[str, Any] = {
     "modalities": ["text"],
     "prediction": None,
     "web_search_options": None,
-    "reasoning_effort": None,
     "store": False,
     "verbosity": None,
     "prompt_cache_key": None,
@@ -52,10 +58,12 @@ class TextPart(Wire):
 
 class ChatMessage(Wire):
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart]
+    content: str | list[TextPart] | None = None  # None: an assistant turn with only tool calls
+    tool_calls: list[AnyCall] | None = None
     name: str | None = None
     tool_call_id: str | None = None
     refusal: str | None = None
+    annotations: list[Any] | None = None  # an earlier reply sent back as it came
 
 
 class StreamOptions(Wire):
@@ -78,6 +86,11 @@ class CreateChatCompletion(Request):
     stream: bool | None = None
     stream_options: StreamOptions | None = None
     service_tier: Literal["auto", "default"] | None = None
+    response_format: ResponseFormat | None = None
+    tools: list[AnyTool] | None = None
+    tool_choice: Choice | None = None
+    parallel_tool_calls: bool | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
 
 
 def draft(body: CreateChatCompletion) -> Draft:
@@ -94,10 +107,7 @@ def draft(body: CreateChatCompletion) -> Draft:
         surface=Surface.CHAT,
         id_prefix="chatcmpl-",
         model=body.model,
-        messages=tuple(
-            Message("system" if m.role == "developer" else m.role, _text(m.content))
-            for m in body.messages
-        ),
+        messages=tuple(_message(i, m) for i, m in enumerate(body.messages)),
         max_output_tokens=body.max_completion_tokens or body.max_tokens,
         temperature=1.0 if body.temperature is None else body.temperature,
         top_p=1.0 if body.top_p is None else body.top_p,
@@ -108,16 +118,37 @@ def draft(body: CreateChatCompletion) -> Draft:
         metadata=metadata,
         echo={"user": body.user},
         input_param="messages",
+        output_format=output_format(body.response_format),
+        tools=tools(body.tools, body.tool_choice, body.parallel_tool_calls),
+        reasoning=structure.reasoning(body.reasoning_effort),
+        reasoning_param="reasoning_effort",
     )
 
 
-def _text(content: str | list[TextPart]) -> str:
+def _message(index: int, m: ChatMessage) -> Message:
+    text = _text(m.content)
+    if m.role == "tool":
+        if m.tool_call_id is None:
+            raise InvalidRequest(
+                f"messages[{index}].tool_call_id: a tool message answers a call: name it.",
+                param=f"messages[{index}].tool_call_id",
+            )
+        return Message("tool", text, call_id=m.tool_call_id)
+    calls = tuple(call_in(c) for c in m.tool_calls or ())
+    return Message("system" if m.role == "developer" else m.role, text, calls)
+
+
+def _text(content: str | list[TextPart] | None) -> str:
+    if content is None:
+        return ""
     return content if isinstance(content, str) else "".join(p.text for p in content)
 
 
 def _finish_reason(job: Job) -> str:
     assert job.output is not None
-    return "length" if job.output.finish is Finish.LENGTH else "stop"
+    if job.output.finish is Finish.LENGTH:
+        return "length"
+    return "tool_calls" if structure.reply(job).calls else "stop"
 
 
 def _usage(job: Job) -> dict[str, Any]:
@@ -135,6 +166,15 @@ def render(job: Job) -> dict[str, Any]:
     """The final job as a ``chat.completion``; a failed job is an error, as OpenAI reports it."""
     if job.output is None:
         raise EngineFailed(job.error.message if job.error else None)
+    got = structure.reply(job)
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": got.text if got.text or not got.calls else None,
+        "refusal": None,
+        "annotations": [],
+    }
+    if got.calls:
+        message["tool_calls"] = [call_out(c) for c in got.calls]
     return {
         "id": job.id,
         "object": "chat.completion",
@@ -143,12 +183,7 @@ def render(job: Job) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {
-                    "role": "assistant",
-                    "content": job.output.text,
-                    "refusal": None,
-                    "annotations": [],
-                },
+                "message": message,
                 "logprobs": None,
                 "finish_reason": _finish_reason(job),
             }
@@ -165,6 +200,8 @@ class ChatStream:
 
     def __init__(self, job: Job, include_usage: bool) -> None:
         self._job, self._include_usage = job, include_usage
+        self._before = structure.TextBeforeCalls() if structure.calling(job) else None
+        self._sent = 0  # characters of text streamed
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         job = self._job
@@ -185,7 +222,10 @@ class ChatStream:
         return [self._chunk({"role": "assistant", "content": "", "refusal": None})]
 
     def delta(self, text: str) -> list[bytes]:
-        return [self._chunk({"content": text})]
+        if self._before is not None:
+            text = self._before.feed(text)
+        self._sent += len(text)
+        return [self._chunk({"content": text})] if text else []
 
     def end(self, job: Job) -> list[bytes]:
         if job.output is None:
@@ -202,7 +242,14 @@ class ChatStream:
                     }
                 )
             ]
-        frames = [self._chunk({}, _finish_reason(job))]
+        frames = []
+        if self._before is not None:  # text held back as a possible call, then the calls
+            got = structure.reply(job)
+            if len(got.text) > self._sent:
+                frames.append(self._chunk({"content": got.text[self._sent :]}))
+            for i, call in enumerate(got.calls):
+                frames.append(self._chunk({"tool_calls": [{"index": i, **call_out(call)}]}))
+        frames.append(self._chunk({}, _finish_reason(job)))
         if self._include_usage:
             frames.append(
                 frame(

@@ -2,40 +2,44 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from leeway.api import structure
 from leeway.api.errors import anthropic_envelope
 from leeway.api.intake import Draft
+from leeway.api.messages_tools import (
+    Block,
+    Choice,
+    OutputConfig,
+    TextBlock,
+    Thinking,
+    Tool,
+    output_format,
+    reasoning,
+    tool_use,
+    tools,
+    turn,
+)
 from leeway.api.sse import frame
 from leeway.api.wire import Metadata, PositiveInt, Request, TopP, Wire, reject_unsupported
 from leeway.errors import EngineFailed
 from leeway.jobs import Finish, Job, Message, Surface
 
 _NOT_YET: dict[str, Any] = {
-    "tools": [],
-    "tool_choice": None,
-    "thinking": None,
     "top_k": None,
     "service_tier": None,
     "container": None,
     "mcp_servers": [],
-    "output_config": None,
     "inference_geo": None,
 }
 
 
-class TextBlock(Wire):
-    type: Literal["text"]
-    text: str
-    cache_control: dict[str, Any] | None = None
-    citations: list[Any] | None = None
-
-
 class InputMessage(Wire):
     role: Literal["user", "assistant"]
-    content: str | list[TextBlock]
+    content: str | list[Block]
 
 
 class CreateMessage(Request):
@@ -48,12 +52,16 @@ class CreateMessage(Request):
     stop_sequences: list[str] | None = None
     metadata: Metadata | None = None
     stream: bool | None = None
+    tools: list[Tool] | None = None
+    tool_choice: Choice | None = None
+    output_config: OutputConfig | None = None
+    thinking: Thinking | None = None
 
 
 def draft(body: CreateMessage) -> Draft:
     reject_unsupported(body, _NOT_YET)
     metadata = dict(body.metadata or {})
-    messages = [Message(m.role, _text(m.content)) for m in body.messages]
+    messages = [m for given in body.messages for m in turn(given.role, given.content)]
     if body.system:
         messages.insert(0, Message("system", _text(body.system)))
     return Draft(
@@ -69,6 +77,10 @@ def draft(body: CreateMessage) -> Draft:
         requested_window=metadata.get("completion_window"),
         metadata=metadata,
         input_param="messages",
+        output_format=output_format(body.output_config),
+        tools=tools(body.tools, body.tool_choice),
+        reasoning=reasoning(body.thinking, body.output_config),
+        reasoning_param="thinking" if body.thinking is not None else "output_config.effort",
     )
 
 
@@ -80,7 +92,15 @@ def _stop_reason(job: Job) -> str:
     assert job.output is not None
     if job.output.finish is Finish.LENGTH:
         return "max_tokens"
-    return "stop_sequence" if job.output.stop_sequence is not None else "end_turn"
+    if job.output.stop_sequence is not None:
+        return "stop_sequence"
+    return "tool_use" if structure.reply(job, "toolu_").calls else "end_turn"
+
+
+def _content(job: Job) -> list[dict[str, Any]]:
+    got = structure.reply(job, "toolu_")
+    text = [{"type": "text", "text": got.text}] if got.text or not got.calls else []
+    return text + [tool_use(c) for c in got.calls]
 
 
 def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
@@ -100,7 +120,7 @@ def render(job: Job) -> dict[str, Any]:
         "type": "message",
         "role": "assistant",
         "model": job.model,
-        "content": [{"type": "text", "text": job.output.text}],
+        "content": _content(job),
         "stop_reason": _stop_reason(job),
         "stop_sequence": job.output.stop_sequence,
         "usage": _usage(job.usage.input_tokens, job.usage.output_tokens),
@@ -108,10 +128,15 @@ def render(job: Job) -> dict[str, Any]:
 
 
 class MessageStream:
-    """``message_start``, one text block's deltas, ``message_delta`` with the stop reason."""
+    """``message_start``, one text block's deltas, ``message_delta`` with the stop reason. A job
+    that may call tools opens its text block only once text that is not a call arrives, and its
+    calls follow as ``tool_use`` blocks when it ends."""
 
     def __init__(self, job: Job) -> None:
         self._job = job
+        self._before = structure.TextBeforeCalls() if structure.calling(job) else None
+        self._opened = self._before is None
+        self._sent = 0  # characters of text streamed
 
     def start(self) -> list[bytes]:
         job = self._job
@@ -127,28 +152,23 @@ class MessageStream:
         }
         return [
             frame({"type": "message_start", "message": message}, "message_start"),
-            frame(
-                {
-                    "type": "content_block_start",
-                    "index": 0,
-                    "content_block": {"type": "text", "text": ""},
-                },
-                "content_block_start",
-            ),
+            *(self._block(0, {"type": "text", "text": ""}) if self._opened else []),
             frame({"type": "ping"}, "ping"),
         ]
 
+    def _block(self, index: int, block: dict[str, Any]) -> list[bytes]:
+        self._opened = self._opened or block["type"] == "text"
+        start = {"type": "content_block_start", "index": index, "content_block": block}
+        return [frame(start, "content_block_start")]
+
     def delta(self, text: str) -> list[bytes]:
-        return [
-            frame(
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "text_delta", "text": text},
-                },
-                "content_block_delta",
-            )
-        ]
+        if self._before is not None:
+            text = self._before.feed(text)
+        if not text:
+            return []
+        self._sent += len(text)
+        opening = [] if self._opened else self._block(0, {"type": "text", "text": ""})
+        return [*opening, _delta(0, {"type": "text_delta", "text": text})]
 
     def end(self, job: Job) -> list[bytes]:
         if job.output is None or job.usage is None:
@@ -158,8 +178,22 @@ class MessageStream:
                     "error",
                 )
             ]
+        frames: list[bytes] = []
+        blocks = _content(job)
+        for index, block in enumerate(blocks):
+            if block["type"] == "text":
+                if not self._opened:
+                    frames += self._block(0, {"type": "text", "text": ""})
+                if len(block["text"]) > self._sent:  # held back as a possible call; it was not
+                    rest = {"type": "text_delta", "text": block["text"][self._sent :]}
+                    frames.append(_delta(0, rest))
+            else:
+                frames += self._block(index, {**block, "input": {}})
+                partial = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+                frames.append(_delta(index, partial))
+            frames.append(_stop(index))
         return [
-            frame({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+            *frames,
             frame(
                 {
                     "type": "message_delta",
@@ -173,3 +207,13 @@ class MessageStream:
             ),
             frame({"type": "message_stop"}, "message_stop"),
         ]
+
+
+def _delta(index: int, delta: dict[str, Any]) -> bytes:
+    return frame(
+        {"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta"
+    )
+
+
+def _stop(index: int) -> bytes:
+    return frame({"type": "content_block_stop", "index": index}, "content_block_stop")

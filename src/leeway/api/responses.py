@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from leeway.api import structure
 from leeway.api.intake import Draft
+from leeway.api.responses_tools import (
+    AnyTool,
+    CallItem,
+    Choice,
+    Reasoning,
+    TextConfig,
+    history_item,
+    message_item,
+    output_format,
+    output_items,
+    tools,
+)
 from leeway.api.sse import frame
 from leeway.api.wire import (
     Metadata,
@@ -21,15 +34,10 @@ from leeway.jobs import Finish, Job, Message, Status, Surface
 # Parameters of OpenAI's Responses API that Leeway does not implement yet: rejected by name, never
 # silently ignored. Each maps to the value that means "not used", which is accepted.
 _NOT_YET: dict[str, Any] = {
-    "tools": [],
-    "tool_choice": "none",
-    "text": {"format": {"type": "text"}},
-    "reasoning": None,
     "conversation": None,
     "prompt": None,
     "include": [],
     "truncation": "disabled",
-    "parallel_tool_calls": None,
     "max_tool_calls": None,
     "top_logprobs": None,
     "stream_options": None,
@@ -40,6 +48,7 @@ class TextPart(Wire):
     type: Literal["input_text", "output_text"]
     text: str
     annotations: list[Any] | None = None  # output_text parts echoed back from an earlier response
+    logprobs: list[Any] | None = None
 
 
 class InputMessage(Wire):
@@ -52,7 +61,7 @@ class InputMessage(Wire):
 
 class CreateResponse(Request):
     model: str
-    input: str | list[InputMessage]
+    input: str | list[InputMessage | CallItem]
     instructions: str | None = None
     max_output_tokens: PositiveInt | None = None
     temperature: Temperature | None = None
@@ -64,6 +73,11 @@ class CreateResponse(Request):
     stream: bool | None = None
     previous_response_id: str | None = None
     service_tier: Literal["auto", "default"] | None = None
+    text: TextConfig | None = None
+    tools: list[AnyTool] | None = None
+    tool_choice: Choice | None = None
+    parallel_tool_calls: bool | None = None
+    reasoning: Reasoning | None = None
 
 
 def draft(body: CreateResponse) -> Draft:
@@ -79,6 +93,7 @@ def draft(body: CreateResponse) -> Draft:
     background = bool(body.background)
     temperature = 1.0 if body.temperature is None else body.temperature
     top_p = 1.0 if body.top_p is None else body.top_p
+    reasoning = body.reasoning or Reasoning()
     return Draft(
         surface=Surface.RESPONSES,
         id_prefix="resp_",
@@ -97,8 +112,31 @@ def draft(body: CreateResponse) -> Draft:
             "top_p": top_p,
             "user": body.user,
             "background": background,
+            **_echo_structure(body),
         },
+        output_format=output_format(body.text),
+        tools=tools(body.tools, body.tool_choice, body.parallel_tool_calls),
+        reasoning=structure.reasoning(
+            reasoning.effort, summary=reasoning.summary or reasoning.generate_summary
+        ),
     )
+
+
+def _echo_structure(body: CreateResponse) -> dict[str, Any]:
+    """How the format, tools and reasoning are shown back on the response."""
+    echo: dict[str, Any] = {}
+    if body.text is not None and body.text.format is not None:
+        echo["text"] = {"format": body.text.format.model_dump(by_alias=True, exclude_none=True)}
+    if body.tools:
+        echo["tools"] = [t.model_dump(exclude_none=True) for t in body.tools]
+    if body.tool_choice is not None:
+        choice = body.tool_choice
+        echo["tool_choice"] = choice if isinstance(choice, str) else choice.model_dump()
+    if body.parallel_tool_calls is not None:
+        echo["parallel_tool_calls"] = body.parallel_tool_calls
+    if body.reasoning is not None:
+        echo["reasoning"] = body.reasoning.model_dump(exclude_none=True)
+    return echo
 
 
 def _messages(body: CreateResponse) -> tuple[Message, ...]:
@@ -106,6 +144,9 @@ def _messages(body: CreateResponse) -> tuple[Message, ...]:
     if isinstance(body.input, str):
         return (*out, Message("user", body.input))
     for item in body.input:
+        if not isinstance(item, InputMessage):
+            history_item(out, item)
+            continue
         role = "system" if item.role == "developer" else item.role
         if isinstance(item.content, str):
             text = item.content
@@ -135,36 +176,20 @@ def render(job: Job, *, strict_incomplete: bool) -> dict[str, Any]:
         "max_output_tokens": echo.get("max_output_tokens"),
         "metadata": dict(job.metadata),
         "model": job.model,
-        "output": _output(job),
-        "parallel_tool_calls": False,
+        "output": output_items(job),
+        "parallel_tool_calls": echo.get("parallel_tool_calls", True),
+        "reasoning": {"effort": None, "summary": None, **echo.get("reasoning", {})},
         "store": True,
         "temperature": echo.get("temperature"),
-        "text": {"format": {"type": "text"}},
-        "tool_choice": "none",
-        "tools": [],
+        "text": echo.get("text", {"format": {"type": "text"}}),
+        "tool_choice": echo.get("tool_choice", "auto"),
+        "tools": echo.get("tools", []),
         "top_p": echo.get("top_p"),
         "truncation": "disabled",
         "usage": _usage(job),
         "user": echo.get("user"),
         "completion_window": job.window.value,
     }
-
-
-def _output(job: Job) -> list[dict[str, Any]]:
-    if job.output is None:
-        return []
-    capped = job.output.finish is Finish.LENGTH
-    return [
-        {
-            "type": "message",
-            "id": "msg_" + job.id.removeprefix("resp_"),
-            "status": "incomplete" if capped else "completed",
-            "role": "assistant",
-            "content": [
-                {"type": "output_text", "text": job.output.text, "annotations": [], "logprobs": []}
-            ],
-        }
-    ]
 
 
 def _usage(job: Job) -> dict[str, Any] | None:
@@ -180,12 +205,17 @@ def _usage(job: Job) -> dict[str, Any] | None:
 
 
 class ResponseStream:
-    """Responses events: created, in_progress, the message item's text deltas, then the outcome."""
+    """Responses events: created, in_progress, the message item's text deltas, then the outcome.
+    A job that may call tools opens its message only once text that is not a call arrives, and
+    its calls follow as function_call / custom_tool_call items when it ends."""
 
     def __init__(self, job: Job, *, strict_incomplete: bool, after: int = -1) -> None:
         """``after``: events up to this sequence number were seen already and are skipped."""
         self._job, self._strict, self._seq, self._after = job, strict_incomplete, 0, after
         self._item = "msg_" + job.id.removeprefix("resp_")
+        self._before = structure.TextBeforeCalls() if structure.calling(job) else None
+        self._opened = self._before is None
+        self._sent: list[str] = []
 
     def _event(self, kind: str, **fields: Any) -> bytes:
         seq = self._seq
@@ -199,17 +229,20 @@ class ResponseStream:
 
     def start(self) -> list[bytes]:
         created = render(self._job, strict_incomplete=self._strict)
-        item = {
-            "id": self._item,
-            "type": "message",
-            "status": "in_progress",
-            "role": "assistant",
-            "content": [],
-        }
         return [
             self._event("response.created", response=created),
             self._event("response.in_progress", response={**created, "status": "in_progress"}),
-            self._event("response.output_item.added", output_index=0, item=item),
+            *(self._open() if self._opened else []),
+        ]
+
+    def _open(self) -> list[bytes]:
+        self._opened = True
+        return [
+            self._event(
+                "response.output_item.added",
+                output_index=0,
+                item=message_item(self._job, None, "in_progress"),
+            ),
             self._event(
                 "response.content_part.added",
                 **self._where(),
@@ -218,20 +251,61 @@ class ResponseStream:
         ]
 
     def delta(self, text: str) -> list[bytes]:
-        return [self._event("response.output_text.delta", **self._where(), delta=text, logprobs=[])]
+        if self._before is not None:
+            text = self._before.feed(text)
+        if not text:
+            return []
+        opening = [] if self._opened else self._open()
+        self._sent.append(text)
+        return [
+            *opening,
+            self._event("response.output_text.delta", **self._where(), delta=text, logprobs=[]),
+        ]
 
     def end(self, job: Job) -> list[bytes]:
         final = render(job, strict_incomplete=self._strict)
         if job.output is None:
             return [self._event("response.failed", response=final)]
-        item = final["output"][0]
-        part = item["content"][0]
+        items = final["output"]
+        events = []
+        if items and items[0]["type"] == "message":
+            events += self._close_message(items[0])
+        for index, item in enumerate(items):
+            if item["type"] != "message":
+                events += self._call(index, item)
         outcome = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
+        return [*events, self._event(outcome, response=final)]
+
+    def _close_message(self, item: dict[str, Any]) -> list[bytes]:
+        part = item["content"][0]
+        events = [] if self._opened else self._open()
+        sent = "".join(self._sent)
+        if len(part["text"]) > len(sent):  # held back as a possible call, and it was not one
+            rest = part["text"][len(sent) :]
+            events.append(
+                self._event("response.output_text.delta", **self._where(), delta=rest, logprobs=[])
+            )
         return [
+            *events,
             self._event(
                 "response.output_text.done", **self._where(), text=part["text"], logprobs=[]
             ),
             self._event("response.content_part.done", **self._where(), part=part),
             self._event("response.output_item.done", output_index=0, item=item),
-            self._event(outcome, response=final),
+        ]
+
+    def _call(self, index: int, item: dict[str, Any]) -> list[bytes]:
+        where = {"item_id": item["id"], "output_index": index}
+        custom = item["type"] == "custom_tool_call"
+        value = item["input"] if custom else item["arguments"]
+        kind = "response.custom_tool_call_input" if custom else "response.function_call_arguments"
+        started = (
+            {**item, "input": ""} if custom else {**item, "arguments": "", "status": "in_progress"}
+        )
+        done = {"input": value} if custom else {"arguments": value}
+        return [
+            self._event("response.output_item.added", output_index=index, item=started),
+            self._event(f"{kind}.delta", **where, delta=value),
+            self._event(f"{kind}.done", **where, **done),
+            self._event("response.output_item.done", output_index=index, item=item),
         ]

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from leeway.api import chat, idempotency, messages, responses
+from leeway.api import chat, idempotency, messages, responses, structure
 from leeway.api.auth import Authenticator
 from leeway.api.body import load_json, parse, read_bytes
 from leeway.api.finals import Finals
@@ -23,7 +23,7 @@ from leeway.api.sse import Encoder, stream
 from leeway.engines import Engine
 from leeway.errors import InvalidRequest, NotFound
 from leeway.events import JobEvents, Update
-from leeway.jobs import Job, Message, Surface, split
+from leeway.jobs import Job, Surface, split
 from leeway.scheduler.dispatcher import Dispatcher
 from leeway.settings import Settings
 from leeway.store import IdempotencyKey, Store
@@ -242,7 +242,7 @@ class Api:
                 param="previous_response_id",
             )
         history = prev.messages[1:] if prev.echo.get("instructions") is not None else prev.messages
-        turn = (*history, Message("assistant", prev.output.text))
+        turn = (*history, structure.assistant_turn(prev))
         instructions = draft.messages[:1] if draft.echo.get("instructions") is not None else ()
         return replace(draft, messages=(*instructions, *turn, *draft.messages[len(instructions) :]))
 

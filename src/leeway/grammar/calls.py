@@ -56,7 +56,7 @@ def read(text: str, tools: Tools | None, seed: str, prefix: str = "call_") -> Re
         if call is None:
             break
         calls.append(call)
-    return Reply(head.rstrip(), tuple(calls))
+    return Reply(head, tuple(calls))
 
 
 def call_id(seed: str, index: int, prefix: str = "call_") -> str:
