@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import llama_cpp as ll
-from jinja2 import Template
+from jinja2 import Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from leeway.engines import tool_prompt
@@ -69,13 +69,14 @@ class LlamaModel:
         self._template, self._renders_tools = _chat_template(self.model)
         self._bos = self.piece(ll.llama_vocab_bos(self.vocab), special=True).decode(errors="ignore")
         self._eos = self.piece(ll.llama_vocab_eos(self.vocab), special=True).decode(errors="ignore")
+        self._tool_turns = self._shows_tool_turns()
 
     def prompt(self, messages: Sequence[Message], tools: Tools | None = None) -> str:
         extra: dict[str, object] = {}
         if self._renders_tools and (tools is not None or any(m.calls for m in messages)):
             chat, extra["tools"] = tool_prompt.native(messages, tools)
         elif tools is not None or any(m.calls or m.role == "tool" for m in messages):
-            chat = tool_prompt.plain(messages, tools)
+            chat = tool_prompt.plain(messages, tools, self._tool_turns)
         else:
             chat = [{"role": m.role, "content": m.content} for m in messages]
         return self._template.render(
@@ -85,6 +86,17 @@ class LlamaModel:
             eos_token=self._eos,
             **extra,
         )
+
+    def _shows_tool_turns(self) -> bool:
+        """Whether the template renders a message of role ``tool`` (and does not drop it)."""
+        probe = [{"role": "user", "content": "q"}, {"role": "tool", "content": "tool-probe-7"}]
+        try:
+            text = self._template.render(
+                messages=probe, add_generation_prompt=True, bos_token=self._bos, eos_token=self._eos
+            )
+        except TemplateError:  # a template may raise on roles it does not know
+            return False
+        return "tool-probe-7" in text
 
     def tokenize(self, text: str) -> list[int]:
         data = text.encode()

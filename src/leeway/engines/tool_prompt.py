@@ -4,8 +4,9 @@ A template that renders tools itself (it reads a ``tools`` variable, as Hermes- 
 templates do, whose call format is the one Leeway generates) gets them in the Hugging Face shape:
 ``tools`` as function schemas, assistant turns with ``tool_calls``, ``tool`` messages. Any other
 template (SmolLM2's) gets plain messages: the tools and how to call them in the system message,
-earlier calls as the text the model would have written, and tool results as a user turn in
-``<tool_response>`` tags.
+earlier calls as the text the model would have written, and tool results as ``tool`` turns if the
+template shows a ``tool`` turn (ChatML templates do: SmolLM2 answers from them best), else as a user
+turn in ``<tool_response>`` tags.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from leeway.structured import Tool, ToolChoice, ToolKind, Tools
 Chat = list[dict[str, Any]]
 
 
-def plain(messages: Sequence[Message], tools: Tools | None) -> Chat:
-    """Messages for a template that knows nothing of tools."""
+def plain(messages: Sequence[Message], tools: Tools | None, tool_turns: bool = False) -> Chat:
+    """Messages for a template that knows nothing of tools (``tool_turns``: but shows a turn of
+    role ``tool``)."""
     names = {c.id: c.name for m in messages for c in m.calls}
     out: Chat = []
     for i, m in enumerate(messages):
-        if m.role == "tool":
+        if m.role == "tool" and tool_turns:
+            out.append({"role": "tool", "content": m.content})
+        elif m.role == "tool":
             body = {"name": names.get(m.call_id or "", ""), "content": m.content}
             text = f"<tool_response>\n{json.dumps(body, ensure_ascii=False)}\n</tool_response>"
             if i and messages[i - 1].role == "tool":  # one turn for a round of results
