@@ -162,7 +162,7 @@ def test_another_tenants_response_is_404(server: LeewayServer, client: OpenAI):
 
 def test_client_mistakes_are_400_naming_the_parameter(client: OpenAI):
     cases = [
-        ({"tools": [{"type": "function", "name": "f", "parameters": {}}]}, "tools"),
+        ({"tools": [{"type": "function", "name": "f", "parameters": {}}]}, "tools[0].parameters"),
         ({"reasoning": {"effort": "low"}}, "reasoning"),
         ({"store": False}, "store"),
         ({"temperature": 3}, "temperature"),

@@ -64,6 +64,7 @@ class ChatMessage(Wire):
     tool_call_id: str | None = None
     refusal: str | None = None
     annotations: list[Any] | None = None  # an earlier reply sent back as it came
+    parsed: Any = None  # the openai SDK's parse() leaves it on a message sent back
 
 
 class StreamOptions(Wire):

@@ -92,6 +92,7 @@ Choice = (
 class CallFunction(Wire):
     name: str
     arguments: str
+    parsed_arguments: Any = None  # the openai SDK's parse() leaves it on a message sent back
 
 
 class CallCustom(Wire):
