@@ -9,8 +9,11 @@ from typing import Any
 import jsonschema
 import orjson
 import pytest
+from starlette.testclient import TestClient
 
-from tests.conftest import FAKE_MODEL, Client
+from leeway.app import build_app
+from leeway.settings import ModelConfig
+from tests.conftest import FAKE_MODEL, Client, add_keys, fake_settings
 
 PERSON = {
     "type": "object",
@@ -388,3 +391,31 @@ def test_messages_stream_of_a_tool_use(client: Client):
     assert got[2]["content_block"]["type"] == "tool_use" and got[2]["content_block"]["input"] == {}
     jsonschema.validate(json.loads(got[3]["delta"]["partial_json"]), WEATHER)
     assert got[5]["delta"]["stop_reason"] == "tool_use"
+
+
+def test_a_model_that_reasons_takes_reasoning_on_every_surface(tmp_path):
+    settings = fake_settings(
+        tmp_path, models=(ModelConfig("thinker", engine="fake", reasoning=True),)
+    )
+    (key,) = add_keys(settings, "t")
+    headers = {"Authorization": f"Bearer {key}"}
+    bodies = [
+        ("/v1/responses", {"input": "hi", "reasoning": {"effort": "high", "summary": "auto"}}),
+        ("/v1/chat/completions", {"messages": USER, "reasoning_effort": "low"}),
+        (
+            "/v1/messages",
+            {
+                "max_tokens": 8,
+                "messages": USER,
+                "thinking": {"type": "enabled", "budget_tokens": 1024},
+            },
+        ),
+    ]
+    with TestClient(build_app(settings)) as http:
+        for path, body in bodies:
+            r = http.post(path, json={"model": "thinker", **body}, headers=headers)
+            assert r.status_code == 200, r.text
+        done = http.post(
+            "/v1/responses", json={"model": "thinker", **bodies[0][1]}, headers=headers
+        )
+        assert done.json()["reasoning"] == {"effort": "high", "summary": "auto"}

@@ -5,6 +5,11 @@ builds one batch (one token for every sequence that is generating, plus prompt c
 still being prefilled, up to ``batch_tokens``), decodes it, samples every sequence that produced
 logits, and hands the new text to the event loop in one call. Sequences join and leave between steps,
 so the batch stays full while work is waiting. Decoding never runs on the event loop.
+
+A job with an output format or tools decodes under their grammar (``leeway.grammar``, sampled as
+``engines.constrained`` describes); its tools are shown in the prompt (``engines.tool_prompt``). A
+job's reasoning settings have nothing to map to here: llama.cpp has no reasoning-effort control, so a
+model configured with ``reasoning = true`` reasons (or not) as its weights and template make it.
 """
 
 from __future__ import annotations
