@@ -82,7 +82,8 @@ def test_chat_mistakes_are_400_naming_the_parameter(client: OpenAI):
     for extra, param in [
         ({"n": 2}, "n"),
         ({"logprobs": True}, "logprobs"),
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+        ({"tools": [{"type": "function", "function": {"name": "f g"}}]}, "tools[0].function.name"),
+        ({"reasoning_effort": "high"}, "reasoning_effort"),
         ({"messages": []}, "messages"),
     ]:
         kwargs = {"model": MODEL, "messages": COLORS, **extra}
