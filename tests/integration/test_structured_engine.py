@@ -84,8 +84,7 @@ async def run(engine, job) -> tuple[str, Chunk]:
 
 def constraint(engine, fmt=None, tools=None) -> Constraint:
     built = grammar.build(fmt, tools)
-    llama = engine._llama
-    return Constraint(engine._grammars.sampler(built.text), llama.vocab, built.closed)
+    return engine._grammars.constraint(built.text, built.closed)
 
 
 async def test_the_grammar_accepts_instances_and_refuses_the_rest(engine):

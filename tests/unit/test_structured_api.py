@@ -419,3 +419,14 @@ def test_a_model_that_reasons_takes_reasoning_on_every_surface(tmp_path):
             "/v1/responses", json={"model": "thinker", **bodies[0][1]}, headers=headers
         )
         assert done.json()["reasoning"] == {"effort": "high", "summary": "auto"}
+
+
+def test_a_background_stream_of_a_call_replays_from_any_event(client: Client):
+    body = {"input": "hi", "tools": [R_WEATHER], "tool_choice": "required"}
+    live = events(post(client, "/v1/responses", {**body, "background": True, "stream": True}).text)
+    rid = live[0]["response"]["id"]
+    url = f"/v1/responses/{rid}?stream=true&starting_after=2"
+    again = events(client.http.get(url, headers=client.headers()).text)
+    assert [e["sequence_number"] for e in again] == [e["sequence_number"] for e in live[3:]]
+    assert [e["type"] for e in again] == [e["type"] for e in live[3:]]
+    assert again[-1]["response"]["output"] == live[-1]["response"]["output"]

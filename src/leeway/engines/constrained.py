@@ -23,13 +23,19 @@ _TOP = 256  # candidates checked first when a sampled token is rejected
 
 class Grammars:
     """llama.cpp grammar samplers, each grammar parsed once; every sequence gets its own clone.
-    Used from the decode thread only."""
+    Used from the decode thread only (its sequences share one scratch buffer for resampling)."""
 
     def __init__(self, vocab: Any, size: int = 64) -> None:
         self._vocab, self._size = vocab, size
         self._parsed: OrderedDict[str, Any] = OrderedDict()
+        n = ll.llama_vocab_n_tokens(vocab)
+        self._scratch = np.zeros(n, dtype=_TOKEN), np.arange(n, dtype=np.int32)
 
-    def sampler(self, grammar: str) -> Any:
+    def constraint(self, grammar: str, closed: bool) -> Constraint:
+        """A new sequence's grammar state, at the start of ``grammar``."""
+        return Constraint(self._sampler(grammar), self._vocab, closed, self._scratch)
+
+    def _sampler(self, grammar: str) -> Any:
         proto = self._parsed.get(grammar)
         if proto is None:
             proto = ll.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root")
@@ -49,14 +55,16 @@ class Grammars:
 class Constraint:
     """One sequence's grammar state."""
 
-    def __init__(self, sampler: Any, vocab: Any, closed: bool) -> None:
+    def __init__(
+        self, sampler: Any, vocab: Any, closed: bool, scratch: tuple[np.ndarray, np.ndarray]
+    ) -> None:
+        """``scratch``: a buffer of one candidate per token, and every token id (shared)."""
         self._smpl, self._vocab, self._closed = sampler, vocab, closed
-        self._n = ll.llama_vocab_n_tokens(vocab)
+        self._buf, self._all = scratch
+        self._n = len(self._all)
         self._eos = ll.llama_vocab_eos(vocab)
         self._one = (ll.llama_token_data * 1)()
         self._one_array = ll.llama_token_data_array(self._one, 1, -1, False)
-        self._buf = np.zeros(self._n, dtype=_TOKEN)
-        self._all = np.arange(self._n, dtype=np.int32)
 
     def allows(self, token: int) -> bool:
         one = self._one[0]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from leeway import grammar
 from leeway.engines import Chunk
-from leeway.engines.constrained import Constraint, Grammars
+from leeway.engines.constrained import Grammars
 from leeway.engines.llama_model import Batch, LlamaModel, Sampler, default_model_path
 from leeway.engines.stops import StopMatcher
 from leeway.errors import EngineFailed
@@ -180,9 +180,7 @@ class LlamaCppEngine:
         if seq.grammar is None:
             return Sampler(seq.sampling)
         assert self._grammars is not None
-        constraint = Constraint(
-            self._grammars.sampler(seq.grammar.text), llama.vocab, seq.grammar.closed
-        )
+        constraint = self._grammars.constraint(seq.grammar.text, seq.grammar.closed)
         try:
             constraint.replay(seq.prompt[seq.input_tokens :])
         except RuntimeError:
