@@ -81,6 +81,20 @@ def test_responses_parse_with_a_pydantic_model(client: OpenAI):
         assert done.text.format.type == "json_schema" and done.text.format.strict is True
 
 
+def test_a_format_streams(client: OpenAI):
+    with client.responses.stream(
+        model=MODEL,
+        input="Describe the city of Rome.",
+        text_format=City,
+        max_output_tokens=200,
+        temperature=0,
+    ) as stream:
+        deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert len(deltas) > 3 and isinstance(final.output_parsed, City)
+    assert City.model_validate_json("".join(deltas)) == final.output_parsed
+
+
 def test_chat_completions_parse_with_a_pydantic_model(client: OpenAI):
     for place in ("Paris", "Tokyo", "Lagos"):
         done = client.chat.completions.parse(
