@@ -10,6 +10,9 @@ from starlette.exceptions import HTTPException
 
 from leeway.api import errors
 from leeway.api.auth import Authenticator
+from leeway.api.batch_output import Finalizer
+from leeway.api.batches import BatchApi, render_item
+from leeway.api.files import FileApi
 from leeway.api.intake import Intake
 from leeway.api.routes import Api
 from leeway.engines import Engine
@@ -64,14 +67,16 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
         ),
     )
     pruner = KeyPruner(store, settings.idempotency_hours)
-    api = Api(
-        settings,
-        store,
-        Authenticator(store),
-        Intake(settings, store, engines, dispatcher, events),
-        engines,
-        dispatcher,
-        events,
+    auth, intake = Authenticator(store), Intake(settings, store, engines, dispatcher, events)
+    api = Api(settings, store, auth, intake, engines, dispatcher, events)
+    batch_api = BatchApi(
+        settings, store.batches, store.batches, store.files, auth, intake, dispatcher
+    )
+    finalizer = Finalizer(
+        store.batches,
+        settings.data_dir,
+        lambda job: render_item(job, settings.strict_incomplete),
+        settings.poll_seconds,
     )
 
     @contextlib.asynccontextmanager
@@ -79,10 +84,12 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
         for engine in engines.values():
             await engine.start()
         await pruner.start()
+        await finalizer.start()
         dispatcher.start()
         try:
             yield
         finally:
+            await finalizer.stop()
             await pruner.stop()
             await dispatcher.stop()
             for engine in engines.values():
@@ -90,7 +97,7 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
             await store.close()
 
     return Starlette(
-        routes=api.routes(),
+        routes=[*api.routes(), *batch_api.routes(), *FileApi(settings, store.files, auth).routes()],
         lifespan=lifespan,
         exception_handlers={
             LeewayError: errors.on_leeway_error,

@@ -135,6 +135,8 @@ class Job:
     output: Output | None = None
     usage: Usage | None = None
     error: JobError | None = None
+    batch_id: str | None = None  # set on a batch's items, with the item's custom_id
+    custom_id: str | None = None
 
 
 def new_id(prefix: str) -> str:

@@ -55,6 +55,7 @@ class ModelConfig:
     threads: int | None = None  # decode threads; default: all cores
     fake_delay: float = 0.0  # fake engine: seconds per output token
     fake_tokens: int = 16  # fake engine: output tokens per reply (capped by max_output_tokens)
+    aliases: tuple[str, ...] = ()  # other names clients may use for this model
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +72,15 @@ class Settings:
     port: int = 8000
     data_dir: Path = Path(".leeway")
     max_body_bytes: int = 16 * 1024 * 1024
+    max_batch_bytes: int = 256 * 1024 * 1024  # a batch body or an uploaded file
+    max_batch_requests: int = 100_000
     lease_seconds: float = 30.0  # a claim not renewed for this long is claimed again
     max_attempts: int = 3  # claims of one job before it fails instead of being retried again
     poll_seconds: float = 1.0  # how often the dispatcher looks for expired leases
-    strict_incomplete: bool = False
+    strict_incomplete: bool = False  # True: a capped response reports status "incomplete" (OpenAI)
     idempotency_hours: float = 72.0  # an Idempotency-Key is remembered at least this long
     flex_reserve: float = 0.02  # share of each engine's sequences flex leaves free for asap work
-    off_peak_hours: tuple[
-        tuple[float, float], ...
-    ] = ()  # UTC [start, end) hours flex may fill all  # True: a capped response reports status "incomplete" (OpenAI)
+    off_peak_hours: tuple[tuple[float, float], ...] = ()  # UTC [start, end) hours flex may fill all
     window_targets: Mapping[Window, float] = field(default_factory=lambda: dict(DEFAULT_TARGETS))
     models: tuple[ModelConfig, ...] = (ModelConfig(DEFAULT_MODEL),)
     limits: Limits = Limits()  # every tenant's, unless tenant_limits names it
@@ -92,8 +93,9 @@ class Settings:
     def limits_for(self, tenant: str) -> Limits:
         return self.tenant_limits.get(tenant, self.limits)
 
-    def model(self, model_id: str) -> ModelConfig | None:
-        return next((m for m in self.models if m.id == model_id), None)
+    def model(self, name: str) -> ModelConfig | None:
+        """The model served as ``name``, by its id or one of its aliases."""
+        return next((m for m in self.models if name == m.id or name in m.aliases), None)
 
 
 _SCALARS = {
@@ -101,6 +103,8 @@ _SCALARS = {
     "port": int,
     "data_dir": Path,
     "max_body_bytes": int,
+    "max_batch_bytes": int,
+    "max_batch_requests": int,
     "lease_seconds": float,
     "max_attempts": int,
     "poll_seconds": float,
@@ -165,6 +169,8 @@ def _model(raw: Mapping[str, Any]) -> ModelConfig:
     values = dict(raw)
     if "windows" in values:
         values["windows"] = tuple(Window(w) for w in values["windows"])
+    if "aliases" in values:
+        values["aliases"] = tuple(str(a) for a in values["aliases"])
     model = ModelConfig(**values)
     if model.batch_tokens < model.parallel:
         raise ConfigError(

@@ -59,7 +59,7 @@ class Intake:
         """Validate against the model, store durably, and wake the dispatcher. Raises ``Replayed``
         with the job an idempotency key already made (checked before anything else)."""
         await self.replay_if_held(tenant, idempotency)
-        job = self._prepare(tenant, draft)
+        job = self.prepare(tenant, draft)
         await self._accept(job, idempotency)
         return job
 
@@ -68,7 +68,7 @@ class Intake:
     ) -> tuple[Job, AsyncIterator[Update]]:
         """Submit, already subscribed to the job's progress: text deltas, then the final job."""
         await self.replay_if_held(tenant, idempotency)
-        job = self._prepare(tenant, draft)
+        job = self.prepare(tenant, draft)
         sub = self._events.subscribe(job.id)
         try:
             await self._accept(job, idempotency)
@@ -106,8 +106,10 @@ class Intake:
         if idempotency is not None and (held := await self._store.held(tenant, idempotency)):
             raise Replayed(held)
 
-    def _prepare(self, tenant: str, draft: Draft) -> Job:
-        model, engine = self._settings.model(draft.model), self._engines.get(draft.model)
+    def prepare(self, tenant: str, draft: Draft) -> Job:
+        """The job ``draft`` becomes, checked against its model (nothing is stored)."""
+        model = self._settings.model(draft.model)
+        engine = self._engines.get(model.id) if model is not None else None
         if model is None or engine is None:
             raise ModelNotFound(
                 f"The model '{draft.model}' does not exist. GET /v1/models lists "
@@ -129,7 +131,7 @@ class Intake:
             id=new_id(draft.id_prefix),
             tenant=tenant,
             surface=draft.surface,
-            model=draft.model,
+            model=model.id,
             messages=draft.messages,
             sampling=Sampling(
                 min(draft.max_output_tokens or room, room),
