@@ -24,7 +24,10 @@ class Window(enum.StrEnum):
     @property
     def rank(self) -> int:
         """0 for the most urgent window; the order the dispatcher serves them in."""
-        return list(Window).index(self)
+        return _RANKS[self]
+
+
+_RANKS = {w: i for i, w in enumerate(Window)}
 
 
 WINDOW_ALIASES: Mapping[str, Window] = {"15m": Window.PRIORITY, "24h": Window.FLEX}

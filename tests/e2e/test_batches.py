@@ -11,31 +11,8 @@ import httpx
 import orjson
 import pytest
 
-from tests.e2e.conftest import MODEL
+from tests.e2e.conftest import ALIAS, FAKE_CONFIG, MODEL
 from tests.e2e.server import LeewayServer
-
-ALIAS = "zai-org/GLM-5.1-FP8"
-CONFIG = f"""
-max_batch_bytes = 2000000
-max_batch_requests = 3000
-poll_seconds = 0.2
-
-[[models]]
-id = "{MODEL}"
-aliases = ["{ALIAS}"]
-fake_tokens = 6
-fake_delay = 0.02
-"""
-
-
-@pytest.fixture(scope="module")
-def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LeewayServer]:
-    s = LeewayServer(Path(tmp_path_factory.mktemp("batches")), CONFIG, ("--engine", "fake"))
-    s.start()
-    try:
-        yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture
@@ -90,6 +67,8 @@ def test_create_poll_and_fetch_each_result(http: httpx.Client):
     assert result["output"][0]["content"][0]["text"]
     # exactly what GET /v1/responses/{id} returns for it
     assert http.get(f"/responses/{result['id']}").json() == result
+    # an item stays with its batch
+    assert _error(http.delete(f"/responses/{result['id']}"))["param"] == "id"
 
 
 def test_items_default_to_standard_and_accept_flex(http: httpx.Client):
@@ -210,7 +189,7 @@ def test_unknown_batch_and_item_are_404(http: httpx.Client):
 
 
 def test_a_restart_mid_batch_loses_nothing_and_counts_never_go_back(tmp_path: Path):
-    config = "lease_seconds = 2\n" + CONFIG.replace("fake_delay = 0.02", "fake_delay = 0.05")
+    config = "lease_seconds = 2\n" + FAKE_CONFIG.replace("fake_delay = 0.02", "fake_delay = 0.05")
     server = LeewayServer(tmp_path, config, ("--engine", "fake")).start()
     headers = {"Authorization": f"Bearer {server.key}"}
     try:

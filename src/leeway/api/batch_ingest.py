@@ -17,7 +17,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -27,14 +27,14 @@ from starlette.requests import Request
 
 from leeway.api import chat, idempotency, responses
 from leeway.api.body import parse
-from leeway.api.intake import Draft, Intake
+from leeway.api.intake import BatchItem, Draft, Intake
 from leeway.batches import Batch
 from leeway.errors import InvalidRequest, LeewayError, PayloadTooLarge
 from leeway.jobs import WINDOW_ALIASES, Job, Window
 from leeway.store import BatchStore
 
 CHUNK = 2000  # items staged per write
-_BATCH_WINDOWS = (Window.STANDARD, Window.FLEX)
+_BATCH_WINDOWS = {"standard", "flex"} | {a for a, w in WINDOW_ALIASES.items() if w is Window.FLEX}
 _LABEL = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 MAX_CUSTOM_ID = 512
 ENDPOINTS = ("/v1/responses", "/v1/chat/completions")
@@ -194,43 +194,41 @@ class Ingest:
             ) from e
         field = "params" if inline else "body"
         try:
-            job = self._intake.prepare(batch.tenant, self._draft(batch, params))
+            draft = _draft(batch, params)
+            window = _window(draft.requested_window or batch.completion_window)
+            item = BatchItem(batch.id, custom_id, window, batch.created_at)
+            return self._intake.prepare(batch.tenant, draft, item)
         except LeewayError as e:
             inner = f"{field}.{e.param}" if e.param else field
             raise InvalidRequest(f"{where}: {e.message}", param=_param(index, inline, inner)) from e
-        return replace(job, batch_id=batch.id, custom_id=custom_id)
 
-    def _draft(self, batch: Batch, params: dict[str, Any]) -> Draft:
-        if batch.endpoint == "/v1/chat/completions":
-            draft = chat.draft(parse(chat.CreateChatCompletion, params))
-        else:
-            body = parse(responses.CreateResponse, params)
-            if body.background is False:
-                raise InvalidRequest(
-                    "Batch items run in the background; leave background out or set it to true.",
-                    param="background",
-                )
-            draft = responses.draft(body)
-        if params.get("stream"):
-            raise InvalidRequest(
-                "Batch items cannot be streamed; leave stream out.", param="stream"
-            )
-        requested = draft.requested_window or batch.completion_window
-        window = WINDOW_ALIASES.get(requested) or next(
-            (w for w in Window if w.value == requested), None
+
+def _draft(batch: Batch, params: dict[str, Any]) -> Draft:
+    if params.get("stream"):
+        raise InvalidRequest("Batch items cannot be streamed; leave stream out.", param="stream")
+    if batch.endpoint == "/v1/chat/completions":
+        return chat.draft(parse(chat.CreateChatCompletion, params))
+    body = parse(responses.CreateResponse, params)
+    if body.background is False:
+        raise InvalidRequest(
+            "Batch items run in the background; leave background out or set it to true.",
+            param="background",
         )
-        if window not in _BATCH_WINDOWS:
-            raise InvalidRequest(
-                f"Completion window {requested!r} is not available to batch items; use "
-                "'standard' or 'flex' (or send latency-sensitive requests one at a time).",
-                param="metadata.completion_window",
-            )
-        return replace(
-            draft,
-            background=True,
-            requested_window=requested,
-            echo={**draft.echo, "background": True},
+    return responses.draft(body)
+
+
+def _window(requested: str) -> str:
+    """The window a batch item asks for, if batch items may use it."""
+    window = WINDOW_ALIASES.get(requested) or next(
+        (w for w in Window if w.value == requested), None
+    )
+    if window not in _BATCH_WINDOWS:
+        raise InvalidRequest(
+            f"Completion window {requested!r} is not available to batch items; use "
+            "'standard' or 'flex' (or send latency-sensitive requests one at a time).",
+            param="metadata.completion_window",
         )
+    return requested
 
 
 def _params(raw: dict[str, Any], endpoint: str, inline: bool) -> dict[str, Any]:

@@ -39,6 +39,16 @@ class Draft:
     input_param: str = "input"  # the wire field holding the prompt, for error messages
 
 
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """What a batch adds to a draft: whose item it is, and when the batch arrived."""
+
+    batch_id: str
+    custom_id: str
+    window: str  # the window asked for: the item's own, else the batch's
+    arrived: float
+
+
 class Intake:
     def __init__(
         self,
@@ -106,8 +116,9 @@ class Intake:
         if idempotency is not None and (held := await self._store.held(tenant, idempotency)):
             raise Replayed(held)
 
-    def prepare(self, tenant: str, draft: Draft) -> Job:
-        """The job ``draft`` becomes, checked against its model (nothing is stored)."""
+    def prepare(self, tenant: str, draft: Draft, item: BatchItem | None = None) -> Job:
+        """The job ``draft`` becomes, checked against its model (nothing is stored). A batch
+        ``item`` runs in the background, in the window it names, from the batch's arrival."""
         model = self._settings.model(draft.model)
         engine = self._engines.get(model.id) if model is not None else None
         if model is None or engine is None:
@@ -116,7 +127,9 @@ class Intake:
                 "the models this server serves.",
                 param="model",
             )
-        window = windows.resolve(draft.requested_window, model.windows, background=draft.background)
+        requested = draft.requested_window if item is None else item.window
+        background = draft.background or item is not None
+        window = windows.resolve(requested, model.windows, background=background)
         prompt_tokens = engine.count_tokens(draft.messages)
         room = engine.context - prompt_tokens
         if room < 1:
@@ -126,7 +139,7 @@ class Intake:
                 "tokens (and leaves that much less room for output).",
                 param=draft.input_param,
             )
-        now = self._clock()
+        now = self._clock() if item is None else item.arrived
         return Job(
             id=new_id(draft.id_prefix),
             tenant=tenant,
@@ -141,12 +154,14 @@ class Intake:
                 draft.stop,
             ),
             window=window,
-            requested_window=draft.requested_window,
+            requested_window=requested,
             created_at=now,
             deadline=windows.deadline(window, now, self._settings.window_targets),
             prompt_tokens=prompt_tokens,
             metadata=draft.metadata,
-            echo=draft.echo,
+            echo=draft.echo if item is None else {**draft.echo, "background": True},
+            batch_id=None if item is None else item.batch_id,
+            custom_id=None if item is None else item.custom_id,
         )
 
     async def _accept(self, job: Job, idempotency: IdempotencyKey | None) -> None:

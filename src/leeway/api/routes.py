@@ -204,6 +204,12 @@ class Api:
     async def delete_response(self, request: Request) -> Response:
         """Deleting a response that is still queued or running cancels it first."""
         job = await self._own_response(request)
+        if job.batch_id is not None:
+            raise InvalidRequest(
+                f"Response '{job.id}' is an item of batch '{job.batch_id}' and is kept with it; "
+                "cancel it instead (POST /v1/responses/{id}/cancel), or cancel the batch.",
+                param="id",
+            )
         if not job.status.is_final:
             await self._stop(job)
         deleted = await self._store.delete(job.tenant, job.id)
