@@ -41,6 +41,8 @@ FAKE_CONFIG = f"""
 max_batch_bytes = 2000000
 max_batch_requests = 3000
 poll_seconds = 0.2
+[tenant_limits.small]
+max_queued = 5
 
 [[models]]
 id = "{MODEL}"

@@ -182,6 +182,18 @@ def test_idempotency_key_replays_the_batch(http: httpx.Client):
     assert err["code"] == "idempotency_error"
 
 
+def test_a_batch_over_the_tenants_queue_limit_is_429_and_not_stored(fake: LeewayServer):
+    headers = {"Authorization": f"Bearer {fake.new_key('small')}"}
+    with httpx.Client(base_url=fake.base_url, headers=headers, timeout=60) as http:
+        too_many = http.post("/batches", json={"endpoint": "/v1/responses", "requests": items(6)})
+        err = _error(too_many, 429)
+        assert "max_queued" in err["message"] and "6" in err["message"]
+        assert too_many.headers["Retry-After"]
+        assert http.get("/batches").json() == []
+        fits = http.post("/batches", json={"endpoint": "/v1/responses", "requests": items(5)})
+        assert fits.status_code == 200
+
+
 def test_unknown_batch_and_item_are_404(http: httpx.Client):
     assert _error(http.get("/batches/batch_missing"), 404)["param"] == "id"
     batch = http.post("/batches", json={"endpoint": "/v1/responses", "requests": items(1)}).json()

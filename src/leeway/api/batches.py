@@ -59,7 +59,7 @@ class BatchApi:
             results,
             files,
         )
-        self._auth, self._dispatcher = auth, dispatcher
+        self._auth, self._dispatcher, self._intake = auth, dispatcher, intake
         self._ingest = Ingest(intake, batches, settings.max_batch_requests)
         self._strict = settings.strict_incomplete
 
@@ -150,6 +150,11 @@ class BatchApi:
         with source.open("rb") as f:
             items = inline_items(f) if body is not None else file_items(f)
             count, woken = await self._ingest.run(batch, items, inline=body is not None)
+        try:
+            await self._intake.admit(batch.tenant, count)
+        except BaseException:
+            await self._batches.discard(batch.id)
+            raise
         stored = await self._batches.commit(batch, count, key)
         for job in woken:
             self._dispatcher.wake(job)

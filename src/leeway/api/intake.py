@@ -116,6 +116,10 @@ class Intake:
         if idempotency is not None and (held := await self._store.held(tenant, idempotency)):
             raise Replayed(held)
 
+    async def admit(self, tenant: str, jobs: int) -> None:
+        """Raise ``RateLimited`` if a batch of ``jobs`` is over the tenant's limits."""
+        await self._limiter.admit(tenant, jobs)
+
     def prepare(self, tenant: str, draft: Draft, item: BatchItem | None = None) -> Job:
         """The job ``draft`` becomes, checked against its model (nothing is stored). A batch
         ``item`` runs in the background, in the window it names, from the batch's arrival."""
