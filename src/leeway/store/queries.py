@@ -8,9 +8,9 @@ from importlib import resources
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 
-def load_queries(dialect: str) -> dict[str, str]:
-    """``{name: sql}`` from the ``-- name: x`` sections of ``queries.sql``."""
-    text = resources.files("leeway.store").joinpath("sql", dialect, "queries.sql").read_text()
+def load_queries(dialect: str, file: str = "queries.sql") -> dict[str, str]:
+    """``{name: sql}`` from the ``-- name: x`` sections of ``file`` (``queries.sql``)."""
+    text = resources.files("leeway.store").joinpath("sql", dialect, file).read_text()
     parts = _NAME.split(text)[1:]
     return {name: sql.strip() for name, sql in zip(parts[::2], parts[1::2], strict=True)}
 

@@ -25,6 +25,7 @@ from leeway.jobs import Job, JobError, Window
 from leeway.store import Claim, IdempotencyKey, Result
 from leeway.store.queries import load_queries, migrations
 from leeway.store.rows import error_json, job_row, result_row, row_job
+from leeway.store.sqlite_outbox import SqliteOutbox
 
 T = TypeVar("T")
 Write = Callable[[sqlite3.Connection], Any]
@@ -279,6 +280,10 @@ class SqliteStore:
 
     async def count_keys(self) -> int:
         return int(self._reader.execute(Q["count_keys"]).fetchone()[0])
+
+    def outbox(self) -> SqliteOutbox:
+        """The webhook outbox in the same file, sharing this store's writer and its commits."""
+        return SqliteOutbox(self._writer, self._reader)
 
     async def close(self) -> None:
         await asyncio.to_thread(self._writer.close)
