@@ -12,6 +12,7 @@ from leeway.api import errors
 from leeway.api.auth import Authenticator
 from leeway.api.intake import Intake
 from leeway.api.routes import Api
+from leeway.api.webhooks import WebhookRoutes, job_renderer
 from leeway.engines import Engine
 from leeway.engines.fake import FakeEngine
 from leeway.errors import ConfigError, LeewayError
@@ -21,6 +22,10 @@ from leeway.scheduler.dispatcher import Dispatcher
 from leeway.scheduler.policy import PolicyConfig
 from leeway.settings import ModelConfig, Settings
 from leeway.store.sqlite import SqliteStore
+from leeway.webhooks.guard import Guard
+from leeway.webhooks.http import HttpPoster
+from leeway.webhooks.outbox import JOB
+from leeway.webhooks.sender import Sender
 
 
 def build_engine(config: ModelConfig) -> Engine:
@@ -64,10 +69,20 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
         ),
     )
     pruner = KeyPruner(store, settings.idempotency_hours)
+    outbox, hooks = store.outbox(), settings.webhooks
+    sender = Sender(
+        outbox,
+        {JOB: job_renderer(store, strict_incomplete=settings.strict_incomplete)},
+        HttpPoster(
+            Guard(hooks.allow), timeout=hooks.timeout_seconds, connections=hooks.concurrency
+        ),
+        hooks,
+    )
+    auth = Authenticator(store)
     api = Api(
         settings,
         store,
-        Authenticator(store),
+        auth,
         Intake(settings, store, engines, dispatcher, events),
         engines,
         dispatcher,
@@ -80,9 +95,11 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
             await engine.start()
         await pruner.start()
         dispatcher.start()
+        await sender.start()
         try:
             yield
         finally:
+            await sender.stop()
             await pruner.stop()
             await dispatcher.stop()
             for engine in engines.values():
@@ -90,7 +107,7 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
             await store.close()
 
     return Starlette(
-        routes=api.routes(),
+        routes=[*api.routes(), *WebhookRoutes(auth, outbox).routes()],
         lifespan=lifespan,
         exception_handlers={
             LeewayError: errors.on_leeway_error,
