@@ -31,12 +31,12 @@ class Received:
 class Receiver:
     """``script[path]``: the replies to give, in order; the last one repeats. Unscripted: 200."""
 
-    def __init__(self, script: dict[str, Sequence[Reply]] | None = None) -> None:
+    def __init__(self, script: dict[str, Sequence[Reply]] | None = None, port: int = 0) -> None:
         self.script = dict(script or {})
         self.requests: list[Received] = []
         self.connections = 0
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), _Handler, self)
+        self._server = _Server(("127.0.0.1", port), _Handler, self)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.02,), daemon=True
@@ -114,8 +114,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def receiving(script: dict[str, Sequence[Reply]] | None = None) -> Iterator[Receiver]:
-    receiver = Receiver(script).start()
+def receiving(
+    script: dict[str, Sequence[Reply]] | None = None, port: int = 0
+) -> Iterator[Receiver]:
+    receiver = Receiver(script, port).start()
     try:
         yield receiver
     finally:

@@ -225,4 +225,5 @@ async def test_stop_cancels_attempts_in_flight_and_their_leases_bring_them_back(
     assert poster.closed and outbox.attempts["whmsg_1"] == []
     assert outbox.rows["whmsg_1"].status is DeliveryStatus.PENDING
     assert await outbox.due(clock.now + 1, 10, 40) == []  # leased for the attempt
-    assert len(await outbox.due(clock.now + 41, 10, 40)) == 1  # then due again
+    assert await outbox.due(clock.now + 45, 10, 40) == []  # 1.5 × timeout + 1 s
+    assert len(await outbox.due(clock.now + 47, 10, 40)) == 1  # then due again

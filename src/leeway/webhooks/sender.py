@@ -1,7 +1,7 @@
 """The sender: one loop that leases due deliveries from the outbox and sends each, at most
 ``concurrency`` at once, recording every attempt and what follows from it.
 
-Delivery is at least once. A delivery is leased for its attempt (``timeout`` plus a margin); a
+Delivery is at least once. A delivery is leased for its attempt (1.5 × ``timeout`` + 1 s); a
 process that dies mid-attempt leaves the lease to run out and the delivery is sent again, with the
 same ``webhook-id``, so a receiver can drop the duplicate. Stopping cancels attempts in flight the
 same way: they are sent again after the next start.
@@ -25,7 +25,6 @@ from leeway.webhooks.outbox import Attempt, Delivery, DeliveryStatus, Outbox
 log = logging.getLogger(__name__)
 
 Render = Callable[[str, str], Awaitable[bytes | None]]  # (tenant, subject id) -> body, or gone
-_LEASE_MARGIN = 10.0  # seconds a lease outlasts the attempt's timeout
 _PRUNE_EVERY = 3600.0
 
 
@@ -69,7 +68,7 @@ class Sender:
         room = self._config.concurrency - len(self._inflight)
         if room <= 0:
             return 0
-        lease = self._config.timeout_seconds + _LEASE_MARGIN
+        lease = self._config.timeout_seconds * 1.5 + 1.0  # outlasts the attempt and its record
         due = await self._outbox.due(self._clock(), room, lease)
         for delivery in due:
             task = asyncio.create_task(self.attempt(delivery), name=f"webhook-{delivery.id}")
