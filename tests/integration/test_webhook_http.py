@@ -137,3 +137,14 @@ async def test_a_name_that_does_not_resolve_is_unreachable():
             await p.post("http://no-such-host.invalid/", b"{}", HEADERS)
     finally:
         await p.close()
+
+
+async def test_a_path_with_spaces_or_non_ascii_is_escaped_not_dropped():
+    with receiving() as rx:
+        p = poster()
+        try:
+            answer = await p.post(rx.url("/hooks/café done?q=a%20b&x=ü"), b"{}", HEADERS)
+        finally:
+            await p.close()
+    assert answer.status_code == 200
+    assert rx.requests[0].target == "/hooks/caf%C3%A9%20done?q=a%20b&x=%C3%BC"

@@ -16,13 +16,14 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpcore
 
 from leeway.webhooks.guard import Guard, IPAddress, Refused
 
 Resolve = Callable[[str, int], Awaitable[list[IPAddress]]]
+_SAFE = "/?&=%:@!$'()*+,;-._~"  # kept as written: only what HTTP cannot carry is escaped
 
 
 class Unreachable(Exception):
@@ -109,7 +110,7 @@ def _target(url: str) -> tuple[httpcore.URL, str]:
     host = (parts.hostname or "").encode("idna").decode("ascii")
     shown = f"[{host}]" if ":" in host else host
     authority = f"{shown}:{parts.port}" if parts.port is not None else shown
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    target = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe=_SAFE)
     return httpcore.URL(scheme=parts.scheme, host=host, port=parts.port, target=target), authority
 
 
