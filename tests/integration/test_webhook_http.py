@@ -38,7 +38,7 @@ async def test_a_loopback_url_without_the_allow_list_gets_no_connection():
         p = poster(Guard())
         try:
             for url in (rx.url(), f"http://localhost:{rx.port}/", f"http://2130706433:{rx.port}/"):
-                with pytest.raises(Refused, match="refused address"):
+                with pytest.raises(Refused, match=r"loopback|numeric host form"):
                     await p.post(url, b"{}", HEADERS)
         finally:
             await p.close()
@@ -148,3 +148,17 @@ async def test_a_path_with_spaces_or_non_ascii_is_escaped_not_dropped():
             await p.close()
     assert answer.status_code == 200
     assert rx.requests[0].target == "/hooks/caf%C3%A9%20done?q=a%20b&x=%C3%BC"
+
+
+async def test_the_url_is_checked_again_when_sent():
+    # accepted under an allow-list that was later narrowed: refused without a connection
+    with receiving() as rx:
+        p = poster(Guard([ipaddress.ip_network("10.0.0.0/8")]))
+        try:
+            with pytest.raises(Refused, match="loopback"):
+                await p.post(rx.url(), b"{}", HEADERS)
+            with pytest.raises(Refused, match="numeric host form"):
+                await p.post("http://0x7f.1/", b"{}", HEADERS)
+        finally:
+            await p.close()
+        assert rx.connections == 0

@@ -1,11 +1,12 @@
-"""The POST itself, on ``httpcore`` with a network backend that checks where it connects.
+"""The POST itself, on ``aiohttp`` with a resolver that checks where it connects.
 
-``GuardedBackend.connect_tcp`` resolves the host itself, refuses if *any* address it resolves to is
-refused by the guard, and then connects to one of the addresses it checked, never to the name. So a
-name that resolves (or is rebound between checks) to a loopback or private address never gets a
-connection. TLS still verifies the certificate against the URL's host name (``httpcore`` passes the
-URL's host as SNI and for verification), and the ``Host`` header is the URL's. No proxy is used and
-redirects are never followed.
+``GuardedResolver`` resolves a host name itself and refuses if *any* address it resolves to is
+refused by the guard; ``aiohttp`` then connects only to the addresses it returned, never to the
+name, and resolves again for every new connection (no DNS cache). So a name that resolves, or is
+rebound between checks, to a loopback or private address never gets a connection. A literal
+address never reaches a resolver: ``HttpPoster.post`` checks the whole URL (``Guard.url_problem``)
+first. TLS still verifies the certificate against the URL's host name, and the ``Host`` header is the
+URL's. No proxy from the environment is used and redirects are never followed.
 """
 
 from __future__ import annotations
@@ -13,17 +14,16 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
-from urllib.parse import quote, urlsplit
+from typing import Protocol
 
-import httpcore
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from leeway.webhooks.guard import Guard, IPAddress, Refused
 
 Resolve = Callable[[str, int], Awaitable[list[IPAddress]]]
-_SAFE = "/?&=%:@!$'()*+,;-._~"  # kept as written: only what HTTP cannot carry is escaped
 
 
 class Unreachable(Exception):
@@ -47,7 +47,7 @@ class Poster(Protocol):
 
 
 async def resolve(host: str, port: int) -> list[IPAddress]:
-    """Every address ``host`` resolves to (a literal address resolves to itself)."""
+    """Every address ``host`` resolves to."""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
@@ -60,93 +60,70 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     return list(found)
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    def __init__(
-        self,
-        guard: Guard,
-        inner: httpcore.AsyncNetworkBackend | None = None,
-        resolver: Resolve = resolve,
-    ) -> None:
+class GuardedResolver(AbstractResolver):
+    def __init__(self, guard: Guard, resolver: Resolve = resolve) -> None:
         self._guard, self._resolve = guard, resolver
-        self._inner = inner if inner is not None else httpcore.AnyIOBackend()
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_UNSPEC
+    ) -> list[ResolveResult]:
         addresses = await self._resolve(host, port)
         for ip in addresses:
             if (why := self._guard.refusal(ip)) is not None:
                 raise Refused(f"{host} resolves to a refused address: {why}")
-        error: Exception = Unreachable(f"could not connect to {host}")
-        for ip in addresses:  # each checked above; the name itself is never connected to
-            try:
-                return await self._inner.connect_tcp(
-                    str(ip), port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout, OSError) as e:
-                error = e
-        raise error
+        return [
+            {
+                "hostname": host,
+                "host": str(ip),  # what aiohttp connects to: an address checked above
+                "port": port,
+                "family": socket.AF_INET if ip.version == 4 else socket.AF_INET6,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+            for ip in addresses
+            if family in (socket.AF_UNSPEC, socket.AF_INET if ip.version == 4 else socket.AF_INET6)
+        ]
 
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise Refused("webhooks are never sent to a unix socket")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def _target(url: str) -> tuple[httpcore.URL, str]:
-    """The URL as ``httpcore`` takes it, and the ``Host`` header (the URL's own authority)."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").encode("idna").decode("ascii")
-    shown = f"[{host}]" if ":" in host else host
-    authority = f"{shown}:{parts.port}" if parts.port is not None else shown
-    target = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe=_SAFE)
-    return httpcore.URL(scheme=parts.scheme, host=host, port=parts.port, target=target), authority
+    async def close(self) -> None:
+        return None
 
 
 class HttpPoster:
     def __init__(
         self, guard: Guard, *, timeout: float, connections: int, resolver: Resolve = resolve
     ) -> None:
-        self._timeout = timeout
-        self._pool = httpcore.AsyncConnectionPool(
-            max_connections=connections,
-            network_backend=GuardedBackend(guard, resolver=resolver),
-        )
+        self._guard, self._timeout, self._connections = guard, timeout, connections
+        self._resolver = GuardedResolver(guard, resolver)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:  # made in the event loop that uses it
+            connector = aiohttp.TCPConnector(
+                limit=self._connections, use_dns_cache=False, resolver=self._resolver
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                trust_env=False,
+                auto_decompress=False,
+            )
+        return self._session
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Answer:
-        target, authority = _target(url)
-        limit = self._timeout
-        sent = [
-            (b"host", authority.encode()),
-            *((k.encode(), v.encode()) for k, v in headers.items()),
-        ]
-        timeouts = {"connect": limit, "read": limit, "write": limit, "pool": limit}
+        if (problem := self._guard.url_problem(url)) is not None:  # literal addresses too
+            raise Refused(f"the URL {problem}")
         try:
-            async with (
-                asyncio.timeout(limit),  # the whole attempt, however slowly the bytes trickle
-                self._pool.stream(
-                    "POST", target, headers=sent, content=body, extensions={"timeout": timeouts}
-                ) as response,
-            ):
-                answer = {
-                    k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers
-                }
+            async with self._client().post(
+                url, data=body, headers=dict(headers), allow_redirects=False
+            ) as response:
+                answer = {k.lower(): v for k, v in response.headers.items()}
                 return Answer(response.status, answer)
-        except (TimeoutError, httpcore.TimeoutException) as e:
-            raise Unreachable(f"no answer within {limit:g} s") from e
-        except (httpcore.NetworkError, httpcore.ProtocolError, OSError) as e:
+        except TimeoutError as e:
+            raise Unreachable(f"no answer within {self._timeout:g} s") from e
+        except (aiohttp.ClientError, OSError) as e:
             raise Unreachable(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__) from e
 
     async def close(self) -> None:
-        await self._pool.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

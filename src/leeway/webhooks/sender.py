@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from leeway.settings import WebhookSettings
 from leeway.webhooks import schedule, signing
-from leeway.webhooks.guard import Guard, Refused
+from leeway.webhooks.guard import Refused
 from leeway.webhooks.http import Answer, Poster, Unreachable
 from leeway.webhooks.outbox import Attempt, Delivery, DeliveryStatus, Outbox
 
@@ -41,7 +41,6 @@ class Sender:
     ) -> None:
         self._outbox, self._renderers, self._poster = outbox, renderers, poster
         self._config, self._clock, self._rand = config, clock, rand
-        self._guard = Guard(config.allow)
         self._backoff = schedule.Backoff(
             config.backoff_base_seconds, config.backoff_max_seconds, config.retry_for_seconds
         )
@@ -123,8 +122,6 @@ class Sender:
             log.exception("webhook %s: recording the attempt failed", delivery.id)
 
     async def _send(self, delivery: Delivery, now: float) -> Answer:
-        if (problem := self._guard.url_problem(delivery.url)) is not None:
-            raise Refused(f"the URL {problem}")  # checked at submission; the allow-list may differ
         body = delivery.body
         if body is None:
             render = self._renderers.get(delivery.subject_kind)
