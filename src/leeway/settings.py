@@ -26,7 +26,7 @@ Example file::
     backoff_base_seconds = 5    # first retry after 2.5-5 s, doubling up to backoff_max_seconds
     backoff_max_seconds = 3600
     secret_grace_seconds = 86400    # a rotated signing secret still signs this long
-    concurrency = 16        # deliveries in flight at once
+    concurrency = 64        # deliveries in flight at once (each holds a connection)
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class WebhookSettings:
     backoff_base_seconds: float = 5.0  # the first retry waits between half this and this
     backoff_max_seconds: float = 3_600.0  # the wait doubles per attempt up to this
     secret_grace_seconds: float = 86_400.0  # a rotated-out signing secret still signs this long
-    concurrency: int = 16  # deliveries in flight at once
+    concurrency: int = 64  # deliveries in flight at once (slow receivers need many)
     poll_seconds: float = 0.5  # how often the sender looks for due deliveries
     keep_days: float = 30.0  # finished deliveries (and their attempts) are listed this long
 
