@@ -82,6 +82,7 @@ class Sender:
     async def _loop(self) -> None:
         pruned = 0.0
         while True:
+            self._wake.clear()  # before looking: a slot freed while looking wakes the next look
             try:
                 await self.tick()
                 if self._clock() - pruned > _PRUNE_EVERY:
@@ -89,7 +90,6 @@ class Sender:
                     await self._outbox.prune(pruned - self._config.keep_days * 86_400)
             except Exception:  # the store may be briefly unavailable: try again next tick
                 log.exception("webhook sender tick failed")
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._config.poll_seconds):
                     await self._wake.wait()
