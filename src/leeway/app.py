@@ -15,6 +15,7 @@ from leeway.api.batches import BatchApi, render_item
 from leeway.api.files import FileApi
 from leeway.api.intake import Intake
 from leeway.api.routes import Api
+from leeway.api.webhooks import WebhookRoutes, job_renderer
 from leeway.engines import Engine
 from leeway.engines.fake import FakeEngine
 from leeway.errors import ConfigError, LeewayError
@@ -24,6 +25,10 @@ from leeway.scheduler.dispatcher import Dispatcher
 from leeway.scheduler.policy import PolicyConfig
 from leeway.settings import ModelConfig, Settings
 from leeway.store.sqlite import SqliteStore
+from leeway.webhooks.guard import Guard
+from leeway.webhooks.http import HttpPoster
+from leeway.webhooks.outbox import JOB
+from leeway.webhooks.sender import Sender
 
 
 def build_engine(config: ModelConfig) -> Engine:
@@ -67,6 +72,15 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
         ),
     )
     pruner = KeyPruner(store, settings.idempotency_hours)
+    outbox, hooks = store.outbox(), settings.webhooks
+    sender = Sender(
+        outbox,
+        {JOB: job_renderer(store, strict_incomplete=settings.strict_incomplete)},
+        HttpPoster(
+            Guard(hooks.allow), timeout=hooks.timeout_seconds, connections=hooks.concurrency
+        ),
+        hooks,
+    )
     auth, intake = Authenticator(store), Intake(settings, store, engines, dispatcher, events)
     api = Api(settings, store, auth, intake, engines, dispatcher, events)
     batch_api = BatchApi(
@@ -86,9 +100,11 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
         await pruner.start()
         await finalizer.start()
         dispatcher.start()
+        await sender.start()
         try:
             yield
         finally:
+            await sender.stop()
             await finalizer.stop()
             await pruner.stop()
             await dispatcher.stop()
@@ -97,7 +113,12 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
             await store.close()
 
     return Starlette(
-        routes=[*api.routes(), *batch_api.routes(), *FileApi(settings, store.files, auth).routes()],
+        routes=[
+            *api.routes(),
+            *batch_api.routes(),
+            *FileApi(settings, store.files, auth).routes(),
+            *WebhookRoutes(auth, outbox).routes(),
+        ],
         lifespan=lifespan,
         exception_handlers={
             LeewayError: errors.on_leeway_error,

@@ -10,6 +10,7 @@ from typing import Any
 from leeway import windows
 from leeway.api.idempotency import Replayed
 from leeway.api.limits import Limiter
+from leeway.api.webhook_metadata import check_metadata
 from leeway.engines import Engine
 from leeway.errors import ContextLengthExceeded, ModelNotFound
 from leeway.events import JobEvents, Update
@@ -17,6 +18,7 @@ from leeway.jobs import Job, Message, Sampling, Surface, new_id
 from leeway.scheduler.dispatcher import Dispatcher
 from leeway.settings import Settings
 from leeway.store import IdempotencyKey, Store
+from leeway.webhooks.guard import Guard
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,7 @@ class Intake:
         self._settings, self._store, self._engines = settings, store, engines
         self._dispatcher, self._events, self._clock = dispatcher, events, clock
         self._limiter = Limiter(settings, store)
+        self._guard = Guard(settings.webhooks.allow)
 
     async def submit(
         self, tenant: str, draft: Draft, idempotency: IdempotencyKey | None = None
@@ -131,6 +134,7 @@ class Intake:
                 "the models this server serves.",
                 param="model",
             )
+        check_metadata(draft.metadata, self._guard)
         requested = draft.requested_window if item is None else item.window
         background = draft.background or item is not None
         window = windows.resolve(requested, model.windows, background=background)

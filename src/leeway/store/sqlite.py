@@ -21,6 +21,7 @@ from leeway.store import Claim, IdempotencyKey, Result
 from leeway.store.queries import load_queries
 from leeway.store.rows import error_json, job_row, result_row, row_job
 from leeway.store.sqlite_batches import SqliteBatches, SqliteFiles
+from leeway.store.sqlite_outbox import SqliteOutbox
 from leeway.store.sqlite_writer import GroupWriter, KeyTaken, check_holder, connect
 
 Q = load_queries("sqlite")
@@ -174,6 +175,10 @@ class SqliteStore:
 
     async def count_keys(self) -> int:
         return int(self._reader.execute(Q["count_keys"]).fetchone()[0])
+
+    def outbox(self) -> SqliteOutbox:
+        """The webhook outbox in the same file, sharing this store's writer and its commits."""
+        return SqliteOutbox(self._writer, self._reader)
 
     async def close(self) -> None:
         await asyncio.to_thread(self._writer.close)
