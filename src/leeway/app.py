@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from leeway.api import errors
 from leeway.api.auth import Authenticator
 from leeway.api.batch_output import Finalizer
-from leeway.api.batches import BatchApi, render_item
+from leeway.api.batches import BatchApi, batch_renderer, render_item
 from leeway.api.files import FileApi
 from leeway.api.intake import Intake
 from leeway.api.routes import Api
@@ -27,7 +27,7 @@ from leeway.settings import ModelConfig, Settings
 from leeway.store.sqlite import SqliteStore
 from leeway.webhooks.guard import Guard
 from leeway.webhooks.http import HttpPoster
-from leeway.webhooks.outbox import JOB
+from leeway.webhooks.outbox import BATCH, JOB
 from leeway.webhooks.sender import Sender
 
 
@@ -75,7 +75,10 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
     outbox, hooks = store.outbox(), settings.webhooks
     sender = Sender(
         outbox,
-        {JOB: job_renderer(store, strict_incomplete=settings.strict_incomplete)},
+        {
+            JOB: job_renderer(store, strict_incomplete=settings.strict_incomplete),
+            BATCH: batch_renderer(store.batches),
+        },
         HttpPoster(
             Guard(hooks.allow), timeout=hooks.timeout_seconds, connections=hooks.concurrency
         ),

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -36,9 +37,10 @@ from leeway.jobs import Job, Surface, new_id
 from leeway.scheduler.dispatcher import Dispatcher
 from leeway.settings import Settings
 from leeway.store import BatchResults, BatchStore, FileStore, IdempotencyKey
+from leeway.webhooks.sender import Render
 
 _PAGE = 5000  # items read per query when listing a batch's statuses
-_REFERENCE_FIELDS = {"endpoint", "label", "requests"}
+_REFERENCE_FIELDS = {"endpoint", "label", "requests", "metadata"}  # metadata: Leeway's addition
 _OPENAI_FIELDS = {"input_file_id", "endpoint", "completion_window", "metadata"}
 
 
@@ -111,6 +113,7 @@ class BatchApi:
             completion_window="standard",
             created_at=time.time(),
             label=check_label(fields.get("label")),
+            metadata=self._metadata(fields),
         )
 
     async def _openai(self, tenant: str, fields: dict[str, Any]) -> Batch:
@@ -140,9 +143,15 @@ class BatchApi:
             endpoint=endpoint,
             completion_window=window,
             created_at=time.time(),
-            metadata=check_metadata(fields.get("metadata")),
+            metadata=self._metadata(fields),
             input_file_id=file_id,
         )
+
+    def _metadata(self, fields: dict[str, Any]) -> dict[str, str]:
+        """The batch's metadata; a ``completion_webhook`` there is called when the batch is final."""
+        metadata = check_metadata(fields.get("metadata"))
+        self._intake.check_webhook(metadata)
+        return metadata
 
     async def _store(self, batch: Batch, body: Path | None, key: IdempotencyKey | None) -> Batch:
         """Stage the batch's items (from the spooled body, or its input file), then commit."""
@@ -219,6 +228,21 @@ class BatchApi:
         if batch.shape is Shape.OPENAI:
             return json_response(batch_wire.openai(batch))
         return json_response(batch_wire.reference_status(batch))
+
+
+def batch_renderer(batches: BatchStore) -> Render:
+    """A batch-level webhook's body: the batch as GET shows it (in the reference shape, its counts
+    without the per-item map)."""
+
+    async def render(tenant: str, batch_id: str) -> bytes | None:
+        batch = await batches.get_batch(tenant, batch_id)
+        if batch is None:
+            return None
+        if batch.shape is Shape.OPENAI:
+            return orjson.dumps(batch_wire.openai(batch))
+        return orjson.dumps(batch_wire.reference_status(batch))
+
+    return render
 
 
 def render_item(job: Job, strict_incomplete: bool) -> dict[str, Any]:

@@ -119,6 +119,10 @@ class Intake:
         if idempotency is not None and (held := await self._store.held(tenant, idempotency)):
             raise Replayed(held)
 
+    def check_webhook(self, metadata: Mapping[str, str]) -> None:
+        """400 naming the field if ``metadata`` names a webhook that is visibly unusable."""
+        check_metadata(metadata, self._guard)
+
     async def admit(self, tenant: str, jobs: int) -> None:
         """Raise ``RateLimited`` if a batch of ``jobs`` is over the tenant's limits."""
         await self._limiter.admit(tenant, jobs)

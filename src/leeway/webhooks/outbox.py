@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 JOB = "job"  # the subject kind of a completion webhook
+BATCH = "batch"  # a batch reaching its final state
 
 
 class DeliveryStatus(enum.StrEnum):
