@@ -10,8 +10,12 @@ from starlette.exceptions import HTTPException
 
 from leeway.api import errors
 from leeway.api.auth import Authenticator
+from leeway.api.batch_output import Finalizer
+from leeway.api.batches import BatchApi, batch_renderer, render_item
+from leeway.api.files import FileApi
 from leeway.api.intake import Intake
 from leeway.api.routes import Api
+from leeway.api.webhooks import WebhookRoutes, job_renderer
 from leeway.engines import Engine
 from leeway.engines.fake import FakeEngine
 from leeway.errors import ConfigError, LeewayError
@@ -21,6 +25,10 @@ from leeway.scheduler.dispatcher import Dispatcher
 from leeway.scheduler.policy import PolicyConfig
 from leeway.settings import ModelConfig, Settings
 from leeway.store.sqlite import SqliteStore
+from leeway.webhooks.guard import Guard
+from leeway.webhooks.http import HttpPoster
+from leeway.webhooks.outbox import BATCH, JOB
+from leeway.webhooks.sender import Sender
 
 
 def build_engine(config: ModelConfig) -> Engine:
@@ -64,14 +72,28 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
         ),
     )
     pruner = KeyPruner(store, settings.idempotency_hours)
-    api = Api(
-        settings,
-        store,
-        Authenticator(store),
-        Intake(settings, store, engines, dispatcher, events),
-        engines,
-        dispatcher,
-        events,
+    outbox, hooks = store.outbox(), settings.webhooks
+    sender = Sender(
+        outbox,
+        {
+            JOB: job_renderer(store, strict_incomplete=settings.strict_incomplete),
+            BATCH: batch_renderer(store.batches),
+        },
+        HttpPoster(
+            Guard(hooks.allow), timeout=hooks.timeout_seconds, connections=hooks.concurrency
+        ),
+        hooks,
+    )
+    auth, intake = Authenticator(store), Intake(settings, store, engines, dispatcher, events)
+    api = Api(settings, store, auth, intake, engines, dispatcher, events)
+    batch_api = BatchApi(
+        settings, store.batches, store.batches, store.files, auth, intake, dispatcher
+    )
+    finalizer = Finalizer(
+        store.batches,
+        settings.data_dir,
+        lambda job: render_item(job, settings.strict_incomplete),
+        settings.poll_seconds,
     )
 
     @contextlib.asynccontextmanager
@@ -79,10 +101,14 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
         for engine in engines.values():
             await engine.start()
         await pruner.start()
+        await finalizer.start()
         dispatcher.start()
+        await sender.start()
         try:
             yield
         finally:
+            await sender.stop()
+            await finalizer.stop()
             await pruner.stop()
             await dispatcher.stop()
             for engine in engines.values():
@@ -90,7 +116,12 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
             await store.close()
 
     return Starlette(
-        routes=api.routes(),
+        routes=[
+            *api.routes(),
+            *batch_api.routes(),
+            *FileApi(settings, store.files, auth).routes(),
+            *WebhookRoutes(auth, outbox).routes(),
+        ],
         lifespan=lifespan,
         exception_handlers={
             LeewayError: errors.on_leeway_error,

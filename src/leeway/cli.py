@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 from leeway import settings as config
@@ -75,6 +76,17 @@ def _parser() -> argparse.ArgumentParser:
     create = key_commands.add_parser("create", help="create a key and print it (shown once)")
     create.add_argument("--tenant", default="default", help="the tenant the key acts for")
     create.set_defaults(run=_create_key)
+    secret = key_commands.add_parser(
+        "webhook-secret",
+        help="print a tenant's webhook signing secret (whsec_…), created if it has none",
+    )
+    secret.add_argument("--tenant", default="default", help="the tenant whose deliveries it signs")
+    secret.add_argument(
+        "--rotate",
+        action="store_true",
+        help="make a new secret; the old one keeps signing for [webhooks] secret_grace_seconds",
+    )
+    secret.set_defaults(run=_webhook_secret)
 
     commands.add_parser(
         "sim",
@@ -82,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
         help="simulate a fleet and compare scheduling policies (leeway sim --help)",
     )
 
-    for sub in (serve, create):
+    for sub in (serve, create, secret):
         sub.add_argument("--data-dir", type=Path, help="where the database lives (default .leeway)")
         sub.add_argument("--config", type=Path, help="a TOML settings file")
     return parser
@@ -152,3 +164,28 @@ def _create_key(args: argparse.Namespace, settings: Settings) -> None:
             await store.close()
 
     print(asyncio.run(create()))
+
+
+def _webhook_secret(args: argparse.Namespace, settings: Settings) -> None:
+    """The secret deliveries are signed with now (newest first if a rotation is in its grace
+    period: every listed secret verifies)."""
+
+    async def secrets() -> list[str]:
+        store = open_store(settings)
+        outbox, now = store.outbox(), time.time()
+        try:
+            if args.rotate:
+                await outbox.rotate_secret(args.tenant, now, settings.webhooks.secret_grace_seconds)
+            return await outbox.secrets(args.tenant, now)
+        finally:
+            await store.close()
+
+    current, *older = asyncio.run(secrets())
+    print(current)
+    if older:
+        grace = settings.webhooks.secret_grace_seconds
+        print(
+            f"({len(older)} older secret(s) still sign deliveries, for up to {grace:g} s after "
+            "their rotation)",
+            file=sys.stderr,
+        )

@@ -26,7 +26,10 @@ class Window(enum.StrEnum):
     @property
     def rank(self) -> int:
         """0 for the most urgent window; the order the dispatcher serves them in."""
-        return list(Window).index(self)
+        return _RANKS[self]
+
+
+_RANKS = {w: i for i, w in enumerate(Window)}
 
 
 WINDOW_ALIASES: Mapping[str, Window] = {"15m": Window.PRIORITY, "24h": Window.FLEX}
@@ -143,6 +146,8 @@ class Job:
     output: Output | None = None
     usage: Usage | None = None
     error: JobError | None = None
+    batch_id: str | None = None  # set on a batch's items, with the item's custom_id
+    custom_id: str | None = None
 
 
 def new_id(prefix: str) -> str:

@@ -18,10 +18,20 @@ Example file::
     windows = ["asap", "priority", "standard", "flex"]
     parallel = 32           # sequences decoded together
     context = 2048          # tokens per sequence (prompt + output)
+
+    [webhooks]              # completion webhooks (metadata.completion_webhook)
+    allow = ["127.0.0.0/8", "::1/128"]  # ranges the URL guard lets through (default: none)
+    timeout_seconds = 30    # one attempt, connect to last byte of the answer's head
+    retry_for_seconds = 86400   # retries stop this long after the job became final
+    backoff_base_seconds = 5    # first retry after 2.5-5 s, doubling up to backoff_max_seconds
+    backoff_max_seconds = 3600
+    secret_grace_seconds = 86400    # a rotated signing secret still signs this long
+    concurrency = 64        # deliveries in flight at once (each holds a connection)
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -56,6 +66,7 @@ class ModelConfig:
     fake_delay: float = 0.0  # fake engine: seconds per output token
     fake_tokens: int = 16  # fake engine: output tokens per reply (capped by max_output_tokens)
     reasoning: bool = False  # the model reasons: reasoning effort is passed to it (else: 400)
+    aliases: tuple[str, ...] = ()  # other names clients may use for this model
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,25 +77,44 @@ class Limits:
     max_queued: int = 0  # jobs waiting at once
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """``[webhooks]``: delivery of completion webhooks (``leeway.webhooks``)."""
+
+    allow: tuple[IPNetwork, ...] = ()  # ranges the URL guard lets through (loopback for tests)
+    timeout_seconds: float = 30.0  # one attempt, from resolving the host to the answer's status
+    retry_for_seconds: float = 86_400.0  # no attempt starts later than this after the final state
+    backoff_base_seconds: float = 5.0  # the first retry waits between half this and this
+    backoff_max_seconds: float = 3_600.0  # the wait doubles per attempt up to this
+    secret_grace_seconds: float = 86_400.0  # a rotated-out signing secret still signs this long
+    concurrency: int = 64  # deliveries in flight at once (slow receivers need many)
+    poll_seconds: float = 0.5  # how often the sender looks for due deliveries
+    keep_days: float = 30.0  # finished deliveries (and their attempts) are listed this long
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Path(".leeway")
     max_body_bytes: int = 16 * 1024 * 1024
+    max_batch_bytes: int = 256 * 1024 * 1024  # a batch body or an uploaded file
+    max_batch_requests: int = 100_000
     lease_seconds: float = 30.0  # a claim not renewed for this long is claimed again
     max_attempts: int = 3  # claims of one job before it fails instead of being retried again
     poll_seconds: float = 1.0  # how often the dispatcher looks for expired leases
-    strict_incomplete: bool = False
+    strict_incomplete: bool = False  # True: a capped response reports status "incomplete" (OpenAI)
     idempotency_hours: float = 72.0  # an Idempotency-Key is remembered at least this long
     flex_reserve: float = 0.02  # share of each engine's sequences flex leaves free for asap work
-    off_peak_hours: tuple[
-        tuple[float, float], ...
-    ] = ()  # UTC [start, end) hours flex may fill all  # True: a capped response reports status "incomplete" (OpenAI)
+    off_peak_hours: tuple[tuple[float, float], ...] = ()  # UTC [start, end) hours flex may fill all
     window_targets: Mapping[Window, float] = field(default_factory=lambda: dict(DEFAULT_TARGETS))
     models: tuple[ModelConfig, ...] = (ModelConfig(DEFAULT_MODEL),)
     limits: Limits = Limits()  # every tenant's, unless tenant_limits names it
     tenant_limits: Mapping[str, Limits] = field(default_factory=dict)
+    webhooks: WebhookSettings = WebhookSettings()
 
     @property
     def db_path(self) -> Path:
@@ -93,8 +123,9 @@ class Settings:
     def limits_for(self, tenant: str) -> Limits:
         return self.tenant_limits.get(tenant, self.limits)
 
-    def model(self, model_id: str) -> ModelConfig | None:
-        return next((m for m in self.models if m.id == model_id), None)
+    def model(self, name: str) -> ModelConfig | None:
+        """The model served as ``name``, by its id or one of its aliases."""
+        return next((m for m in self.models if name == m.id or name in m.aliases), None)
 
 
 _SCALARS = {
@@ -102,6 +133,8 @@ _SCALARS = {
     "port": int,
     "data_dir": Path,
     "max_body_bytes": int,
+    "max_batch_bytes": int,
+    "max_batch_requests": int,
     "lease_seconds": float,
     "max_attempts": int,
     "poll_seconds": float,
@@ -149,7 +182,66 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         values["tenant_limits"] = {t: _limits(v) for t, v in raw["tenant_limits"].items()}
     if "models" in raw:
         values["models"] = tuple(_model(m) for m in raw["models"])
+    if "webhooks" in raw:
+        values["webhooks"] = _webhooks(raw["webhooks"])
     return replace(Settings(), **values)
+
+
+_POSITIVE_WEBHOOK_SECONDS = (
+    "timeout_seconds",
+    "retry_for_seconds",
+    "backoff_base_seconds",
+    "backoff_max_seconds",
+    "poll_seconds",
+    "keep_days",
+)
+
+
+def _webhooks(raw: Mapping[str, Any]) -> WebhookSettings:
+    known = {f.name for f in fields(WebhookSettings)}
+    if not isinstance(raw, Mapping):
+        raise ConfigError("Setting 'webhooks' must be a table ([webhooks]).")
+    if unknown := sorted(set(raw) - known):
+        raise ConfigError(f"Unknown webhooks setting(s) {unknown}; known: {sorted(known)}.")
+    values: dict[str, Any] = {}
+    for name in known - {"allow", "concurrency"}:
+        if name in raw:
+            values[name] = _coerce(f"webhooks.{name}", raw[name], float)
+    for name in _POSITIVE_WEBHOOK_SECONDS:
+        if values.get(name, 1.0) <= 0:
+            raise ConfigError(f"Setting 'webhooks.{name}' must be more than 0.")
+    if values.get("secret_grace_seconds", 0.0) < 0:
+        raise ConfigError("Setting 'webhooks.secret_grace_seconds' must be 0 or more.")
+    if "concurrency" in raw:
+        values["concurrency"] = _coerce("webhooks.concurrency", raw["concurrency"], int)
+        if values["concurrency"] < 1:
+            raise ConfigError("Setting 'webhooks.concurrency' must be at least 1.")
+    if "allow" in raw:
+        values["allow"] = _networks(raw["allow"])
+    hooks = replace(WebhookSettings(), **values)
+    if hooks.backoff_base_seconds > hooks.backoff_max_seconds:
+        raise ConfigError(
+            f"Setting 'webhooks.backoff_base_seconds' ({hooks.backoff_base_seconds:g}) must not "
+            f"be more than 'webhooks.backoff_max_seconds' ({hooks.backoff_max_seconds:g})."
+        )
+    return hooks
+
+
+def _networks(raw: Any) -> tuple[IPNetwork, ...]:
+    if isinstance(raw, str) or not isinstance(raw, list):
+        raise ConfigError(
+            "Setting 'webhooks.allow' must be a list of CIDR ranges, e.g. [\"127.0.0.0/8\"]."
+        )
+    networks = []
+    for entry in raw:
+        try:
+            networks.append(ipaddress.ip_network(str(entry), strict=True))
+        except ValueError as e:
+            raise ConfigError(
+                f"Setting 'webhooks.allow': {entry!r} is not a CIDR range ({e}); write ranges "
+                'as "10.1.0.0/16", "127.0.0.1/32" or "::1/128".'
+            ) from e
+    return tuple(networks)
 
 
 def _limits(raw: Mapping[str, Any]) -> Limits:
@@ -166,6 +258,8 @@ def _model(raw: Mapping[str, Any]) -> ModelConfig:
     values = dict(raw)
     if "windows" in values:
         values["windows"] = tuple(Window(w) for w in values["windows"])
+    if "aliases" in values:
+        values["aliases"] = tuple(str(a) for a in values["aliases"])
     model = ModelConfig(**values)
     if model.batch_tokens < model.parallel:
         raise ConfigError(

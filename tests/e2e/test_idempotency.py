@@ -110,6 +110,6 @@ def test_a_retry_after_a_crash_replays_the_accepted_job(tmp_path: Path):
         server.stop()
     with sqlite3.connect(tmp_path / "leeway.db") as db:
         jobs = db.execute("SELECT id FROM jobs").fetchall()
-        keys = db.execute("SELECT key, job_id FROM idempotency_keys").fetchall()
+        keys = db.execute("SELECT key, subject FROM idempotency_keys").fetchall()
     assert jobs == [(accepted.parse().id,)]
     assert keys == [(headers["Idempotency-Key"], accepted.parse().id)]

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -57,4 +58,39 @@ def test_a_batch_must_hold_a_token_per_sequence(tmp_path: Path):
     f = tmp_path / "bad.toml"
     f.write_text('[[models]]\nid = "m"\nparallel = 64\nbatch_tokens = 32\n')
     with pytest.raises(ConfigError, match="batch_tokens"):
+        config.load(f, env={})
+
+
+def test_webhooks_defaults_and_file(tmp_path: Path):
+    hooks = config.load(env={}).webhooks
+    assert hooks.allow == () and hooks.timeout_seconds == 30 and hooks.retry_for_seconds == 86_400
+    assert hooks.secret_grace_seconds == 86_400 and hooks.concurrency >= 1
+    f = tmp_path / "hooks.toml"
+    f.write_text(
+        '[webhooks]\nallow = ["127.0.0.0/8", "::1/128"]\ntimeout_seconds = 2\n'
+        "backoff_base_seconds = 0.1\nbackoff_max_seconds = 1\nconcurrency = 3\n"
+    )
+    hooks = config.load(f, env={}).webhooks
+    assert [str(n) for n in hooks.allow] == ["127.0.0.0/8", "::1/128"]
+    assert (hooks.timeout_seconds, hooks.backoff_base_seconds, hooks.concurrency) == (2, 0.1, 3)
+
+
+@pytest.mark.parametrize(
+    ("toml", "words"),
+    [
+        ('allow = ["127.0.0.1/8"]', "not a CIDR range"),
+        ('allow = ["localhost"]', "not a CIDR range"),
+        ('allow = "127.0.0.0/8"', "must be a list"),
+        ("timeout_seconds = 0", "webhooks.timeout_seconds' must be more than 0"),
+        ("retry_for_seconds = -1", "webhooks.retry_for_seconds"),
+        ("concurrency = 0", "webhooks.concurrency"),
+        ("backoff_base_seconds = 10\nbackoff_max_seconds = 5", "must not be more than"),
+        ('timeout_seconds = "soon"', "webhooks.timeout_seconds"),
+        ("retries = 3", "Unknown webhooks setting"),
+    ],
+)
+def test_bad_webhook_settings_are_named(tmp_path: Path, toml: str, words: str):
+    f = tmp_path / "bad.toml"
+    f.write_text(f"[webhooks]\n{toml}\n")
+    with pytest.raises(ConfigError, match=re.escape(words)):
         config.load(f, env={})

@@ -48,10 +48,16 @@ def header(request: Request) -> str | None:
 
 
 def fingerprint(path: str, body: bytes) -> str:
-    digest = hashlib.sha256(path.encode())
-    digest.update(b"\n")
+    digest = hasher(path)
     digest.update(body)
     return digest.hexdigest()
+
+
+def hasher(path: str) -> hashlib._Hash:
+    """A fingerprint in the making, for a body hashed as it streams in: feed it the body."""
+    digest = hashlib.sha256(path.encode())
+    digest.update(b"\n")
+    return digest
 
 
 def from_request(request: Request, key: str | None, body: bytes) -> IdempotencyKey | None:

@@ -10,6 +10,7 @@ from typing import Any
 from leeway import windows
 from leeway.api.idempotency import Replayed
 from leeway.api.limits import Limiter
+from leeway.api.webhook_metadata import check_metadata
 from leeway.engines import Engine
 from leeway.errors import ContextLengthExceeded, ModelNotFound, UnsupportedParameter
 from leeway.events import JobEvents, Update
@@ -18,6 +19,7 @@ from leeway.scheduler.dispatcher import Dispatcher
 from leeway.settings import Settings
 from leeway.store import IdempotencyKey, Store
 from leeway.structured import OutputFormat, Tools
+from leeway.webhooks.guard import Guard
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,16 @@ class Draft:
     reasoning_param: str = "reasoning"  # the wire field that asked for it, for error messages
 
 
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """What a batch adds to a draft: whose item it is, and when the batch arrived."""
+
+    batch_id: str
+    custom_id: str
+    window: str  # the window asked for: the item's own, else the batch's
+    arrived: float
+
+
 class Intake:
     def __init__(
         self,
@@ -57,6 +69,7 @@ class Intake:
         self._settings, self._store, self._engines = settings, store, engines
         self._dispatcher, self._events, self._clock = dispatcher, events, clock
         self._limiter = Limiter(settings, store)
+        self._guard = Guard(settings.webhooks.allow)
 
     async def submit(
         self, tenant: str, draft: Draft, idempotency: IdempotencyKey | None = None
@@ -64,7 +77,7 @@ class Intake:
         """Validate against the model, store durably, and wake the dispatcher. Raises ``Replayed``
         with the job an idempotency key already made (checked before anything else)."""
         await self.replay_if_held(tenant, idempotency)
-        job = self._prepare(tenant, draft)
+        job = self.prepare(tenant, draft)
         await self._accept(job, idempotency)
         return job
 
@@ -73,7 +86,7 @@ class Intake:
     ) -> tuple[Job, AsyncIterator[Update]]:
         """Submit, already subscribed to the job's progress: text deltas, then the final job."""
         await self.replay_if_held(tenant, idempotency)
-        job = self._prepare(tenant, draft)
+        job = self.prepare(tenant, draft)
         sub = self._events.subscribe(job.id)
         try:
             await self._accept(job, idempotency)
@@ -111,8 +124,19 @@ class Intake:
         if idempotency is not None and (held := await self._store.held(tenant, idempotency)):
             raise Replayed(held)
 
-    def _prepare(self, tenant: str, draft: Draft) -> Job:
-        model, engine = self._settings.model(draft.model), self._engines.get(draft.model)
+    def check_webhook(self, metadata: Mapping[str, str]) -> None:
+        """400 naming the field if ``metadata`` names a webhook that is visibly unusable."""
+        check_metadata(metadata, self._guard)
+
+    async def admit(self, tenant: str, jobs: int) -> None:
+        """Raise ``RateLimited`` if a batch of ``jobs`` is over the tenant's limits."""
+        await self._limiter.admit(tenant, jobs)
+
+    def prepare(self, tenant: str, draft: Draft, item: BatchItem | None = None) -> Job:
+        """The job ``draft`` becomes, checked against its model (nothing is stored). A batch
+        ``item`` runs in the background, in the window it names, from the batch's arrival."""
+        model = self._settings.model(draft.model)
+        engine = self._engines.get(model.id) if model is not None else None
         if model is None or engine is None:
             raise ModelNotFound(
                 f"The model '{draft.model}' does not exist. GET /v1/models lists "
@@ -125,7 +149,10 @@ class Intake:
                 "or choose a model that reasons.",
                 param=draft.reasoning_param,
             )
-        window = windows.resolve(draft.requested_window, model.windows, background=draft.background)
+        check_metadata(draft.metadata, self._guard)
+        requested = draft.requested_window if item is None else item.window
+        background = draft.background or item is not None
+        window = windows.resolve(requested, model.windows, background=background)
         prompt_tokens = engine.count_tokens(draft.messages, draft.tools)
         room = engine.context - prompt_tokens
         if room < 1:
@@ -135,12 +162,12 @@ class Intake:
                 "tokens (and leaves that much less room for output).",
                 param=draft.input_param,
             )
-        now = self._clock()
+        now = self._clock() if item is None else item.arrived
         return Job(
             id=new_id(draft.id_prefix),
             tenant=tenant,
             surface=draft.surface,
-            model=draft.model,
+            model=model.id,
             messages=draft.messages,
             sampling=Sampling(
                 min(draft.max_output_tokens or room, room),
@@ -150,12 +177,14 @@ class Intake:
                 draft.stop,
             ),
             window=window,
-            requested_window=draft.requested_window,
+            requested_window=requested,
             created_at=now,
             deadline=windows.deadline(window, now, self._settings.window_targets),
             prompt_tokens=prompt_tokens,
             metadata=draft.metadata,
-            echo=draft.echo,
+            echo=draft.echo if item is None else {**draft.echo, "background": True},
+            batch_id=None if item is None else item.batch_id,
+            custom_id=None if item is None else item.custom_id,
             output_format=draft.output_format,
             tools=draft.tools,
             reasoning=draft.reasoning,

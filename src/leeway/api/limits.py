@@ -20,17 +20,19 @@ class Limiter:
         self._settings, self._store, self._clock = settings, store, clock
         self._buckets: dict[str, tuple[float, float]] = {}  # tenant -> (tokens, when)
 
-    async def admit(self, tenant: str) -> None:
-        """Raise ``RateLimited`` if one more job for ``tenant`` is over one of its limits."""
+    async def admit(self, tenant: str, jobs: int = 1) -> None:
+        """Raise ``RateLimited`` if one more request of ``jobs`` jobs (a batch has many) for
+        ``tenant`` is over one of its limits."""
         limits = self._settings.limits_for(tenant)
         if limits.requests_per_second > 0:
             self._take(tenant, limits.requests_per_second)
         if limits.max_queued > 0:
             queued = await self._store.count_queued(tenant)
-            if queued >= limits.max_queued:
+            if queued + jobs > limits.max_queued:
+                adding = "" if jobs == 1 else f", this batch would add {jobs}"
                 raise RateLimited(
-                    f"Too many queued jobs: tenant '{tenant}' has {queued} waiting and its limit "
-                    f"is {limits.max_queued} (max_queued). Retry once some have started.",
+                    f"Too many queued jobs: tenant '{tenant}' has {queued} waiting{adding} and its "
+                    f"limit is {limits.max_queued} (max_queued). Retry once some have started.",
                     retry_after=_FULL_QUEUE_RETRY,
                 )
 

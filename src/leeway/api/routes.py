@@ -29,7 +29,9 @@ from leeway.settings import Settings
 from leeway.store import IdempotencyKey, Store
 
 
-def _json(content: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+def json_response(
+    content: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
     return Response(
         orjson.dumps(content), status_code=status, media_type="application/json", headers=headers
     )
@@ -70,7 +72,9 @@ class Api:
             for m, e in self._engines.items()
         }
         ok = all(e["ready"] for e in engines.values())
-        return _json({"status": "ok" if ok else "starting", "engines": engines}, 200 if ok else 503)
+        return json_response(
+            {"status": "ok" if ok else "starting", "engines": engines}, 200 if ok else 503
+        )
 
     async def metrics(self, _: Request) -> Response:
         depths = await self._store.queue_depths()
@@ -89,7 +93,7 @@ class Api:
             }
             for m in self._settings.models
         ]
-        return _json({"object": "list", "data": data})
+        return json_response({"object": "list", "data": data})
 
     # -- Responses -------------------------------------------------------------------------
 
@@ -110,11 +114,11 @@ class Api:
                 await self._intake.replay_if_held(tenant, key)
                 draft = await self._continue(tenant, draft, body.previous_response_id)
             if body.background and not body.stream:
-                return _json(render(await self._intake.submit(tenant, draft, key)), 202)
+                return json_response(render(await self._intake.submit(tenant, draft, key)), 202)
             if body.stream:
                 job, updates = await self._intake.follow(tenant, draft, key)
                 return stream(encoder(job), updates)
-            return _json(render(await self._intake.run(tenant, draft, key)))
+            return json_response(render(await self._intake.run(tenant, draft, key)))
         except Replayed as replayed:
             streamed = encoder if body.stream else None
             return await self._replayed(replayed.job, render, streamed, bool(body.background))
@@ -133,8 +137,8 @@ class Api:
         if streamed is not None:
             return stream(streamed(job), self._replay(job), REPLAYED)
         if background:
-            return _json(render(job), 202, REPLAYED)
-        return _json(render(await self._intake.settled(job)), 200, REPLAYED)
+            return json_response(render(job), 202, REPLAYED)
+        return json_response(render(await self._intake.settled(job)), 200, REPLAYED)
 
     async def get_response(self, request: Request) -> Response:
         streamed = request.query_params.get("stream", "false").lower() in ("true", "1")
@@ -195,18 +199,24 @@ class Api:
                 "Only responses created with background: true can be cancelled.", param="id"
             )
         cancelled = await self._stop(job)
-        return _json(responses.render(cancelled, strict_incomplete=self._strict))
+        return json_response(responses.render(cancelled, strict_incomplete=self._strict))
 
     async def delete_response(self, request: Request) -> Response:
         """Deleting a response that is still queued or running cancels it first."""
         job = await self._own_response(request)
+        if job.batch_id is not None:
+            raise InvalidRequest(
+                f"Response '{job.id}' is an item of batch '{job.batch_id}' and is kept with it; "
+                "cancel it instead (POST /v1/responses/{id}/cancel), or cancel the batch.",
+                param="id",
+            )
         if not job.status.is_final:
             await self._stop(job)
         deleted = await self._store.delete(job.tenant, job.id)
         self._finals.forget(job.tenant, job.id)  # after the delete: no poll can re-cache it
         if not deleted:
             raise NotFound(f"No response with id '{job.id}' found.", param="id")
-        return _json({"id": job.id, "object": "response", "deleted": True})
+        return json_response({"id": job.id, "object": "response", "deleted": True})
 
     async def _stop(self, job: Job) -> Job:
         """Cancel in the store, stop generating, and end the job's streams."""
@@ -262,7 +272,7 @@ class Api:
             if body.stream:
                 job, updates = await self._intake.follow(tenant, draft, key)
                 return stream(encoder(job), updates)
-            return _json(chat.render(await self._intake.run(tenant, draft, key)))
+            return json_response(chat.render(await self._intake.run(tenant, draft, key)))
         except Replayed as replayed:
             streamed = encoder if body.stream else None
             return await self._replayed(replayed.job, chat.render, streamed)
@@ -276,7 +286,7 @@ class Api:
             if body.stream:
                 job, updates = await self._intake.follow(tenant, draft, key)
                 return stream(messages.MessageStream(job), updates)
-            return _json(messages.render(await self._intake.run(tenant, draft, key)))
+            return json_response(messages.render(await self._intake.run(tenant, draft, key)))
         except Replayed as replayed:
             streamed = messages.MessageStream if body.stream else None
             return await self._replayed(replayed.job, messages.render, streamed)

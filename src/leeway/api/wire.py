@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
-from leeway.errors import UnsupportedParameter
+from leeway.errors import InvalidRequest, UnsupportedParameter
 
 MetadataKey = Annotated[str, StringConstraints(max_length=64)]
 MetadataValue = Annotated[str, StringConstraints(max_length=512)]
@@ -41,3 +41,20 @@ def reject_unsupported(body: Request, not_yet: Mapping[str, Any]) -> None:
                 "from the request.",
                 param=name,
             )
+
+
+_METADATA: TypeAdapter[dict[str, str]] = TypeAdapter(Metadata)
+
+
+def check_metadata(raw: Any, param: str = "metadata") -> dict[str, str]:
+    """``metadata`` from a body read without a wire model: at most 16 string pairs."""
+    if raw is None:
+        return {}
+    try:
+        return _METADATA.validate_python(raw)
+    except ValidationError as e:
+        raise InvalidRequest(
+            f"{param} must be an object of at most 16 keys (up to 64 characters) with string "
+            f"values (up to 512 characters): {e.errors()[0]['msg']}.",
+            param=param,
+        ) from e

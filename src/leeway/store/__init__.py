@@ -6,9 +6,11 @@ unit tests. Claims are leases with a token: a completion whose token is stale ch
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from leeway.batches import Batch, ItemState, StoredFile
 from leeway.jobs import Finish, Job, JobError, Output, Status, Usage, Window
 
 
@@ -111,3 +113,70 @@ class KeyStore(Protocol):
     async def tenant_for_key(self, key_hash: str) -> str | None: ...
 
     async def count_keys(self) -> int: ...
+
+
+class BatchStore(Protocol):
+    """Creating batches: items are staged in chunks while the body is read, then made visible
+    (queued) at once with the batch, or discarded: a batch is stored whole or not at all."""
+
+    async def open(self, batch: Batch) -> None:
+        """Write the batch, not yet visible to anyone."""
+
+    async def stage(self, batch_id: str, items: Sequence[tuple[int, Job]]) -> None:
+        """Store these items (index in the batch, job) invisibly."""
+
+    async def commit(self, batch: Batch, total: int, idempotency: IdempotencyKey | None) -> Batch:
+        """Make the batch and its staged items visible and queued, with the key in the same
+        transaction. If the key is held already, discard this batch and return the holder's
+        (``IdempotencyMismatch`` if its fingerprint differs)."""
+
+    async def discard(self, batch_id: str) -> None: ...
+
+    async def held_batch(self, tenant: str, idempotency: IdempotencyKey) -> Batch | None:
+        """The batch this tenant's key made (``IdempotencyMismatch`` on another fingerprint)."""
+
+    async def get_batch(self, tenant: str, batch_id: str) -> Batch | None: ...
+
+    async def list_batches(
+        self, tenant: str, limit: int, after_id: str | None = None, before_id: str | None = None
+    ) -> list[Batch]:
+        """Newest first: the newest, or the nearest created after/before a cursor batch."""
+
+    async def cancel_batch(self, tenant: str, batch_id: str, now: float) -> Batch | None:
+        """Cancel the items still queued (running ones finish); None if no such batch."""
+
+
+class BatchResults(Protocol):
+    """Reading a batch's items, and its output files once every item is final."""
+
+    async def item(self, tenant: str, batch_id: str, custom_id: str) -> Job | None: ...
+
+    async def item_states(self, batch_id: str, after: int, limit: int) -> list[ItemState]:
+        """Items in batch order, from index ``after`` + 1."""
+
+    async def item_jobs(self, batch_id: str, after: int, limit: int) -> list[tuple[int, Job]]:
+        """Items with their jobs, in batch order, from index ``after`` + 1."""
+
+    async def to_finalize(self) -> list[Batch]:
+        """Batches whose every item is final, not yet finalized."""
+
+    async def finalize(
+        self, batch: Batch, output: StoredFile | None, errors: StoredFile | None, now: float
+    ) -> None:
+        """Record the batch's output and error files (those it has), and that it is finalized."""
+
+
+class FileStore(Protocol):
+    async def add_file(self, file: StoredFile, idempotency: IdempotencyKey | None) -> StoredFile:
+        """Record an uploaded file; the holder's file instead if the key is held already."""
+
+    async def held_file(self, tenant: str, idempotency: IdempotencyKey) -> StoredFile | None: ...
+
+    async def get_file(self, tenant: str, file_id: str) -> StoredFile | None: ...
+
+    async def list_files(
+        self, tenant: str, limit: int, purpose: str | None = None, after: str | None = None
+    ) -> list[StoredFile]:
+        """Newest first, from just after the cursor file ``after``."""
+
+    async def delete_file(self, tenant: str, file_id: str) -> bool: ...

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from leeway.batches import Batch, Counts, Shape, StoredFile
 from leeway.jobs import (
     Finish,
     Job,
@@ -48,6 +49,8 @@ def job_row(job: Job) -> dict[str, Any]:
         "request": orjson.dumps(request).decode(),
         "metadata": orjson.dumps(job.metadata).decode(),
         "echo": orjson.dumps(job.echo).decode(),
+        "batch_id": job.batch_id,
+        "custom_id": job.custom_id,
     }
 
 
@@ -112,4 +115,64 @@ def row_job(row: Any) -> Job:
         ),
         error=JobError(error["code"], error["message"]) if error else None,
         **structure_from(request),
+        batch_id=row["batch_id"],
+        custom_id=row["custom_id"],
+    )
+
+
+def batch_row(batch: Batch) -> dict[str, Any]:
+    return {
+        "id": batch.id,
+        "tenant": batch.tenant,
+        "shape": batch.shape.value,
+        "endpoint": batch.endpoint,
+        "label": batch.label,
+        "completion_window": batch.completion_window,
+        "metadata": orjson.dumps(batch.metadata).decode(),
+        "input_file_id": batch.input_file_id,
+        "created_at": batch.created_at,
+    }
+
+
+def row_batch(row: Any) -> Batch:
+    return Batch(
+        id=row["id"],
+        tenant=row["tenant"],
+        shape=Shape(row["shape"]),
+        endpoint=row["endpoint"],
+        completion_window=row["completion_window"],
+        created_at=row["created_at"],
+        label=row["label"],
+        metadata=orjson.loads(row["metadata"]),
+        input_file_id=row["input_file_id"],
+        counts=Counts(
+            row["n_queued"],
+            row["n_running"],
+            row["n_completed"],
+            row["n_incomplete"],
+            row["n_failed"],
+            row["n_cancelled"],
+        ),
+        cancelled_at=row["cancelled_at"],
+        finished_at=row["finished_at"],
+        finalized_at=row["finalized_at"],
+        output_file_id=row["output_file_id"],
+        error_file_id=row["error_file_id"],
+    )
+
+
+def file_row(file: StoredFile) -> dict[str, Any]:
+    return {
+        "id": file.id,
+        "tenant": file.tenant,
+        "purpose": file.purpose,
+        "filename": file.filename,
+        "bytes": file.bytes,
+        "created_at": file.created_at,
+    }
+
+
+def row_file(row: Any) -> StoredFile:
+    return StoredFile(
+        row["id"], row["tenant"], row["purpose"], row["filename"], row["bytes"], row["created_at"]
     )

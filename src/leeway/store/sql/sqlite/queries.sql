@@ -96,14 +96,15 @@ SELECT count(*) FROM api_keys;
 
 -- name: insert_idempotency_key
 -- Nothing is inserted (and the caller rolls back its job) if another request holds the key.
-INSERT INTO idempotency_keys (tenant, key, fingerprint, job_id, created_at)
-VALUES (:tenant, :key, :fingerprint, :job_id, :now)
+INSERT INTO idempotency_keys (tenant, key, fingerprint, subject, created_at)
+VALUES (:tenant, :key, :fingerprint, :subject, :now)
 ON CONFLICT (tenant, key) DO NOTHING;
 
 -- name: idempotency_holder
--- The job a key made, with the fingerprint of the request that made it.
+-- The job a key made, with the fingerprint of the request that made it (a key that made something
+-- else, a batch or a file, has another route in its fingerprint: a mismatch).
 SELECT k.fingerprint AS key_fingerprint, j.*
-FROM idempotency_keys k JOIN jobs j ON j.id = k.job_id
+FROM idempotency_keys k LEFT JOIN jobs j ON j.id = k.subject
 WHERE k.tenant = :tenant AND k.key = :key;
 
 -- name: prune_idempotency_keys

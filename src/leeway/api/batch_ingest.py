@@ -1,0 +1,272 @@
+"""Taking in a batch's requests with bounded memory, all or nothing.
+
+The body (or the uploaded file) is first spooled to disk as it arrives, hashed for its idempotency
+fingerprint and capped in size (413 as soon as it is over). Then, in a worker thread, its requests
+are read one at a time (``ijson`` over the JSON body, a line at a time over JSONL), each validated
+exactly as the surface would validate it alone, and staged in the store in chunks. Only when every
+item is valid are they made visible, in one transaction with the batch; an invalid item (400 naming
+its index and custom_id) discards what was staged. No more than one chunk of requests is ever held
+in memory, whatever the size of the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import ijson  # type: ignore[import-untyped]
+import orjson
+from starlette.requests import Request
+
+from leeway.api import chat, idempotency, responses
+from leeway.api.body import parse
+from leeway.api.intake import BatchItem, Draft, Intake
+from leeway.batches import Batch
+from leeway.errors import InvalidRequest, LeewayError, PayloadTooLarge
+from leeway.jobs import WINDOW_ALIASES, Job, Window
+from leeway.store import BatchStore
+
+CHUNK = 2000  # items staged per write
+_BATCH_WINDOWS = {"standard", "flex"} | {a for a, w in WINDOW_ALIASES.items() if w is Window.FLEX}
+_LABEL = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+MAX_CUSTOM_ID = 512
+ENDPOINTS = ("/v1/responses", "/v1/chat/completions")
+
+
+@dataclass(frozen=True, slots=True)
+class Spooled:
+    path: Path
+    size: int
+    fingerprint: str  # of the route and the body, for the Idempotency-Key
+
+
+async def spool(request: Request, limit: int, folder: Path) -> Spooled:
+    """Write the request body to a temporary file under ``folder`` as it arrives (the caller
+    removes it); 413 before anything is read if it declares more than ``limit`` bytes, else as soon
+    as it is over."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(too_large(limit))
+    folder.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - a metadata operation
+    fd, name = tempfile.mkstemp(dir=folder, suffix=".part")
+    path, size, digest = Path(name), 0, idempotency.hasher(request.url.path)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(too_large(limit))
+                digest.update(chunk)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)  # noqa: ASYNC240 - a metadata operation
+        raise
+    return Spooled(path, size, digest.hexdigest())
+
+
+def too_large(limit: int) -> str:
+    return f"A batch may be at most {limit:,} bytes; split it into several batches."
+
+
+def envelope(f: BinaryIO) -> dict[str, Any]:
+    """The body's top-level fields, with ``requests`` left out (it is read item by item later):
+    a ``requests`` key maps to True."""
+    builder = ijson.ObjectBuilder()
+    try:
+        for prefix, event, value in ijson.parse(f, use_float=True):
+            if prefix == "requests" or prefix.startswith("requests."):
+                continue
+            builder.event(event, value)
+            if prefix == "" and event == "map_key" and value == "requests":
+                builder.event("boolean", True)
+    except ijson.JSONError as e:
+        raise InvalidRequest(f"The body of your request is not valid JSON ({e}).") from e
+    if not isinstance(builder.value, dict):
+        raise InvalidRequest("The body must be a JSON object.")
+    return builder.value
+
+
+def inline_items(f: BinaryIO) -> Iterator[Any]:
+    """The reference shape: the items of the body's ``requests`` array, one at a time."""
+    try:
+        yield from ijson.items(f, "requests.item", use_float=True)
+    except ijson.JSONError as e:
+        raise InvalidRequest(
+            f"The requests array is not valid JSON ({e}).", param="requests"
+        ) from e
+
+
+def file_items(f: BinaryIO) -> Iterator[Any]:
+    """OpenAI's shape: one request per line of a JSONL file (blank lines are skipped)."""
+    for number, line in enumerate(f, 1):
+        if not line.strip():
+            continue
+        try:
+            yield orjson.loads(line)
+        except orjson.JSONDecodeError as e:
+            raise InvalidRequest(
+                f"Line {number} of the input file is not valid JSON ({e}).", param="input_file_id"
+            ) from e
+
+
+class Ingest:
+    """Turns a stream of raw batch items into staged jobs of one batch."""
+
+    def __init__(self, intake: Intake, store: BatchStore, max_requests: int) -> None:
+        self._intake, self._store, self._max = intake, store, max_requests
+
+    async def run(
+        self, batch: Batch, items: Iterator[Any], *, inline: bool
+    ) -> tuple[int, list[Job]]:
+        """Stage every item of ``items`` (read in a worker thread): how many there were, and one
+        item per model (to wake the dispatcher with once they are queued). Raises
+        ``InvalidRequest`` for the first invalid item, after discarding the batch."""
+        loop = asyncio.get_running_loop()
+        await self._store.open(batch)
+
+        def stage(chunk: list[tuple[int, Job]]) -> None:
+            asyncio.run_coroutine_threadsafe(self._store.stage(batch.id, chunk), loop).result()
+
+        def work() -> tuple[int, dict[str, Job]]:
+            seen: set[str] = set()
+            models: dict[str, Job] = {}  # one item per model, to wake the dispatcher with
+            chunk: list[tuple[int, Job]] = []
+            count = 0
+            for index, raw in enumerate(items):
+                if index >= self._max:
+                    raise InvalidRequest(
+                        f"A batch holds at most {self._max:,} requests; split this one.",
+                        param="requests" if inline else "input_file_id",
+                    )
+                job = self._item(batch, index, raw, seen, inline)
+                models.setdefault(job.model, job)
+                chunk.append((index, job))
+                count += 1
+                if len(chunk) >= CHUNK:
+                    stage(chunk)
+                    chunk = []
+            if chunk:
+                stage(chunk)
+            return count, models
+
+        try:
+            count, models = await asyncio.to_thread(work)
+            if count == 0:
+                raise InvalidRequest(
+                    "A batch needs at least one request.",
+                    param="requests" if inline else "input_file_id",
+                )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._store.discard(batch.id))
+            raise
+        return count, list(models.values())
+
+    def _item(self, batch: Batch, index: int, raw: Any, seen: set[str], inline: bool) -> Job:
+        where = f"requests[{index}]" if inline else f"line {index + 1} of the input file"
+        if not isinstance(raw, dict):
+            raise InvalidRequest(f"{where} must be a JSON object.", param=_param(index, inline))
+        custom_id = raw.get("custom_id")
+        if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= MAX_CUSTOM_ID:
+            raise InvalidRequest(
+                f"{where} needs a custom_id: a string of 1 to {MAX_CUSTOM_ID} characters.",
+                param=_param(index, inline, "custom_id"),
+            )
+        where = f"{where} (custom_id {custom_id!r})"
+        if custom_id in seen:
+            raise InvalidRequest(
+                f"{where}: custom_id is used twice; each request in a batch needs its own.",
+                param=_param(index, inline, "custom_id"),
+            )
+        seen.add(custom_id)
+        try:
+            params = _params(raw, batch.endpoint, inline)
+        except LeewayError as e:
+            raise InvalidRequest(
+                f"{where}: {e.message}", param=_param(index, inline, e.param)
+            ) from e
+        field = "params" if inline else "body"
+        try:
+            draft = _draft(batch, params)
+            window = _window(draft.requested_window or batch.completion_window)
+            item = BatchItem(batch.id, custom_id, window, batch.created_at)
+            return self._intake.prepare(batch.tenant, draft, item)
+        except LeewayError as e:
+            inner = f"{field}.{e.param}" if e.param else field
+            raise InvalidRequest(f"{where}: {e.message}", param=_param(index, inline, inner)) from e
+
+
+def _draft(batch: Batch, params: dict[str, Any]) -> Draft:
+    if params.get("stream"):
+        raise InvalidRequest("Batch items cannot be streamed; leave stream out.", param="stream")
+    if batch.endpoint == "/v1/chat/completions":
+        return chat.draft(parse(chat.CreateChatCompletion, params))
+    body = parse(responses.CreateResponse, params)
+    if body.background is False:
+        raise InvalidRequest(
+            "Batch items run in the background; leave background out or set it to true.",
+            param="background",
+        )
+    return responses.draft(body)
+
+
+def _window(requested: str) -> str:
+    """The window a batch item asks for, if batch items may use it."""
+    window = WINDOW_ALIASES.get(requested) or next(
+        (w for w in Window if w.value == requested), None
+    )
+    if window not in _BATCH_WINDOWS:
+        raise InvalidRequest(
+            f"Completion window {requested!r} is not available to batch items; use "
+            "'standard' or 'flex' (or send latency-sensitive requests one at a time).",
+            param="metadata.completion_window",
+        )
+    return requested
+
+
+def _params(raw: dict[str, Any], endpoint: str, inline: bool) -> dict[str, Any]:
+    """The item's request body, after checking the item's own fields."""
+    if inline:
+        allowed, body_field = {"custom_id", "params"}, "params"
+    else:
+        allowed, body_field = {"custom_id", "method", "url", "body"}, "body"
+        if raw.get("method", "POST") != "POST":
+            raise InvalidRequest("method must be 'POST'.", param="method")
+        if raw.get("url", endpoint) != endpoint:
+            raise InvalidRequest(
+                f"url is {raw.get('url')!r} but the batch's endpoint is {endpoint!r}; every "
+                "request in a batch goes to the batch's endpoint.",
+                param="url",
+            )
+    if unknown := sorted(set(raw) - allowed):
+        raise InvalidRequest(
+            f"Unknown field(s) {unknown}; an item holds {sorted(allowed)}.", param=unknown[0]
+        )
+    body = raw.get(body_field)
+    if not isinstance(body, dict):
+        raise InvalidRequest(
+            f"{body_field} must be a JSON object (the request body).", param=body_field
+        )
+    return body
+
+
+def _param(index: int, inline: bool, rest: str | None = None) -> str:
+    base = f"requests[{index}]" if inline else f"input_file_id:line {index + 1}"
+    return f"{base}.{rest}" if rest else base
+
+
+def check_label(label: Any) -> str | None:
+    if label is None:
+        return None
+    if not isinstance(label, str) or not _LABEL.match(label):
+        raise InvalidRequest(
+            "label must be 1 to 128 characters of letters, digits, '-' and '_'.", param="label"
+        )
+    return label

@@ -1,0 +1,111 @@
+"""A batch on the wire, in the shape it was created in: the reference's or OpenAI's."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from leeway.batches import Batch, ItemState
+from leeway.jobs import Status
+
+_ITEM_STATUS = {
+    Status.QUEUED: "QUEUED",
+    Status.IN_PROGRESS: "RUNNING",
+    Status.COMPLETED: "COMPLETED",
+    Status.INCOMPLETE: "COMPLETED",  # it has a response, cut short by max_output_tokens
+    Status.FAILED: "FAILED",
+    Status.CANCELLED: "CANCELLED",
+}
+_DAY = 86_400
+DONE_WITHOUT_RESPONSE = frozenset({Status.FAILED, Status.CANCELLED})  # their lines: the error file
+
+
+def reference(batch: Batch) -> dict[str, Any]:
+    """The reference's batch object (what POST and GET /v1/batches answer for it)."""
+    return {
+        "id": batch.id,
+        "label": batch.label,
+        "created_at": int(batch.created_at),
+        "request_counts": batch.counts.total,
+    }
+
+
+def reference_status(batch: Batch) -> dict[str, Any]:
+    """The reference batch with its counts per status (``request_status`` is streamed after)."""
+    c = batch.counts
+    return {
+        **reference(batch),
+        "status_counts": {
+            "QUEUED": c.queued,
+            "RUNNING": c.running,
+            "COMPLETED": c.completed + c.incomplete,
+            "FAILED": c.failed,
+            "CANCELLED": c.cancelled,
+        },
+        "cancelled_at": _int(batch.cancelled_at),
+        "finished_at": _int(batch.finished_at),
+    }
+
+
+async def reference_stream(
+    batch: Batch, pages: Callable[[int], Awaitable[list[ItemState]]]
+) -> AsyncIterator[bytes]:
+    """``GET /v1/batches/{id}`` as JSON, written a page of items at a time: the whole
+    ``request_status`` map is never built in memory. ``pages(after)`` reads the items after
+    index ``after``."""
+    head = orjson.dumps(reference_status(batch))
+    yield head[:-1] + b',"request_status":{'
+    after, first = -1, True
+    while items := await pages(after):
+        parts = [
+            orjson.dumps(i.custom_id) + b':{"status":"' + _ITEM_STATUS[Status(i.status)].encode()
+            for i in items
+        ]
+        yield (b"" if first else b",") + b'"},'.join(parts) + b'"}'
+        after, first = items[-1].index, False
+    yield b"}}"
+
+
+def openai(batch: Batch) -> dict[str, Any]:
+    """OpenAI's ``Batch`` object. A batch is validated while it is created (an invalid one is
+    refused with 400), so it is never seen ``validating`` or ``failed``; it is ``finalizing`` while
+    its output files are written; it does not expire (flex items run within the flex bound)."""
+    c, finished, cancelled = batch.counts, batch.finished_at, batch.cancelled_at
+    if cancelled is not None:
+        status = "cancelled" if batch.finalized_at is not None else "cancelling"
+    elif finished is None:
+        status = "in_progress"
+    else:
+        status = "completed" if batch.finalized_at is not None else "finalizing"
+    return {
+        "id": batch.id,
+        "object": "batch",
+        "endpoint": batch.endpoint,
+        "errors": None,
+        "input_file_id": batch.input_file_id,
+        "completion_window": batch.completion_window,
+        "status": status,
+        "output_file_id": batch.output_file_id,
+        "error_file_id": batch.error_file_id,
+        "created_at": int(batch.created_at),
+        "in_progress_at": int(batch.created_at),
+        "expires_at": int(batch.created_at) + _DAY,
+        "finalizing_at": _int(finished),
+        "completed_at": _int(batch.finalized_at) if cancelled is None else None,
+        "failed_at": None,
+        "expired_at": None,
+        "cancelling_at": _int(cancelled),
+        "cancelled_at": _int(batch.finalized_at) if cancelled is not None else None,
+        "request_counts": {
+            "total": c.total,
+            "completed": c.completed + c.incomplete,
+            "failed": c.failed + c.cancelled,
+        },
+        "metadata": dict(batch.metadata) or None,
+    }
+
+
+def _int(t: float | None) -> int | None:
+    return None if t is None else int(t)

@@ -1,0 +1,265 @@
+"""The Batch API: ``/v1/batches`` in the reference's shape (requests inline) and OpenAI's (requests in
+an uploaded file). Both shapes share one create route, told apart by the body: ``requests`` or
+``input_file_id``. A batch answers in the shape it was created in."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from leeway.api import batch_wire, chat, idempotency, responses
+from leeway.api.auth import Authenticator
+from leeway.api.batch_ingest import (
+    ENDPOINTS,
+    Ingest,
+    check_label,
+    envelope,
+    file_items,
+    inline_items,
+    spool,
+)
+from leeway.api.files import file_path
+from leeway.api.idempotency import REPLAYED
+from leeway.api.intake import Intake
+from leeway.api.routes import json_response
+from leeway.api.wire import check_metadata
+from leeway.batches import Batch, Shape
+from leeway.errors import InvalidRequest, NotFound
+from leeway.jobs import Job, Surface, new_id
+from leeway.scheduler.dispatcher import Dispatcher
+from leeway.settings import Settings
+from leeway.store import BatchResults, BatchStore, FileStore, IdempotencyKey
+from leeway.webhooks.sender import Render
+
+_PAGE = 5000  # items read per query when listing a batch's statuses
+_REFERENCE_FIELDS = {"endpoint", "label", "requests", "metadata"}  # metadata: Leeway's addition
+_OPENAI_FIELDS = {"input_file_id", "endpoint", "completion_window", "metadata"}
+
+
+class BatchApi:
+    def __init__(
+        self,
+        settings: Settings,
+        batches: BatchStore,
+        results: BatchResults,
+        files: FileStore,
+        auth: Authenticator,
+        intake: Intake,
+        dispatcher: Dispatcher,
+    ) -> None:
+        self._settings, self._batches, self._results, self._files = (
+            settings,
+            batches,
+            results,
+            files,
+        )
+        self._auth, self._dispatcher, self._intake = auth, dispatcher, intake
+        self._ingest = Ingest(intake, batches, settings.max_batch_requests)
+        self._strict = settings.strict_incomplete
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v1/batches", self.create, methods=["POST"]),
+            Route("/v1/batches", self.list, methods=["GET"]),
+            Route("/v1/batches/{id}", self.get, methods=["GET"]),
+            Route("/v1/batches/{id}/cancel", self.cancel, methods=["POST"]),
+            Route("/v1/batches/{id}/{custom_id:path}", self.item, methods=["GET"]),
+        ]
+
+    async def create(self, request: Request) -> Response:
+        tenant = await self._auth.tenant(request)
+        key = idempotency.header(request)
+        limit, folder = self._settings.max_batch_bytes, self._settings.data_dir / "tmp"
+        spooled = await spool(request, limit, folder)
+        try:
+            held = None if key is None else IdempotencyKey(key, spooled.fingerprint)
+            if held is not None and (batch := await self._batches.held_batch(tenant, held)):
+                return self._created(batch, REPLAYED)
+            fields = await asyncio.to_thread(_read, spooled.path, envelope)
+            if "input_file_id" in fields:
+                batch, path = await self._openai(tenant, fields), None
+            else:
+                batch, path = self._reference(tenant, fields), spooled.path
+            stored = await self._store(batch, path, held)
+        finally:
+            spooled.path.unlink(missing_ok=True)
+        replayed = stored.id != batch.id  # a concurrent request with the same key won
+        return self._created(stored, REPLAYED if replayed else None)
+
+    def _reference(self, tenant: str, fields: dict[str, Any]) -> Batch:
+        _known(fields, _REFERENCE_FIELDS, "a batch with inline requests")
+        if fields.get("endpoint") != "/v1/responses":
+            raise InvalidRequest(
+                f"endpoint must be '/v1/responses', not {fields.get('endpoint')!r}.",
+                param="endpoint",
+            )
+        if "requests" not in fields:
+            raise InvalidRequest(
+                "requests is required: a list of {custom_id, params}.", param="requests"
+            )
+        return Batch(
+            id=new_id("batch_"),
+            tenant=tenant,
+            shape=Shape.REFERENCE,
+            endpoint="/v1/responses",
+            completion_window="standard",
+            created_at=time.time(),
+            label=check_label(fields.get("label")),
+            metadata=self._metadata(fields),
+        )
+
+    async def _openai(self, tenant: str, fields: dict[str, Any]) -> Batch:
+        _known(fields, _OPENAI_FIELDS, "a batch made from an input file")
+        endpoint, window = fields.get("endpoint"), fields.get("completion_window", "24h")
+        if endpoint not in ENDPOINTS:
+            raise InvalidRequest(
+                f"endpoint must be one of {list(ENDPOINTS)}, not {endpoint!r}.", param="endpoint"
+            )
+        if window not in ("24h", "standard", "flex"):
+            raise InvalidRequest(
+                f"completion_window must be '24h' (flex), 'standard' or 'flex', not {window!r}.",
+                param="completion_window",
+            )
+        file_id = fields["input_file_id"]
+        found = await self._files.get_file(tenant, file_id) if isinstance(file_id, str) else None
+        if found is None or found.purpose != "batch":
+            raise NotFound(
+                f"No file with id {file_id!r} and purpose 'batch' found; upload the JSONL with "
+                "POST /v1/files (purpose=batch) first.",
+                param="input_file_id",
+            )
+        return Batch(
+            id=new_id("batch_"),
+            tenant=tenant,
+            shape=Shape.OPENAI,
+            endpoint=endpoint,
+            completion_window=window,
+            created_at=time.time(),
+            metadata=self._metadata(fields),
+            input_file_id=file_id,
+        )
+
+    def _metadata(self, fields: dict[str, Any]) -> dict[str, str]:
+        """The batch's metadata; a ``completion_webhook`` there is called when the batch is final."""
+        metadata = check_metadata(fields.get("metadata"))
+        self._intake.check_webhook(metadata)
+        return metadata
+
+    async def _store(self, batch: Batch, body: Path | None, key: IdempotencyKey | None) -> Batch:
+        """Stage the batch's items (from the spooled body, or its input file), then commit."""
+        source = body or file_path(self._settings.data_dir, batch.input_file_id or "")
+        with source.open("rb") as f:
+            items = inline_items(f) if body is not None else file_items(f)
+            count, woken = await self._ingest.run(batch, items, inline=body is not None)
+        try:
+            await self._intake.admit(batch.tenant, count)
+        except BaseException:
+            await self._batches.discard(batch.id)
+            raise
+        stored = await self._batches.commit(batch, count, key)
+        for job in woken:
+            self._dispatcher.wake(job)
+        return stored
+
+    async def list(self, request: Request) -> Response:
+        tenant = await self._auth.tenant(request)
+        q = request.query_params
+        raw = q.get("limit", "25")
+        if not raw.isdigit() or not 1 <= int(raw) <= 200:
+            raise InvalidRequest(
+                f"limit must be an integer from 1 to 200, not {raw!r}.", param="limit"
+            )
+        if q.get("after_id") and q.get("before_id"):
+            raise InvalidRequest("Send after_id or before_id, not both.", param="before_id")
+        found = await self._batches.list_batches(
+            tenant, int(raw), q.get("after_id"), q.get("before_id")
+        )
+        return json_response([batch_wire.reference(b) for b in found])
+
+    async def get(self, request: Request) -> Response:
+        batch = await self._own(request)
+        if batch.shape is Shape.OPENAI:
+            return json_response(batch_wire.openai(batch))
+
+        async def pages(after: int) -> list[Any]:
+            return await self._results.item_states(batch.id, after, _PAGE)
+
+        return StreamingResponse(
+            batch_wire.reference_stream(batch, pages), media_type="application/json"
+        )
+
+    async def item(self, request: Request) -> Response:
+        batch = await self._own(request)
+        custom_id = request.path_params["custom_id"]
+        job = await self._results.item(batch.tenant, batch.id, custom_id)
+        if job is None:
+            raise NotFound(
+                f"Batch '{batch.id}' has no request with custom_id {custom_id!r}.",
+                param="custom_id",
+            )
+        return json_response(render_item(job, self._strict))
+
+    async def cancel(self, request: Request) -> Response:
+        batch = await self._own(request)
+        cancelled = await self._batches.cancel_batch(batch.tenant, batch.id, time.time())
+        return self._render(cancelled or batch)
+
+    async def _own(self, request: Request) -> Batch:
+        tenant = await self._auth.tenant(request)
+        batch_id = request.path_params["id"]
+        if (batch := await self._batches.get_batch(tenant, batch_id)) is None:
+            raise NotFound(f"No batch with id '{batch_id}' found.", param="id")
+        return batch
+
+    def _created(self, batch: Batch, headers: Mapping[str, str] | None) -> Response:
+        if batch.shape is Shape.OPENAI:
+            return json_response(batch_wire.openai(batch), 200, headers)
+        return json_response(batch_wire.reference(batch), 200, headers)
+
+    def _render(self, batch: Batch) -> Response:
+        if batch.shape is Shape.OPENAI:
+            return json_response(batch_wire.openai(batch))
+        return json_response(batch_wire.reference_status(batch))
+
+
+def batch_renderer(batches: BatchStore) -> Render:
+    """A batch-level webhook's body: the batch as GET shows it (in the reference shape, its counts
+    without the per-item map)."""
+
+    async def render(tenant: str, batch_id: str) -> bytes | None:
+        batch = await batches.get_batch(tenant, batch_id)
+        if batch is None:
+            return None
+        if batch.shape is Shape.OPENAI:
+            return orjson.dumps(batch_wire.openai(batch))
+        return orjson.dumps(batch_wire.reference_status(batch))
+
+    return render
+
+
+def render_item(job: Job, strict_incomplete: bool) -> dict[str, Any]:
+    """A batch item as its surface's GET would show it."""
+    if job.surface is Surface.CHAT:
+        return chat.render(job)
+    return responses.render(job, strict_incomplete=strict_incomplete)
+
+
+def _read(path: Path, reader: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    with path.open("rb") as f:
+        return reader(f)
+
+
+def _known(fields: dict[str, Any], known: set[str], what: str) -> None:
+    if unknown := sorted(set(fields) - known):
+        raise InvalidRequest(
+            f"Unknown field(s) {unknown} for {what}; its fields are {sorted(known)}.",
+            param=unknown[0],
+        )

@@ -1,0 +1,130 @@
+"""The SQLite store's connections: a reader per use, and one writer thread that commits in groups.
+
+Every write that arrives while the previous commit is syncing joins the next transaction (each in its
+own savepoint, so one failing write does not undo the others). A caller hears back only after its
+write is committed and synced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from leeway.errors import IdempotencyMismatch
+from leeway.store import IdempotencyKey
+from leeway.store.queries import migrations
+
+T = TypeVar("T")
+Write = Callable[[sqlite3.Connection], Any]
+
+_MAX_GROUP = 2048  # writes in one transaction at most
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    for number, sql in migrations("sqlite"):
+        if number > version:
+            conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version={number};\nCOMMIT;")
+
+
+class GroupWriter:
+    """One thread, one connection; runs queued writes in shared transactions."""
+
+    def __init__(self, path: Path, at_start: tuple[str, ...] = ()) -> None:
+        self._conn = connect(path)
+        _migrate(self._conn)
+        for sql in at_start:
+            self._conn.execute(sql)
+        self._queue: queue.SimpleQueue[tuple[Write, asyncio.Future[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._run, name="leeway-sqlite-writer", daemon=True)
+        self._thread.start()
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put((fn, future))
+        return await future
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._conn.close()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            group = [item]
+            while len(group) < _MAX_GROUP:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # stop after this group
+                    break
+                group.append(nxt)
+            self._commit(group)
+
+    def _commit(self, group: list[tuple[Write, asyncio.Future[Any]]]) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            for fn, future in group:
+                self._conn.execute("SAVEPOINT w")
+                try:
+                    outcomes.append((future, fn(self._conn), None))
+                    self._conn.execute("RELEASE w")
+                except Exception as e:  # noqa: BLE001 - handed to the caller that wrote it
+                    self._conn.execute("ROLLBACK TO w")
+                    self._conn.execute("RELEASE w")
+                    outcomes.append((future, None, e))
+            self._conn.execute("COMMIT")
+        except Exception as e:  # noqa: BLE001 - the whole group failed: tell every caller
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            outcomes = [(future, None, e) for _, future in group]
+        loop = group[0][1].get_loop()
+        loop.call_soon_threadsafe(_settle, outcomes)
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, value, error in outcomes:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
+
+
+class KeyTaken(Exception):  # a signal inside a write, never seen outside the store
+    def __init__(self, row: sqlite3.Row) -> None:
+        super().__init__("idempotency key taken")
+        self.row = row
+
+
+def check_holder(row: sqlite3.Row, idempotency: IdempotencyKey) -> sqlite3.Row:
+    """The row an idempotency key made, if the request matches the one that made it."""
+    if row["key_fingerprint"] != idempotency.fingerprint or row["id"] is None:
+        raise IdempotencyMismatch(_MISMATCH.format(key=idempotency.key))
+    return row
+
+
+_MISMATCH = (
+    "The Idempotency-Key '{key}' was already used with a different request (another body or "
+    "another endpoint). Use a new key for a new request, or resend exactly the same request."
+)

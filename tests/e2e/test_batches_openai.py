@@ -1,0 +1,170 @@
+"""OpenAI's file-based Batch API, driven with the official `openai` SDK unchanged."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import openai
+import orjson
+import pytest
+from openai import OpenAI
+
+from tests.e2e.conftest import MODEL
+from tests.e2e.server import LeewayServer
+
+
+@pytest.fixture
+def client(fake: LeewayServer) -> OpenAI:
+    return OpenAI(base_url=fake.base_url, api_key=fake.key, max_retries=0)
+
+
+def jsonl(lines: list[dict[str, Any]]) -> bytes:
+    return b"".join(orjson.dumps(line) + b"\n" for line in lines)
+
+
+def responses_lines(n: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "custom_id": f"task-{i}",
+            "method": "POST",
+            "url": "/v1/responses",
+            "body": {"model": MODEL, "input": f"Count to {i}.", "max_output_tokens": 8},
+        }
+        for i in range(n)
+    ]
+
+
+def wait(client: OpenAI, batch_id: str, until: tuple[str, ...] = ("completed",)) -> Any:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        batch = client.batches.retrieve(batch_id)
+        if batch.status in until:
+            return batch
+        time.sleep(0.2)
+    raise AssertionError(f"batch stayed {batch.status}")
+
+
+def test_files_then_batch_then_output_file(client: OpenAI):
+    uploaded = client.files.create(
+        file=("tasks.jsonl", jsonl(responses_lines(12))), purpose="batch"
+    )
+    assert uploaded.id.startswith("file-") and uploaded.purpose == "batch"
+    assert uploaded.filename == "tasks.jsonl" and uploaded.bytes == len(jsonl(responses_lines(12)))
+    assert client.files.retrieve(uploaded.id).id == uploaded.id
+    assert uploaded.id in [f.id for f in client.files.list(purpose="batch")]
+    assert client.files.content(uploaded.id).content == jsonl(responses_lines(12))
+
+    batch = client.batches.create(
+        input_file_id=uploaded.id,
+        endpoint="/v1/responses",
+        completion_window="24h",
+        metadata={"project": "evals"},
+    )
+    assert batch.object == "batch" and batch.status == "in_progress"
+    assert batch.request_counts is not None and batch.request_counts.total == 12
+    assert batch.metadata == {"project": "evals"} and batch.completion_window == "24h"
+
+    done = wait(client, batch.id)
+    assert done.request_counts.completed == 12 and done.request_counts.failed == 0
+    assert done.output_file_id and done.error_file_id is None
+    assert done.completed_at is not None and done.finalizing_at is not None
+    lines = [orjson.loads(line) for line in client.files.content(done.output_file_id).iter_lines()]
+    assert sorted(line["custom_id"] for line in lines) == sorted(f"task-{i}" for i in range(12))
+    for line in lines:
+        assert line["error"] is None and line["response"]["status_code"] == 200
+        body = line["response"]["body"]
+        assert body["object"] == "response" and body["status"] == "completed"
+        assert body["completion_window"] == "flex"  # 24h is flex
+    output = client.files.retrieve(done.output_file_id)
+    assert output.purpose == "batch_output"
+
+    assert client.files.delete(uploaded.id).deleted is True
+    with pytest.raises(openai.NotFoundError):
+        client.files.retrieve(uploaded.id)
+
+
+def test_chat_completions_batch(client: OpenAI):
+    lines = [
+        {
+            "custom_id": f"chat-{i}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                "model": MODEL,
+                "messages": [{"role": "user", "content": f"Hi {i}"}],
+                "max_tokens": 8,
+            },
+        }
+        for i in range(3)
+    ]
+    uploaded = client.files.create(file=("chat.jsonl", jsonl(lines)), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    done = wait(client, batch.id)
+    out = [orjson.loads(line) for line in client.files.content(done.output_file_id).iter_lines()]
+    assert {line["response"]["body"]["object"] for line in out} == {"chat.completion"}
+
+
+def test_cancelled_items_go_to_the_error_file(client: OpenAI):
+    uploaded = client.files.create(
+        file=("many.jsonl", jsonl(responses_lines(400))), purpose="batch"
+    )
+    batch = client.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/responses", completion_window="24h"
+    )
+    cancelling = client.batches.cancel(batch.id)
+    assert cancelling.status in ("cancelling", "cancelled")
+    done = wait(client, batch.id, ("cancelled",))
+    counts = done.request_counts
+    assert counts.total == 400 and counts.completed + counts.failed == 400 and counts.failed > 0
+    errors = [orjson.loads(line) for line in client.files.content(done.error_file_id).iter_lines()]
+    assert len(errors) == counts.failed
+    assert {e["error"]["code"] for e in errors} == {"batch_cancelled"}
+
+
+def test_bad_input_files_and_batches_are_400(client: OpenAI):
+    with pytest.raises(openai.BadRequestError) as e:
+        client.files.create(file=("x.jsonl", b"{}\n"), purpose="assistants")
+    assert e.value.body["param"] == "purpose"  # type: ignore[index]
+
+    with pytest.raises(openai.NotFoundError):
+        client.batches.create(
+            input_file_id="file-missing", endpoint="/v1/responses", completion_window="24h"
+        )
+
+    lines = responses_lines(3)
+    lines[1]["url"] = "/v1/chat/completions"
+    uploaded = client.files.create(file=("mixed.jsonl", jsonl(lines)), purpose="batch")
+    with pytest.raises(openai.BadRequestError) as e:
+        client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/responses", completion_window="24h"
+        )
+    assert "line 2" in e.value.message and "task-1" in e.value.message
+
+    garbage = client.files.create(file=("bad.jsonl", b'{"custom_id": "a"\n'), purpose="batch")
+    with pytest.raises(openai.BadRequestError) as e:
+        client.batches.create(
+            input_file_id=garbage.id, endpoint="/v1/responses", completion_window="24h"
+        )
+    assert "Line 1" in e.value.message
+
+    good = client.files.create(file=("ok.jsonl", jsonl(responses_lines(1))), purpose="batch")
+    with pytest.raises(openai.BadRequestError) as e:
+        client.batches.create(
+            input_file_id=good.id,
+            endpoint="/v1/responses",
+            completion_window="1h",  # type: ignore[arg-type]
+        )
+    assert e.value.body["param"] == "completion_window"  # type: ignore[index]
+
+
+def test_upload_with_idempotency_key_replays(client: OpenAI):
+    data = jsonl(responses_lines(2))
+    key = {"Idempotency-Key": "upload-1"}
+    first = client.files.create(file=("a.jsonl", data), purpose="batch", extra_headers=key)
+    again = client.files.create(file=("a.jsonl", data), purpose="batch", extra_headers=key)
+    assert again.id == first.id
+    with pytest.raises(openai.BadRequestError):
+        client.files.create(file=("a.jsonl", data + b"\n"), purpose="batch", extra_headers=key)

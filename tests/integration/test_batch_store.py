@@ -1,0 +1,119 @@
+"""Batches on the SQLite store: staged items are invisible until committed, a batch is stored whole
+or not at all, counts follow every item's moves, and a stop mid-upload leaves nothing behind."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from leeway.batches import Batch, Counts, Shape
+from leeway.errors import IdempotencyMismatch
+from leeway.jobs import Finish, Output, Usage
+from leeway.store import IdempotencyKey, Result
+from leeway.store.sqlite import SqliteStore
+from tests.conftest import FAKE_MODEL, make_job
+
+DONE = Result(Output("ok", Finish.STOP), Usage(3, 1))
+
+
+def batch(tenant: str = "t1") -> Batch:
+    return Batch(
+        id=f"batch_{time.monotonic_ns()}",
+        tenant=tenant,
+        shape=Shape.REFERENCE,
+        endpoint="/v1/responses",
+        completion_window="standard",
+        created_at=time.time(),
+    )
+
+
+async def staged(store: SqliteStore, b: Batch, n: int) -> list[str]:
+    jobs = [replace(make_job(), batch_id=b.id, custom_id=f"c{i}") for i in range(n)]
+    await store.batches.open(b)
+    await store.batches.stage(b.id, list(enumerate(jobs)))
+    return [j.id for j in jobs]
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    s = SqliteStore(tmp_path / "db.sqlite", lease_seconds=10, max_attempts=2)
+    yield s
+    await s.close()
+
+
+async def test_staged_items_are_invisible_until_the_batch_commits(store: SqliteStore):
+    b = batch()
+    ids = await staged(store, b, 3)
+    now = time.time()
+    assert await store.claim(FAKE_MODEL, 10, now) == []
+    assert await store.queued(FAKE_MODEL, 10, now) == []
+    assert await store.batches.get_batch("t1", b.id) is None
+    assert await store.count_queued("t1") == 0
+
+    committed = await store.batches.commit(b, 3, None)
+    assert committed.counts == Counts(queued=3)
+    assert [s.custom_id for s in await store.batches.item_states(b.id, -1, 10)] == [
+        "c0",
+        "c1",
+        "c2",
+    ]
+    claims = await store.claim(FAKE_MODEL, 10, now)
+    assert sorted(c.job.id for c in claims) == sorted(ids)
+    assert (await store.batches.get_batch("t1", b.id)).counts == Counts(running=3)  # type: ignore[union-attr]
+
+
+async def test_counts_follow_items_and_the_last_final_item_finishes_the_batch(store: SqliteStore):
+    b = batch()
+    await staged(store, b, 3)
+    await store.batches.commit(b, 3, None)
+    claims = await store.claim(FAKE_MODEL, 2, time.time())
+    await store.finish(claims[0], DONE, time.time())
+    got = await store.batches.get_batch("t1", b.id)
+    assert got is not None and got.counts == Counts(queued=1, running=1, completed=1)
+    assert got.finished_at is None
+    cancelled = await store.batches.cancel_batch("t1", b.id, time.time())
+    assert cancelled is not None and cancelled.counts == Counts(running=1, completed=1, cancelled=1)
+    assert cancelled.cancelled_at is not None and cancelled.finished_at is None
+    await store.finish(claims[1], DONE, time.time())  # the running one finishes
+    done = await store.batches.get_batch("t1", b.id)
+    assert done is not None and done.counts == Counts(completed=2, cancelled=1)
+    assert done.finished_at is not None
+    assert [x.id for x in await store.batches.to_finalize()] == [b.id]
+    await store.batches.finalize(done, None, None, time.time())
+    assert await store.batches.to_finalize() == []
+
+
+async def test_discard_and_a_restart_leave_no_staged_items(tmp_path: Path):
+    store = SqliteStore(tmp_path / "db.sqlite")
+    gone, cut = batch(), batch()
+    await staged(store, gone, 2)
+    await store.batches.discard(gone.id)
+    await staged(store, cut, 2)  # a stop in the middle of an upload
+    await store.close()
+    store = SqliteStore(tmp_path / "db.sqlite")
+    try:
+        rows = store._reader.execute("SELECT count(*) FROM jobs").fetchone()[0]
+        assert rows == 0
+        assert store._reader.execute("SELECT count(*) FROM batches").fetchone()[0] == 0
+    finally:
+        await store.close()
+
+
+async def test_a_batch_key_replays_the_first_batch_and_discards_the_second(store: SqliteStore):
+    key = IdempotencyKey("k", "fp1")
+    first, second = batch(), batch()
+    await staged(store, first, 1)
+    assert (await store.batches.commit(first, 1, key)).id == first.id
+    await staged(store, second, 1)
+    assert (await store.batches.commit(second, 1, key)).id == first.id
+    assert await store.batches.get_batch("t1", second.id) is None
+    assert await store.batches.item_states(second.id, -1, 10) == []
+    assert (await store.batches.held_batch("t1", key)).id == first.id  # type: ignore[union-attr]
+    with pytest.raises(IdempotencyMismatch):
+        await store.batches.held_batch("t1", IdempotencyKey("k", "fp2"))
+    # the same key on a response (another route, so another fingerprint) is a mismatch too
+    with pytest.raises(IdempotencyMismatch):
+        await store.create(make_job(), IdempotencyKey("k", "fp3"))
