@@ -230,3 +230,28 @@ def test_a_restart_mid_batch_loses_nothing_and_counts_never_go_back(tmp_path: Pa
             assert len(ids) == 300  # one job per item: none lost, none duplicated
     finally:
         server.stop()
+
+
+def test_batch_items_carry_formats_and_tools(http: httpx.Client):
+    schema = {
+        "type": "object",
+        "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 5}},
+        "required": ["score"],
+        "additionalProperties": False,
+    }
+    fmt = {"type": "json_schema", "name": "score", "schema": schema, "strict": True}
+    tool = {"type": "function", "name": "lookup", "parameters": schema}
+    body = items(2, text={"format": fmt})
+    body[1]["params"] |= {"tools": [tool], "tool_choice": "required", "max_output_tokens": 40}
+    del body[1]["params"]["text"]
+    batch = http.post("/batches", json={"endpoint": "/v1/responses", "requests": body}).json()
+    wait_done(http, batch["id"])
+    scored = http.get(f"/batches/{batch['id']}/request-0").json()
+    assert orjson.loads(scored["output"][0]["content"][0]["text"]) == {"score": 1}
+    called = http.get(f"/batches/{batch['id']}/request-1").json()
+    assert [(o["type"], o["name"], o["arguments"]) for o in called["output"]] == [
+        ("function_call", "lookup", '{"score":1}')
+    ]
+    bad = items(3, text={"format": {**fmt, "schema": {"type": "object", "oneOf": []}}})
+    err = _error(http.post("/batches", json={"endpoint": "/v1/responses", "requests": bad}))
+    assert err["param"] == "requests[0].params.text.format.schema.oneOf", err

@@ -1,14 +1,17 @@
 """Structured outputs and tools against a running server on the real model, through the official SDKs:
 ``responses.parse`` / ``chat.completions.parse`` with Pydantic models, JSON schemas on every surface
-(every output validated), a two-turn tool loop on every surface, tool choices, and 400s."""
+(every output validated), a two-turn tool loop on every surface, tool choices, 400s, and a sentiment
+batch of 200 items with an enum schema."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Annotated, Any
 
 import anthropic
+import httpx
 import jsonschema
 import openai
 import pytest
@@ -337,38 +340,37 @@ SENTIMENT = {
 }
 
 
-async def test_two_hundred_background_sentiment_scores_all_parse_and_are_in_the_enum(
-    server: LeewayServer,
-):
+def test_a_sentiment_batch_of_two_hundred_all_parse_and_are_in_the_enum(server: LeewayServer):
     fmt = {"type": "json_schema", "name": "sentiment", "schema": SENTIMENT, "strict": True}
-    async with AsyncOpenAI(base_url=server.base_url, api_key=server.key, max_retries=0) as oai:
-        gate = asyncio.Semaphore(100)
-
-        async def submit(i: int) -> str:
-            async with gate:
-                created = await oai.responses.create(
-                    model=MODEL,
-                    input=[{"role": "user", "content": REVIEW.format(i=i, text=TEXTS[i % 5])}],
-                    text={"format": fmt},
-                    max_output_tokens=24,
-                    background=True,
-                )
-                return created.id
-
-        ids = await asyncio.gather(*(submit(i) for i in range(200)))
-
-        async def poll(rid: str) -> str:
-            for _ in range(1200):
-                async with gate:
-                    got = await oai.responses.retrieve(rid)
-                if got.status not in ("queued", "in_progress"):
-                    assert got.status == "completed", got
-                    return got.output_text
-                await asyncio.sleep(0.5)
-            raise AssertionError(f"{rid} never finished")
-
-        texts = await asyncio.gather(*(poll(rid) for rid in ids))
+    requests = [
+        {
+            "custom_id": f"review-{i}",
+            "params": {
+                "model": MODEL,
+                "max_output_tokens": 24,
+                "input": [{"role": "user", "content": REVIEW.format(i=i, text=TEXTS[i % 5])}],
+                "text": {"format": fmt},
+            },
+        }
+        for i in range(200)
+    ]
+    headers = {"Authorization": f"Bearer {server.key}"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as http:
+        created = http.post("/batches", json={"endpoint": "/v1/responses", "requests": requests})
+        assert created.status_code == 200, created.text
+        batch_id = created.json()["id"]
+        for _ in range(1200):
+            status = http.get(f"/batches/{batch_id}").json()
+            if status["status_counts"].get("COMPLETED", 0) == 200:
+                break
+            assert not status["status_counts"].get("FAILED"), status["status_counts"]
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"the batch did not finish: {status['status_counts']}")
+        results = [http.get(f"/batches/{batch_id}/review-{i}").json() for i in range(200)]
+    texts = [r["output"][0]["content"][0]["text"] for r in results]
     scores = [json.loads(t)["sentiment"] for t in texts]
     assert len(scores) == 200 and set(scores) <= {"positive", "negative", "neutral"}
     for t in texts:
         jsonschema.validate(json.loads(t), SENTIMENT)
+    assert all(r["text"]["format"] == fmt for r in results)
