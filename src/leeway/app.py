@@ -22,6 +22,7 @@ from leeway.errors import ConfigError, LeewayError
 from leeway.events import JobEvents
 from leeway.retention import KeyPruner
 from leeway.scheduler.dispatcher import Dispatcher
+from leeway.scheduler.loop_thread import LoopThread
 from leeway.scheduler.policy import PolicyConfig
 from leeway.settings import ModelConfig, Settings
 from leeway.store.sqlite import SqliteStore
@@ -96,23 +97,37 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
         settings.poll_seconds,
     )
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    dispatch = LoopThread("leeway-dispatcher")  # the dispatcher and engines run on their own loop
+
+    async def start_dispatching() -> None:
         for engine in engines.values():
             await engine.start()
-        await pruner.start()
-        await finalizer.start()
         dispatcher.start()
-        await sender.start()
+
+    async def stop_dispatching() -> None:
         try:
-            yield
-        finally:
-            await sender.stop()
-            await finalizer.stop()
-            await pruner.stop()
             await dispatcher.stop()
+        finally:
             for engine in engines.values():
                 await engine.close()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        dispatch.start()
+        try:
+            await dispatch.run(start_dispatching())
+            await pruner.start()
+            await finalizer.start()
+            await sender.start()
+            try:
+                yield
+            finally:
+                await sender.stop()
+                await finalizer.stop()
+                await pruner.stop()
+                await dispatch.run(stop_dispatching())
+        finally:
+            await dispatch.stop()
             await store.close()
 
     return Starlette(

@@ -4,11 +4,16 @@ its final state. The dispatcher publishes; blocking requests and streams subscri
 A subscriber's queue is unbounded and filled without waiting, so one that falls behind or goes away
 never slows the engine. Nothing here is needed for correctness: the store is the truth, and
 subscribers re-read it when told nothing for a while (another process may have finished the job).
+
+The dispatcher publishes from its own thread and loop; a subscriber's queue lives on the loop that
+subscribed, and every update reaches it through that loop, in the order it was published.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -21,6 +26,12 @@ class Subscription:
     def __init__(self, events: JobEvents, job_id: str) -> None:
         self._events, self.job_id = events, job_id
         self.queue: asyncio.Queue[Update] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+
+    def put(self, update: Update) -> None:
+        """From any thread: queue ``update`` on the subscriber's loop (if it still runs)."""
+        with contextlib.suppress(RuntimeError):  # closed: nobody is left to read it
+            self._loop.call_soon_threadsafe(self.queue.put_nowait, update)
 
     async def updates(
         self, recheck: Callable[[], Awaitable[Job | None]], seconds: float = 2.0
@@ -50,28 +61,35 @@ class Subscription:
 class JobEvents:
     def __init__(self) -> None:
         self._subs: defaultdict[str, set[Subscription]] = defaultdict(set)
+        # subscribers come and go on the API's thread, the dispatcher publishes on its own
+        self._lock = threading.Lock()
 
     def subscribe(self, job_id: str) -> Subscription:
+        """Called on the loop that will read the updates."""
         sub = Subscription(self, job_id)
-        self._subs[job_id].add(sub)
+        with self._lock:
+            self._subs[job_id].add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
-        subs = self._subs.get(sub.job_id)
-        if subs is not None:
-            subs.discard(sub)
-            if not subs:
-                del self._subs[sub.job_id]
+        with self._lock:
+            subs = self._subs.get(sub.job_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[sub.job_id]
 
     def watched(self, job_id: str) -> bool:
         return job_id in self._subs
 
     def publish_delta(self, job_id: str, text: str) -> None:
-        for sub in self._subs.get(job_id, ()):
-            sub.queue.put_nowait(text)
+        with self._lock:
+            for sub in self._subs.get(job_id, ()):
+                sub.put(text)
 
     def publish_final(self, job: Job) -> None:
         """The last update: the job's subscriptions end here (even one whose reader went away
         without closing it)."""
-        for sub in self._subs.pop(job.id, ()):
-            sub.queue.put_nowait(job)
+        with self._lock:
+            for sub in self._subs.pop(job.id, ()):
+                sub.put(job)

@@ -172,9 +172,9 @@ class Api:
     async def _replay(self, job: Job) -> AsyncIterator[Update]:
         """A job's text from its first piece, then live until it is final: from the dispatcher if
         it runs here, else from the store (subscribed first, so no piece falls in between)."""
-        sub = self._events.subscribe(job.id)
+        sub, pieces = self._dispatcher.watch(job.id, self._events)
         try:
-            if (pieces := self._dispatcher.pieces(job.id)) is None:
+            if pieces is None:
                 current = await self._store.get(job.tenant, job.id)
                 if current is None:
                     return

@@ -7,6 +7,10 @@ running job yields, claims exactly those under a lease, runs them, and writes re
 of running jobs are renewed; a process that dies leaves leases that expire, and the jobs are claimed
 again. A graceful stop hands running jobs back to the queue. A job that yields goes back to the queue
 keeping the text it generated and continues from there later.
+
+The server runs the dispatcher and its engines on a thread and loop of their own (``LoopThread``),
+so no load on the API's loop can starve them. ``wake`` and ``abandon`` may be called from any
+thread; ``pieces``, ``watch``, ``running`` and ``utilization`` read under a lock.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from leeway.engines import Engine
-from leeway.events import JobEvents
+from leeway.events import JobEvents, Subscription
 from leeway.jobs import Job, JobError, Output, Window, split
 from leeway.scheduler.metrics import Metrics
 from leeway.scheduler.observed import Observed
@@ -37,6 +43,7 @@ from leeway.store import Claim, Result, Store
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 _PEEK = 4  # queued jobs the policy chooses among, per free sequence (at least _MIN_PEEK)
 _MIN_PEEK = 16
 
@@ -79,9 +86,16 @@ class Dispatcher:
         self._urgent = dict.fromkeys(engines, False)  # an asap job arrived since the last decision
         self._running: dict[str, _Run] = {}
         self._leaving: dict[str, _Run] = {}  # yielded, still writing their progress back
+        # Changed only on the dispatcher's loop; held there while changing the two maps above or a
+        # run's text, and by readers on other threads.
+        self._lock = threading.Lock()
         self._loops: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = 0
 
     def start(self) -> None:
+        """Start on the running loop: every engine must have been started on it too."""
+        self._loop, self._thread = asyncio.get_running_loop(), threading.get_ident()
         self._loops = [
             asyncio.create_task(self._fill(e), name=f"fill:{m}") for m, e in self._engines.items()
         ]
@@ -89,24 +103,53 @@ class Dispatcher:
 
     def wake(self, job: Job) -> None:
         """``job`` was queued: look now instead of at the next poll."""
-        if (event := self._wake.get(job.model)) is not None:
-            if job.window is Window.ASAP:
-                self._urgent[job.model] = True
-            event.set()
+        event = self._wake.get(job.model)
+        # already set: the fill loop has yet to clear it, and reads the queue after it does
+        if event is not None and (job.window is Window.ASAP or not event.is_set()):
+            self._call(self._woken, job)
 
     def abandon(self, job_id: str) -> None:
         """Stop generating a job that was cancelled or deleted (its lease is already gone)."""
-        if (run := self._running.pop(job_id, None)) is not None and run.task is not None:
-            run.task.cancel()
+        self._call(self._abandoned, job_id)
 
     def pieces(self, job_id: str) -> list[str] | None:
         """The text a job running here has streamed so far, piece by piece; None if not running
         here."""
-        run = self._running.get(job_id) or self._leaving.get(job_id)
-        return list(run.parts) if run is not None else None
+        with self._lock:
+            return self._pieces(job_id)
+
+    def watch(self, job_id: str, events: JobEvents) -> tuple[Subscription, list[str] | None]:
+        """Subscribe to a job's updates and take its ``pieces`` at once: every piece is in one
+        or the other, never in both."""
+        with self._lock:
+            return events.subscribe(job_id), self._pieces(job_id)
 
     def running(self, model: str) -> int:
-        return sum(1 for r in self._running.values() if r.job.model == model)
+        with self._lock:
+            return sum(1 for r in self._running.values() if r.job.model == model)
+
+    def _call(self, fn: Callable[[T], None], arg: T) -> None:
+        """``fn(arg)`` on the dispatcher's loop: now if called there, else as soon as it can."""
+        if self._loop is None or threading.get_ident() == self._thread:
+            fn(arg)  # not started yet: no loop runs anything else here
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nothing runs to stop
+                self._loop.call_soon_threadsafe(fn, arg)
+
+    def _woken(self, job: Job) -> None:
+        if job.window is Window.ASAP:
+            self._urgent[job.model] = True
+        self._wake[job.model].set()
+
+    def _abandoned(self, job_id: str) -> None:
+        with self._lock:
+            run = self._running.pop(job_id, None)
+        if run is not None and run.task is not None:
+            run.task.cancel()
+
+    def _pieces(self, job_id: str) -> list[str] | None:
+        run = self._running.get(job_id) or self._leaving.get(job_id)
+        return list(run.parts) if run is not None else None
 
     async def stop(self) -> None:
         for task in self._loops:
@@ -157,7 +200,8 @@ class Dispatcher:
                 claim, parts=split(job.partial_text, job.partial_deltas), tokens=job.partial_tokens
             )
             run.task = asyncio.create_task(self._run(engine, run), name=job.id)
-            self._running[job.id] = run
+            with self._lock:
+                self._running[job.id] = run
         return len(claims)
 
     def _snapshot(self, engine: Engine, queued: list[Job]) -> Snapshot:
@@ -205,10 +249,11 @@ class Dispatcher:
         run = self._running.get(job_id)
         if run is None or run.task is None or run.finishing:
             return  # a job already storing its result frees its sequence in a moment anyway
-        del self._running[job_id]
+        with self._lock:
+            del self._running[job_id]
+            self._leaving[job_id] = run
         run.yielding = True
         run.task.cancel()
-        self._leaving[job_id] = run
 
     async def _run(self, engine: Engine, run: _Run) -> None:
         try:
@@ -217,7 +262,9 @@ class Dispatcher:
             self._measure(run)
             job = await self._store.finish(run.claim, result, self._clock())
             if job is not None:
-                self._events.publish_final(job)
+                with self._lock:  # a watcher sees either the run or the stored final job
+                    self._forget(run)
+                    self._events.publish_final(job)
                 self.metrics.finished(job)
                 if job.usage is not None:
                     self._observed[job.model].finished(job.usage.output_tokens)
@@ -232,11 +279,15 @@ class Dispatcher:
         except Exception:
             log.exception("storing the result of %s failed; its lease will expire", run.job.id)
         finally:
-            if self._running.get(run.job.id) is run:
-                del self._running[run.job.id]
-            if self._leaving.get(run.job.id) is run:
-                del self._leaving[run.job.id]
+            with self._lock:
+                self._forget(run)
             self._wake[engine.model].set()
+
+    def _forget(self, run: _Run) -> None:
+        if self._running.get(run.job.id) is run:
+            del self._running[run.job.id]
+        if self._leaving.get(run.job.id) is run:
+            del self._leaving[run.job.id]
 
     async def _generate(self, engine: Engine, run: _Run) -> Result:
         try:
@@ -246,8 +297,9 @@ class Dispatcher:
                     if run.first_token is None:
                         run.first_token = time.monotonic()
                     if chunk.text:
-                        run.parts.append(chunk.text)
-                        self._events.publish_delta(run.job.id, chunk.text)
+                        with self._lock:  # a watcher gets this piece from one or the other
+                            run.parts.append(chunk.text)
+                            self._events.publish_delta(run.job.id, chunk.text)
                     if chunk.finish is not None:
                         sizes = tuple(len(p) for p in run.parts)
                         text = "".join(run.parts)

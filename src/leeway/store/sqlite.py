@@ -2,8 +2,8 @@
 
 All writes go through one writer thread that commits in groups (``sqlite_writer``), so a client is
 never told "accepted" for a job that a crash could lose, and durability costs one sync per group
-instead of one per request. Reads use a separate connection and never wait for the writer.
-Batches and files share the same writer and reader (``sqlite_batches``).
+instead of one per request. Reads use separate connections (one per thread) and never wait for the
+writer. Batches and files share the same writer and readers (``sqlite_batches``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from leeway.store.queries import load_queries
 from leeway.store.rows import error_json, job_row, result_row, row_job
 from leeway.store.sqlite_batches import SqliteBatches, SqliteFiles
 from leeway.store.sqlite_outbox import SqliteOutbox
-from leeway.store.sqlite_writer import GroupWriter, KeyTaken, check_holder, connect
+from leeway.store.sqlite_writer import GroupWriter, KeyTaken, Reader, check_holder
 
 Q = load_queries("sqlite")
 # Batches whose upload a stop cut off: their client never heard "accepted".
@@ -36,7 +36,7 @@ class SqliteStore:
     def __init__(self, path: Path, *, lease_seconds: float = 30.0, max_attempts: int = 3) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = GroupWriter(path, at_start=_AT_START)
-        self._reader = connect(path)
+        self._reader = Reader(path)
         self._lease = lease_seconds
         self._max_attempts = max_attempts
         self.batches = SqliteBatches(self._writer, self._reader, Q)

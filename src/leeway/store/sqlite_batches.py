@@ -1,5 +1,5 @@
 """Batches and files on the SQLite store: ``BatchStore``, ``BatchResults`` and ``FileStore``, sharing
-the store's writer thread and reader connection."""
+the store's writer thread and read connections."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from leeway.batches import Batch, ItemState, StoredFile
 from leeway.jobs import Job
 from leeway.store import IdempotencyKey
 from leeway.store.rows import batch_row, file_row, job_row, row_batch, row_file, row_job
-from leeway.store.sqlite_writer import GroupWriter, KeyTaken, check_holder
+from leeway.store.sqlite_writer import GroupWriter, KeyTaken, Reader, check_holder
 
 
 class SqliteBatches:
     """Implements ``BatchStore`` and ``BatchResults``."""
 
-    def __init__(self, writer: GroupWriter, reader: sqlite3.Connection, q: dict[str, str]) -> None:
+    def __init__(self, writer: GroupWriter, reader: Reader, q: dict[str, str]) -> None:
         self._writer, self._reader, self._q = writer, reader, q
 
     async def open(self, batch: Batch) -> None:
@@ -131,7 +131,7 @@ class SqliteBatches:
 class SqliteFiles:
     """Implements ``FileStore``."""
 
-    def __init__(self, writer: GroupWriter, reader: sqlite3.Connection, q: dict[str, str]) -> None:
+    def __init__(self, writer: GroupWriter, reader: Reader, q: dict[str, str]) -> None:
         self._writer, self._reader, self._q = writer, reader, q
 
     async def add_file(self, file: StoredFile, idempotency: IdempotencyKey | None) -> StoredFile:

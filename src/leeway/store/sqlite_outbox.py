@@ -25,6 +25,12 @@ class Writer(Protocol):
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
 
 
+class Reader(Protocol):
+    """The store's reads (``sqlite_writer.Reader``: a connection per thread)."""
+
+    def execute(self, sql: str, params: Any = (), /) -> sqlite3.Cursor: ...
+
+
 def delivery_row(d: Delivery) -> dict[str, Any]:
     """The parameters of ``insert_delivery``."""
     return {
@@ -69,7 +75,7 @@ def _attempt(row: sqlite3.Row) -> Attempt:
 
 
 class SqliteOutbox:
-    def __init__(self, writer: Writer, reader: sqlite3.Connection) -> None:
+    def __init__(self, writer: Writer, reader: Reader) -> None:
         self._writer, self._reader = writer, reader
 
     async def enqueue(self, delivery: Delivery) -> None:

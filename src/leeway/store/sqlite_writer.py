@@ -1,4 +1,4 @@
-"""The SQLite store's connections: a reader per use, and one writer thread that commits in groups.
+"""The SQLite store's connections: a reader per thread, and one writer thread that commits in groups.
 
 Every write that arrives while the previous commit is syncing joins the next transaction (each in its
 own savepoint, so one failing write does not undo the others). A caller hears back only after its
@@ -8,6 +8,7 @@ write is committed and synced.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -21,6 +22,7 @@ from leeway.store.queries import migrations
 
 T = TypeVar("T")
 Write = Callable[[sqlite3.Connection], Any]
+Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
 
 _MAX_GROUP = 2048  # writes in one transaction at most
 
@@ -39,6 +41,32 @@ def _migrate(conn: sqlite3.Connection) -> None:
     for number, sql in migrations("sqlite"):
         if number > version:
             conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version={number};\nCOMMIT;")
+
+
+class Reader:
+    """Read connections, one per thread that reads (the dispatcher reads on its own thread while
+    the API reads on the server's): a connection must not run two statements from two threads at
+    once."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._opened: list[sqlite3.Connection] = []
+
+    def execute(self, sql: str, params: Any = (), /) -> sqlite3.Cursor:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(self._path)
+            with self._lock:
+                self._opened.append(conn)
+        return conn.execute(sql, params)
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()
 
 
 class GroupWriter:
@@ -80,7 +108,7 @@ class GroupWriter:
             self._commit(group)
 
     def _commit(self, group: list[tuple[Write, asyncio.Future[Any]]]) -> None:
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        outcomes: list[Outcome] = []
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             for fn, future in group:
@@ -97,11 +125,15 @@ class GroupWriter:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             outcomes = [(future, None, e) for _, future in group]
-        loop = group[0][1].get_loop()
-        loop.call_soon_threadsafe(_settle, outcomes)
+        by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+        for outcome in outcomes:  # writers on several loops (the API's, the dispatcher's)
+            by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
+        for loop, settled in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a loop that has closed waits for nothing
+                loop.call_soon_threadsafe(_settle, settled)
 
 
-def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+def _settle(outcomes: list[Outcome]) -> None:
     for future, value, error in outcomes:
         if future.done():
             continue
