@@ -16,7 +16,7 @@ from leeway.api.files import FileApi
 from leeway.api.intake import Intake
 from leeway.api.routes import Api
 from leeway.api.webhooks import WebhookRoutes, job_renderer
-from leeway.engines import Engine
+from leeway.engines import Engine, local_id
 from leeway.engines.fake import FakeEngine
 from leeway.errors import ConfigError, LeewayError
 from leeway.events import JobEvents
@@ -36,6 +36,7 @@ def build_engine(config: ModelConfig) -> Engine:
     if config.engine == "fake":
         return FakeEngine(
             config.id,
+            id=local_id(config.id),
             parallel=config.parallel,
             context=config.context,
             tokens=config.fake_tokens,
@@ -62,7 +63,7 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
     events = JobEvents()
     dispatcher = Dispatcher(
         store,
-        engines,
+        engines.values(),
         events,
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.poll_seconds,

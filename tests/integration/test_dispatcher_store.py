@@ -44,9 +44,7 @@ async def test_asap_is_not_hidden_behind_a_backlog_of_late_jobs(tmp_path: Path):
     ]
     for job in backlog:
         await store.create(job)
-    dispatcher = Dispatcher(
-        store, {FAKE_MODEL: engine}, JobEvents(), lease_seconds=30, poll_seconds=0.01
-    )
+    dispatcher = Dispatcher(store, [engine], JobEvents(), lease_seconds=30, poll_seconds=0.01)
     dispatcher.start()
     try:
         await until(lambda: asyncio.sleep(0, len(engine.started) >= 4))
@@ -78,7 +76,7 @@ async def test_a_stalled_clock_never_runs_a_job_twice(tmp_path: Path):
     sub = events.subscribe(job.id)
     dispatcher = Dispatcher(
         store,
-        {FAKE_MODEL: engine},
+        [engine],
         events,
         lease_seconds=1,
         poll_seconds=0.01,

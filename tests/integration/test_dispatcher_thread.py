@@ -27,7 +27,7 @@ class Setup:
         self.engine = FakeEngine(FAKE_MODEL, parallel=4, tokens=TOKENS, delay=0.005)
         self.events = JobEvents()
         self.dispatcher = Dispatcher(
-            self.store, {FAKE_MODEL: self.engine}, self.events, lease_seconds=30, poll_seconds=1
+            self.store, [self.engine], self.events, lease_seconds=30, poll_seconds=1
         )
         self.thread = LoopThread("test-dispatcher")
 

@@ -24,7 +24,7 @@ async def test_asap_preempts_flex_on_the_real_engine(tmp_path: Path):
     events = JobEvents()
     dispatcher = Dispatcher(
         store,
-        {DEFAULT_MODEL: engine},
+        [engine],
         events,
         lease_seconds=30,
         poll_seconds=0.05,

@@ -153,7 +153,7 @@ async def test_a_dead_processes_jobs_are_run_again_even_with_nothing_else_queued
     await store.claim(FAKE_MODEL, 2, now=time.time())  # the dead process's claims
     dispatcher = Dispatcher(
         store,
-        {FAKE_MODEL: FakeEngine(FAKE_MODEL, parallel=2)},
+        [FakeEngine(FAKE_MODEL, parallel=2)],
         JobEvents(),
         lease_seconds=0.2,
         poll_seconds=0.05,
@@ -169,3 +169,16 @@ async def test_a_dead_processes_jobs_are_run_again_even_with_nothing_else_queued
         await dispatcher.stop()
         await store.close()
     assert [(j.status, j.attempts) for j in final] == [(Status.COMPLETED, 2)] * 2
+
+
+async def test_an_engine_lease_has_one_holder_until_it_expires_or_is_handed_over(
+    store: SqliteStore,
+):
+    now = time.time()
+    assert await store.hold_engines("a", ["gpu-0", "gpu-1"], now + 30, now) == {"gpu-0", "gpu-1"}
+    assert await store.hold_engines("b", ["gpu-0", "gpu-2"], now + 30, now) == {"gpu-2"}
+    assert await store.hold_engines("a", ["gpu-0"], now + 60, now + 1) == {"gpu-0"}  # renewed
+    assert await store.hold_engines("b", ["gpu-0"], now + 90, now + 40) == set()  # still a's
+    assert await store.hold_engines("b", ["gpu-0"], now + 90, now + 61) == {"gpu-0"}  # expired
+    await store.hold_engines("b", ["gpu-0"], now + 62, now + 62)  # handed over
+    assert await store.hold_engines("a", ["gpu-0"], now + 99, now + 63) == {"gpu-0"}

@@ -39,7 +39,7 @@ async def test_a_preempted_json_job_resumes_inside_its_grammar(tmp_path: Path):
     events = JobEvents()
     dispatcher = Dispatcher(
         store,
-        {DEFAULT_MODEL: engine},
+        [engine],
         events,
         lease_seconds=30,
         poll_seconds=0.05,

@@ -19,8 +19,10 @@ from tests.conftest import FAKE_MODEL, make_job
 class CountingEngine(FakeEngine):
     """A fake engine that records the order jobs start in and how many run at once."""
 
-    def __init__(self, parallel: int, delay: float = 0.01, fail_on: str | None = None) -> None:
-        super().__init__(FAKE_MODEL, parallel=parallel, tokens=4, delay=delay)
+    def __init__(
+        self, parallel: int, delay: float = 0.01, fail_on: str | None = None, id: str | None = None
+    ) -> None:
+        super().__init__(FAKE_MODEL, parallel=parallel, tokens=4, delay=delay, id=id)
         self.started: list[str] = []
         self.now = self.peak = 0
         self.fail_on = fail_on
@@ -38,12 +40,13 @@ class CountingEngine(FakeEngine):
             self.now -= 1
 
 
-async def run_until_final(store: FakeStore, engine: CountingEngine, jobs: list[Job]) -> Dispatcher:
+async def run_until_final(
+    store: FakeStore, engine: CountingEngine | list[CountingEngine], jobs: list[Job]
+) -> Dispatcher:
     for job in jobs:
         await store.create(job)
-    dispatcher = Dispatcher(
-        store, {FAKE_MODEL: engine}, JobEvents(), lease_seconds=30, poll_seconds=0.01
-    )
+    engines = engine if isinstance(engine, list) else [engine]
+    dispatcher = Dispatcher(store, engines, JobEvents(), lease_seconds=30, poll_seconds=0.01)
     dispatcher.start()
     for _ in range(500):
         if all(store.jobs[j.id].status.is_final for j in jobs):
@@ -60,6 +63,47 @@ async def test_keeps_the_engine_exactly_full_and_finishes_everything():
     assert engine.peak == 3
     assert all(store.jobs[j.id].status is Status.COMPLETED for j in jobs)
     assert all(store.jobs[j.id].usage.output_tokens == 4 for j in jobs)
+
+
+async def test_several_engines_of_one_model_are_each_kept_full():
+    store = FakeStore()
+    engines = [CountingEngine(parallel=2, id="a"), CountingEngine(parallel=3, id="b")]
+    jobs = [make_job() for _ in range(20)]
+    await run_until_final(store, engines, jobs)
+    assert [e.peak for e in engines] == [2, 3]
+    assert sorted(engines[0].started + engines[1].started) == sorted(j.id for j in jobs)
+    assert all(store.jobs[j.id].status is Status.COMPLETED for j in jobs)
+
+
+async def test_an_engine_is_filled_by_one_dispatcher_at_a_time():
+    """Two dispatchers share a store and an engine (one upstream server): only the holder of the
+    engine's lease starts work there; when it stops, the other takes the engine over."""
+    store = FakeStore()
+    first, second = CountingEngine(parallel=2, id="gpu-0"), CountingEngine(parallel=2, id="gpu-0")
+    a = Dispatcher(store, [first], JobEvents(), lease_seconds=0.3, poll_seconds=0.01)
+    b = Dispatcher(store, [second], JobEvents(), lease_seconds=0.3, poll_seconds=0.01)
+    a.start()
+    await asyncio.sleep(0.05)  # a holds the engine before b asks
+    b.start()
+    early = [make_job() for _ in range(6)]
+    for job in early:
+        await store.create(job)
+    for _ in range(300):
+        if all(store.jobs[j.id].status.is_final for j in early):
+            break
+        await asyncio.sleep(0.01)
+    assert len(first.started) == 6 and second.started == []
+    await a.stop()  # hands the engine over at once
+    late = [make_job() for _ in range(4)]
+    for job in late:
+        await store.create(job)
+    for _ in range(300):
+        if all(store.jobs[j.id].status.is_final for j in late):
+            break
+        await asyncio.sleep(0.01)
+    await b.stop()
+    assert sorted(second.started) == sorted(j.id for j in late)
+    assert all(store.jobs[j.id].status is Status.COMPLETED for j in early + late)
 
 
 async def test_asap_first_then_least_slack_then_flex():
@@ -89,9 +133,7 @@ async def test_stop_hands_running_jobs_back_without_spending_an_attempt():
     jobs = [make_job() for _ in range(2)]
     for job in jobs:
         await store.create(job)
-    dispatcher = Dispatcher(
-        store, {FAKE_MODEL: engine}, JobEvents(), lease_seconds=30, poll_seconds=0.01
-    )
+    dispatcher = Dispatcher(store, [engine], JobEvents(), lease_seconds=30, poll_seconds=0.01)
     dispatcher.start()
     for _ in range(500):
         if engine.now == 2:
@@ -109,7 +151,7 @@ async def test_progress_and_the_final_job_are_published_to_subscribers():
     await store.create(job)
     sub = events.subscribe(job.id)
     dispatcher = Dispatcher(
-        store, {FAKE_MODEL: engine}, events, lease_seconds=30, poll_seconds=10
+        store, [engine], events, lease_seconds=30, poll_seconds=10
     )  # only the wake-up can start it promptly
     dispatcher.start()
     dispatcher.wake(job)
@@ -139,7 +181,7 @@ async def _preempt_scenario(running_windows: list[Window]) -> tuple[FakeStore, l
         await store.create(job)
     dispatcher = Dispatcher(
         store,
-        {FAKE_MODEL: engine},
+        [engine],
         JobEvents(),
         lease_seconds=30,
         poll_seconds=0.01,
@@ -203,7 +245,7 @@ async def test_a_yielding_jobs_text_stays_visible_until_its_progress_is_stored()
     await store.create(flex)
     dispatcher = Dispatcher(
         store,
-        {FAKE_MODEL: engine},
+        [engine],
         JobEvents(),
         lease_seconds=30,
         poll_seconds=0.01,

@@ -7,6 +7,8 @@ measuring the gateway alone.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -27,6 +29,7 @@ class Chunk:
 
 
 class Engine(Protocol):
+    id: str  # names the engine in the store's engine leases: unique to a process if it is local
     model: str
     parallel: int  # sequences it decodes at once: the dispatcher keeps exactly this many running
     context: int  # tokens per sequence, prompt and output together
@@ -46,3 +49,8 @@ class Engine(Protocol):
     def ready(self) -> bool: ...
 
     async def close(self) -> None: ...
+
+
+def local_id(model: str) -> str:
+    """An engine id for an engine inside this process: no other process fills it."""
+    return f"{model}@{socket.gethostname()}:{os.getpid()}"

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leeway import grammar
-from leeway.engines import Chunk
+from leeway.engines import Chunk, local_id
 from leeway.engines.constrained import Grammars
 from leeway.engines.llama_model import Batch, LlamaModel, Sampler, default_model_path
 from leeway.engines.stops import StopMatcher
@@ -62,6 +62,7 @@ class _Sequence:
 class LlamaCppEngine:
     def __init__(self, config: ModelConfig) -> None:
         self.model, self.parallel, self.context = config.id, config.parallel, config.context
+        self.id = local_id(config.id)
         self._config = config
         self._llama: LlamaModel | None = None
         self._grammars: Grammars | None = None  # owned by the decode thread

@@ -1,12 +1,19 @@
 """The one async loop between the store and the engines.
 
-For each engine it keeps every sequence busy while work is queued: when sequences are free (or an
+For each engine it keeps every sequence busy while work is queued (a model may have several engines,
+each filled on its own from the model's queue): when sequences are free (or an
 ``asap`` job arrives) it reads the most pressing queued jobs from the store, asks the policy
 (``policy.decide``: least slack first, flex in the gaps, asap preempting) which to start and which
 running job yields, claims exactly those under a lease, runs them, and writes results back. Leases
 of running jobs are renewed; a process that dies leaves leases that expire, and the jobs are claimed
 again. A graceful stop hands running jobs back to the queue. A job that yields goes back to the queue
 keeping the text it generated and continues from there later.
+
+Several dispatcher processes may share one store and one fleet: each engine is filled only by the
+dispatcher holding its lease in the store (``hold_engines``), renewed with the job leases, so an
+engine's capacity is never counted twice. A local engine's id is unique to its process, so every
+process keeps its own; an upstream engine's id names the server, so one process at a time fills it
+and another takes over when the holder stops renewing.
 
 The server runs the dispatcher and its engines on a thread and loop of their own (``LoopThread``),
 so no load on the API's loop can starve them. ``wake`` and ``abandon`` may be called from any
@@ -19,9 +26,10 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -49,8 +57,20 @@ _MIN_PEEK = 16
 
 
 @dataclass(eq=False)
+class _Slot:
+    """One engine and what the dispatcher keeps for it."""
+
+    engine: Engine
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    urgent: bool = False  # an asap job arrived since the last decision
+    held: bool = False  # this dispatcher holds the engine's lease: it may start work there
+    observed: Observed = field(default_factory=Observed)
+
+
+@dataclass(eq=False)
 class _Run:
     claim: Claim
+    slot: _Slot
     task: asyncio.Task[None] | None = None
     parts: list[str] = field(default_factory=list)  # text so far, earlier runs included
     tokens: int = 0  # output tokens so far, earlier runs included
@@ -68,7 +88,7 @@ class Dispatcher:
     def __init__(
         self,
         store: Store,
-        engines: Mapping[str, Engine],
+        engines: Iterable[Engine],
         events: JobEvents,
         *,
         lease_seconds: float,
@@ -77,13 +97,15 @@ class Dispatcher:
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._store, self._engines, self._events = store, engines, events
+        self._store, self._events = store, events
         self._lease, self._poll, self._clock = lease_seconds, poll_seconds, clock
-        self._wake = {model: asyncio.Event() for model in engines}
+        self._slots = [_Slot(e) for e in engines]
+        self._models: dict[str, list[_Slot]] = {}
+        for slot in self._slots:
+            self._models.setdefault(slot.engine.model, []).append(slot)
+        self._holder = secrets.token_hex(8)  # this dispatcher, in the store's engine leases
         self._policy = policy or PolicyConfig()
         self.metrics = metrics or Metrics()
-        self._observed = {model: Observed() for model in engines}
-        self._urgent = dict.fromkeys(engines, False)  # an asap job arrived since the last decision
         self._running: dict[str, _Run] = {}
         self._leaving: dict[str, _Run] = {}  # yielded, still writing their progress back
         # Changed only on the dispatcher's loop; held there while changing the two maps above or a
@@ -97,16 +119,21 @@ class Dispatcher:
         """Start on the running loop: every engine must have been started on it too."""
         self._loop, self._thread = asyncio.get_running_loop(), threading.get_ident()
         self._loops = [
-            asyncio.create_task(self._fill(e), name=f"fill:{m}") for m, e in self._engines.items()
+            asyncio.create_task(self._fill(s), name=f"fill:{s.engine.id}") for s in self._slots
         ]
         self._loops.append(asyncio.create_task(self._renew(), name="renew"))
 
     def wake(self, job: Job) -> None:
         """``job`` was queued: look now instead of at the next poll."""
-        event = self._wake.get(job.model)
+        slots = self._models.get(job.model, ())
         # already set: the fill loop has yet to clear it, and reads the queue after it does
-        if event is not None and (job.window is Window.ASAP or not event.is_set()):
+        if job.window is Window.ASAP or any(not s.wake.is_set() for s in slots):
             self._call(self._woken, job)
+
+    def wake_model(self, model: str) -> None:
+        """Jobs of ``model`` were queued elsewhere (another process): look now."""
+        for slot in self._models.get(model, ()):
+            self._call(lambda s: s.wake.set(), slot)
 
     def abandon(self, job_id: str) -> None:
         """Stop generating a job that was cancelled or deleted (its lease is already gone)."""
@@ -128,6 +155,10 @@ class Dispatcher:
         with self._lock:
             return sum(1 for r in self._running.values() if r.job.model == model)
 
+    def _busy(self, slot: _Slot) -> int:
+        """Sequences in use on this engine."""
+        return sum(1 for r in self._running.values() if r.slot is slot)
+
     def _call(self, fn: Callable[[T], None], arg: T) -> None:
         """``fn(arg)`` on the dispatcher's loop: now if called there, else as soon as it can."""
         if self._loop is None or threading.get_ident() == self._thread:
@@ -137,9 +168,10 @@ class Dispatcher:
                 self._loop.call_soon_threadsafe(fn, arg)
 
     def _woken(self, job: Job) -> None:
-        if job.window is Window.ASAP:
-            self._urgent[job.model] = True
-        self._wake[job.model].set()
+        for slot in self._models.get(job.model, ()):
+            if job.window is Window.ASAP:
+                slot.urgent = True
+            slot.wake.set()
 
     def _abandoned(self, job_id: str) -> None:
         with self._lock:
@@ -163,18 +195,20 @@ class Dispatcher:
             *self._loops, *(r.task for r in runs if r.task), *leaving, return_exceptions=True
         )
         await self._store.release([r.claim for r in runs])
+        with contextlib.suppress(Exception):  # hand the engines over now, not when leases expire
+            await self._hold_engines(self._clock())
 
-    async def _fill(self, engine: Engine) -> None:
-        model, wake = engine.model, self._wake[engine.model]
+    async def _fill(self, slot: _Slot) -> None:
+        engine, wake = slot.engine, slot.wake
         while True:
             wake.clear()
-            free = engine.parallel - self.running(model)
-            if engine.ready() and (free > 0 or self._urgent[model]):
-                self._urgent[model] = False
+            free = engine.parallel - self._busy(slot)
+            if slot.held and engine.ready() and (free > 0 or slot.urgent):
+                slot.urgent = False
                 try:
-                    started = await self._schedule(engine, free)
+                    started = await self._schedule(slot, free)
                 except Exception:
-                    log.exception("scheduling %s failed", model)
+                    log.exception("scheduling on %s failed", engine.id)
                     started = 0
                 if started and started >= free:
                     continue  # there may be more: fill the next free sequence as soon as one opens
@@ -182,14 +216,15 @@ class Dispatcher:
                 async with asyncio.timeout(self._poll):
                     await wake.wait()
 
-    async def _schedule(self, engine: Engine, free: int) -> int:
+    async def _schedule(self, slot: _Slot, free: int) -> int:
         """Ask the policy, apply its preemptions, claim and start what it chose; how many started."""
+        engine = slot.engine
         peek = await self._store.queued(engine.model, max(_MIN_PEEK, _PEEK * free), self._clock())
         # a lease of ours that expired anyway (a long stall) must not start a second run here
         queued = [j for j in peek if j.id not in self._running and j.id not in self._leaving]
         if not queued:
             return 0
-        decisions = decide(self._snapshot(engine, queued))
+        decisions = decide(self._snapshot(slot, queued))
         for preempt in decisions.preempts:
             self._yield(preempt.job_id)
         ids = [start.job_id for start in decisions.starts]
@@ -197,16 +232,19 @@ class Dispatcher:
         for claim in claims:
             job = claim.job
             run = _Run(
-                claim, parts=split(job.partial_text, job.partial_deltas), tokens=job.partial_tokens
+                claim,
+                slot,
+                parts=split(job.partial_text, job.partial_deltas),
+                tokens=job.partial_tokens,
             )
-            run.task = asyncio.create_task(self._run(engine, run), name=job.id)
+            run.task = asyncio.create_task(self._run(run), name=job.id)
             with self._lock:
                 self._running[job.id] = run
         return len(claims)
 
-    def _snapshot(self, engine: Engine, queued: list[Job]) -> Snapshot:
-        seen = self._observed[engine.model]
-        spec = EngineSpec(engine.model, engine.parallel, seen.prefill_rate, seen.decode_rate)
+    def _snapshot(self, slot: _Slot, queued: list[Job]) -> Snapshot:
+        engine, seen = slot.engine, slot.observed
+        spec = EngineSpec(engine.id, engine.parallel, seen.prefill_rate, seen.decode_rate)
         expected = seen.output_tokens
         running = tuple(
             RunningJob(
@@ -224,7 +262,7 @@ class Dispatcher:
                 ),
             )
             for r in self._running.values()
-            if r.job.model == engine.model and not r.yielding
+            if r.slot is slot and not r.yielding
         )
         waiting = tuple(
             QueuedJob(
@@ -255,9 +293,9 @@ class Dispatcher:
         run.yielding = True
         run.task.cancel()
 
-    async def _run(self, engine: Engine, run: _Run) -> None:
+    async def _run(self, run: _Run) -> None:
         try:
-            result = await self._generate(engine, run)
+            result = await self._generate(run.slot.engine, run)
             run.finishing = True
             self._measure(run)
             job = await self._store.finish(run.claim, result, self._clock())
@@ -267,7 +305,7 @@ class Dispatcher:
                     self._events.publish_final(job)
                 self.metrics.finished(job)
                 if job.usage is not None:
-                    self._observed[job.model].finished(job.usage.output_tokens)
+                    run.slot.observed.finished(job.usage.output_tokens)
             else:
                 log.warning("lease on %s was lost; its result was discarded", run.job.id)
         except asyncio.CancelledError:
@@ -281,7 +319,7 @@ class Dispatcher:
         finally:
             with self._lock:
                 self._forget(run)
-            self._wake[engine.model].set()
+            run.slot.wake.set()
 
     def _forget(self, run: _Run) -> None:
         if self._running.get(run.job.id) is run:
@@ -316,30 +354,48 @@ class Dispatcher:
         job, now = run.job, time.monotonic()
         tokens = run.tokens - job.partial_tokens
         first = run.first_token or now
-        self._observed[job.model].ran(
+        run.slot.observed.ran(
             job.prompt_tokens + job.partial_tokens, tokens, first - run.started, now - first
         )
         self.metrics.generated(job.model, tokens)
 
     def utilization(self) -> dict[str, float]:
-        return {m: self.running(m) / e.parallel for m, e in self._engines.items()}
+        return {
+            m: self.running(m) / sum(s.engine.parallel for s in slots)
+            for m, slots in self._models.items()
+        }
 
     async def _renew(self) -> None:
-        """Every third of a lease: renew ours, requeue those of dead processes, measure tokens/s."""
+        """Every third of a lease: renew ours (engines and jobs), requeue those of dead processes,
+        measure tokens/s."""
         interval = self._lease / 3
-        counted = {m: o.generated for m, o in self._observed.items()}
+        counted = {m: self._generated(m) for m in self._models}
         while True:
             try:  # ours first, so a stall of this process never expires its own leases
+                await self._hold_engines(self._clock() + self._lease)
                 await self._store.renew([r.claim for r in self._running.values()], self._clock())
                 if await self._store.expire(self._clock()):
-                    for event in self._wake.values():
-                        event.set()
+                    for slot in self._slots:
+                        slot.wake.set()
             except Exception:
                 log.exception("renewing or expiring leases failed")
             await asyncio.sleep(interval)
-            for model, seen in self._observed.items():
-                self.metrics.measured_rate(model, (seen.generated - counted[model]) / interval)
-                counted[model] = seen.generated
+            for model in self._models:
+                generated = self._generated(model)
+                self.metrics.measured_rate(model, (generated - counted[model]) / interval)
+                counted[model] = generated
+
+    async def _hold_engines(self, until: float) -> None:
+        """Take or keep the leases of our engines that no other dispatcher holds."""
+        ids = [s.engine.id for s in self._slots]
+        held = await self._store.hold_engines(self._holder, ids, until, self._clock())
+        for slot in self._slots:
+            was, slot.held = slot.held, slot.engine.id in held
+            if slot.held and not was:
+                slot.wake.set()
+
+    def _generated(self, model: str) -> int:
+        return sum(s.observed.generated for s in self._models[model])
 
 
 def _prefix(job: Job) -> str:

@@ -94,6 +94,13 @@ class Store(Protocol):
         """Put a running job back in the queue keeping what it generated (it yielded its engine to
         more urgent work); no attempt is spent. False if the lease is no longer held."""
 
+    async def hold_engines(
+        self, holder: str, engine_ids: list[str], until: float, now: float
+    ) -> set[str]:
+        """Take (or extend to ``until``) ``holder``'s lease on each engine no other holder has an
+        unexpired lease on; returns the engines ``holder`` now holds. ``until=now`` hands them
+        over."""
+
     async def release(self, claims: list[Claim]) -> None:
         """Hand claims back to the queue without spending an attempt (graceful stop)."""
 

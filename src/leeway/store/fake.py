@@ -14,6 +14,7 @@ class FakeStore:
     def __init__(self, *, lease_seconds: float = 30.0, max_attempts: int = 3) -> None:
         self.jobs: dict[str, Job] = {}
         self._leases: dict[str, tuple[str, float]] = {}  # job id -> (token, expires)
+        self.engine_leases: dict[str, tuple[str, float]] = {}  # engine id -> (holder, expires)
         self._lease, self._max_attempts = lease_seconds, max_attempts
         self.keys: dict[str, str] = {}
         # (tenant, key) -> (fingerprint, job id, created_at)
@@ -153,6 +154,17 @@ class FakeStore:
             partial_deltas=tuple(len(p) for p in pieces if p),
         )
         return True
+
+    async def hold_engines(
+        self, holder: str, engine_ids: list[str], until: float, now: float
+    ) -> set[str]:
+        held: set[str] = set()
+        for e in engine_ids:
+            owner = self.engine_leases.get(e)
+            if owner is None or owner[0] == holder or owner[1] < now:
+                self.engine_leases[e] = (holder, until)
+                held.add(e)
+        return held
 
     async def release(self, claims: list[Claim]) -> None:
         for c in claims:

@@ -145,6 +145,18 @@ class SqliteStore:
         }
         return bool(await self._writer.write(lambda c: c.execute(Q["requeue"], params).rowcount))
 
+    async def hold_engines(
+        self, holder: str, engine_ids: list[str], until: float, now: float
+    ) -> set[str]:
+        params = [
+            {"engine_id": e, "holder": holder, "until": until, "now": now} for e in engine_ids
+        ]
+
+        def hold(c: sqlite3.Connection) -> set[str]:
+            return {r[0] for p in params for r in c.execute(Q["hold_engine"], p).fetchall()}
+
+        return await self._writer.write(hold) if params else set()
+
     async def release(self, claims: list[Claim]) -> None:
         params = [{"id": c.job.id, "token": c.token} for c in claims]
         if params:
