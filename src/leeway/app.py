@@ -57,7 +57,17 @@ def open_store(settings: Settings) -> SqliteStore:
     )
 
 
-def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -> Starlette:
+def build_app(
+    settings: Settings, engines: Mapping[str, Engine] | None = None, role: str = "all"
+) -> Starlette:
+    """``role``: ``all`` serves the API and runs the dispatcher; ``api`` serves the API and leaves
+    dispatching to other processes sharing the store (its engines still start: they count prompt
+    tokens; its dispatcher is never started, so it only wakes, watches and stops work in this
+    process, which runs none); ``dispatcher`` runs the dispatcher, the batch finalizer and the
+    webhook sender, and serves only ``/health`` and ``/metrics``."""
+    if role not in ("all", "api", "dispatcher"):
+        raise ConfigError(f"Unknown role {role!r}; known: 'all', 'api', 'dispatcher'.")
+    serves, dispatches = role != "dispatcher", role != "api"
     engines = engines if engines is not None else {m.id: build_engine(m) for m in settings.models}
     store = open_store(settings)
     events = JobEvents()
@@ -103,7 +113,8 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
     async def start_dispatching() -> None:
         for engine in engines.values():
             await engine.start()
-        dispatcher.start()
+        if dispatches:
+            dispatcher.start()
 
     async def stop_dispatching() -> None:
         try:
@@ -117,27 +128,27 @@ def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -
         dispatch.start()
         try:
             await dispatch.run(start_dispatching())
-            await pruner.start()
-            await finalizer.start()
-            await sender.start()
+            workers = (pruner, finalizer, sender) if dispatches else ()
+            for worker in workers:
+                await worker.start()
             try:
                 yield
             finally:
-                await sender.stop()
-                await finalizer.stop()
-                await pruner.stop()
+                for worker in reversed(workers):
+                    await worker.stop()
                 await dispatch.run(stop_dispatching())
         finally:
             await dispatch.stop()
             await store.close()
 
+    routes = [
+        *api.routes(),
+        *batch_api.routes(),
+        *FileApi(settings, store.files, auth).routes(),
+        *WebhookRoutes(auth, outbox).routes(),
+    ]
     return Starlette(
-        routes=[
-            *api.routes(),
-            *batch_api.routes(),
-            *FileApi(settings, store.files, auth).routes(),
-            *WebhookRoutes(auth, outbox).routes(),
-        ],
+        routes=routes if serves else [r for r in routes if r.path in ("/health", "/metrics")],
         lifespan=lifespan,
         exception_handlers={
             LeewayError: errors.on_leeway_error,

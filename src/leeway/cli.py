@@ -50,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
         choices=["llamacpp", "fake"],
         help="serve every configured model with this engine",
     )
+    serve.add_argument(
+        "--role",
+        choices=["all", "api", "dispatcher"],
+        default="all",
+        help="all (default): API and dispatcher in one process; api: answer requests only (other "
+        "processes dispatch); dispatcher: run the engines only (plus /health and /metrics); "
+        "processes in any roles share one store (PostgreSQL across machines)",
+    )
     serve.set_defaults(run=_serve)
 
     run = commands.add_parser(
@@ -106,7 +114,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    key = asyncio.run(_first_key(settings))
+    key = asyncio.run(_first_key(settings)) if args.role != "dispatcher" else None
     if key is not None:
         print(
             f"No API key existed, so one was created for tenant 'default'. It is shown only "
@@ -114,7 +122,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
             flush=True,
         )
     uvicorn.run(
-        build_app(settings),
+        build_app(settings, role=args.role),
         host=settings.host,
         port=settings.port,
         log_level="info",

@@ -23,8 +23,14 @@ def free_port() -> int:
 
 
 class LeewayServer:
-    def __init__(self, data_dir: Path, config: str = "", args: tuple[str, ...] = ()) -> None:
-        self.data_dir, self.port, self.args = data_dir, free_port(), args
+    def __init__(
+        self,
+        data_dir: Path,
+        config: str = "",
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.data_dir, self.port, self.args, self.env = data_dir, free_port(), args, env or {}
         self.config = data_dir / "leeway.toml"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.config.write_text(config)
@@ -50,7 +56,7 @@ class LeewayServer:
             str(self.config),
             *self.args,
         ]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout

@@ -195,8 +195,9 @@ class Dispatcher:
             *self._loops, *(r.task for r in runs if r.task), *leaving, return_exceptions=True
         )
         await self._store.release([r.claim for r in runs])
-        with contextlib.suppress(Exception):  # hand the engines over now, not when leases expire
-            await self._hold_engines(self._clock())
+        if self._loop is not None:  # hand the engines over now, not when their leases expire
+            with contextlib.suppress(Exception):
+                await self._hold_engines(self._clock())
 
     async def _fill(self, slot: _Slot) -> None:
         engine, wake = slot.engine, slot.wake
