@@ -267,3 +267,26 @@ async def test_a_yielding_jobs_text_stays_visible_until_its_progress_is_stored()
     gate.set()
     await dispatcher.stop()
     assert held is not None and "".join(held).startswith("fake fake1 fake2")
+
+
+async def test_a_job_cancelled_through_another_process_stops_at_the_next_renewal():
+    """Cancelling in the store (as another API process does) drops the lease; the dispatcher sees
+    it when it renews and stops generating, freeing the sequence."""
+    store, engine = FakeStore(), CountingEngine(parallel=1, delay=10)
+    job = make_job()
+    await store.create(job)
+    dispatcher = Dispatcher(store, [engine], JobEvents(), lease_seconds=0.3, poll_seconds=0.01)
+    dispatcher.start()
+    for _ in range(100):
+        if engine.now:
+            break
+        await asyncio.sleep(0.01)
+    assert engine.now == 1
+    await store.cancel(job.tenant, job.id, time.time())  # no dispatcher.abandon: not this process
+    for _ in range(100):
+        if not engine.now:
+            break
+        await asyncio.sleep(0.01)
+    await dispatcher.stop()
+    assert engine.now == 0 and dispatcher.running(FAKE_MODEL) == 0
+    assert store.jobs[job.id].status is Status.CANCELLED

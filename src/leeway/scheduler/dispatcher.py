@@ -374,7 +374,11 @@ class Dispatcher:
         while True:
             try:  # ours first, so a stall of this process never expires its own leases
                 await self._hold_engines(self._clock() + self._lease)
-                await self._store.renew([r.claim for r in self._running.values()], self._clock())
+                runs = list(self._running.values())
+                held = await self._store.renew([r.claim for r in runs], self._clock())
+                for run in runs:  # cancelled or deleted, perhaps through another process
+                    if run.job.id not in held and not run.finishing:
+                        self._abandoned(run.job.id)
                 if await self._store.expire(self._clock()):
                     for slot in self._slots:
                         slot.wake.set()

@@ -84,8 +84,9 @@ class Store(Protocol):
         """Requeue jobs whose lease ran out (their holder died), or fail those that used every
         attempt; how many changed."""
 
-    async def renew(self, claims: list[Claim], now: float) -> None:
-        """Extend the leases still held."""
+    async def renew(self, claims: list[Claim], now: float) -> set[str]:
+        """Extend the leases still held; returns their jobs' ids (a job missing was cancelled or
+        deleted, perhaps by another process: its run should stop)."""
 
     async def finish(self, claim: Claim, result: Result, now: float) -> Job | None:
         """Store the final state; None (and nothing changed) if the lease is no longer held."""

@@ -120,10 +120,13 @@ class FakeStore:
                     self.jobs[job_id] = replace(job, status=Status.QUEUED)
         return changed
 
-    async def renew(self, claims: list[Claim], now: float) -> None:
+    async def renew(self, claims: list[Claim], now: float) -> set[str]:
+        held = set()
         for c in claims:
             if self._holds(c):
                 self._leases[c.job.id] = (c.token, now + self._lease)
+                held.add(c.job.id)
+        return held
 
     async def finish(self, claim: Claim, result: Result, now: float) -> Job | None:
         if not self._holds(claim):

@@ -124,10 +124,13 @@ class SqliteStore:
         rows = self._reader.execute(Q["queue_depths"]).fetchall()
         return {list(Window)[rank]: count for rank, count in rows}
 
-    async def renew(self, claims: list[Claim], now: float) -> None:
+    async def renew(self, claims: list[Claim], now: float) -> set[str]:
         params = [{"id": c.job.id, "token": c.token, "expires": now + self._lease} for c in claims]
-        if params:
-            await self._writer.write(lambda c: c.executemany(Q["renew"], params))
+
+        def renew(c: sqlite3.Connection) -> set[str]:
+            return {r[0] for p in params for r in c.execute(Q["renew"], p).fetchall()}
+
+        return await self._writer.write(renew) if params else set()
 
     async def finish(self, claim: Claim, result: Result, now: float) -> Job | None:
         params = {"id": claim.job.id, "token": claim.token, "now": now, **result_row(result)}

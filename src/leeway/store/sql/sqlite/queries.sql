@@ -55,7 +55,8 @@ SELECT window_rank, count(*) FROM jobs WHERE status = 'queued' GROUP BY window_r
 
 -- name: renew
 UPDATE jobs SET lease_expires = :expires
-WHERE id = :id AND lease_token = :token AND status = 'in_progress';
+WHERE id = :id AND lease_token = :token AND status = 'in_progress'
+RETURNING id;
 
 -- name: finish
 -- Fenced: a holder whose lease was taken over changes nothing.
