@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from leeway.batches import Batch, Counts, Shape, StoredFile
+from leeway.errors import IdempotencyMismatch
 from leeway.jobs import (
     Finish,
     Job,
@@ -18,7 +19,7 @@ from leeway.jobs import (
     Usage,
     Window,
 )
-from leeway.store import Result
+from leeway.store import IdempotencyKey, Result
 from leeway.store.structure import message_from, message_json, structure_from, structure_json
 
 
@@ -176,3 +177,22 @@ def row_file(row: Any) -> StoredFile:
     return StoredFile(
         row["id"], row["tenant"], row["purpose"], row["filename"], row["bytes"], row["created_at"]
     )
+
+
+class KeyTaken(Exception):  # a signal inside a write, never seen outside the store
+    def __init__(self, row: Any) -> None:
+        super().__init__("idempotency key taken")
+        self.row = row
+
+
+def check_holder(row: Any, idempotency: IdempotencyKey) -> Any:
+    """The row an idempotency key made, if the request matches the one that made it."""
+    if row["key_fingerprint"] != idempotency.fingerprint or row["id"] is None:
+        raise IdempotencyMismatch(_MISMATCH.format(key=idempotency.key))
+    return row
+
+
+_MISMATCH = (
+    "The Idempotency-Key '{key}' was already used with a different request (another body or "
+    "another endpoint). Use a new key for a new request, or resend exactly the same request."
+)
