@@ -94,7 +94,9 @@ def client(tmp_path: Path) -> Iterator[Client]:
 def pg_server() -> Iterator[PgServer]:
     """One PostgreSQL server on loopback for the whole session, stopped at its end."""
     if PgServer.find() is None:
-        pytest.skip("PostgreSQL is not installed (no initdb under /usr/lib/postgresql/*/bin or on PATH)")
+        pytest.skip(
+            "PostgreSQL is not installed (no initdb under /usr/lib/postgresql/*/bin or on PATH)"
+        )
     server = PgServer.start()
     try:
         yield server
@@ -108,7 +110,9 @@ def pg_url(pg_server: PgServer) -> str:
     return pg_server.create_database()
 
 
-StoreFactory = Callable[..., Any]  # (lease_seconds=, max_attempts=) -> a store on the test's database
+StoreFactory = Callable[
+    ..., Any
+]  # (lease_seconds=, max_attempts=) -> a store on the test's database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
