@@ -111,6 +111,6 @@ def test_store_url_picks_the_store(tmp_path: Path):
 
 @pytest.mark.parametrize("url", ["mysql://u:secret@h/db", "sqlite:///", "leeway.db", ""])
 def test_a_bad_store_url_names_the_setting_and_what_is_allowed(url: str):
-    with pytest.raises(ConfigError, match="'store_url'.*postgresql://.*sqlite:///") as raised:
+    with pytest.raises(ConfigError, match=r"'store_url'.*postgresql://.*sqlite:///") as raised:
         config.load(env={"LEEWAY_STORE_URL": url})
     assert "secret" not in str(raised.value)

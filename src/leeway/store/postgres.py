@@ -3,7 +3,8 @@
 Behaves as ``SqliteStore`` does (the same test suite runs on both). Claims are leases taken with
 ``FOR UPDATE SKIP LOCKED``, so dispatchers in many processes claim at once without waiting on each
 other or claiming a job twice; a finish, requeue or release with a stale token changes nothing.
-Every statement commits on its own (PostgreSQL groups concurrent commits into one WAL flush); those
+Batches and files (``postgres_batches``) and the webhook outbox (``postgres_outbox``) live in the
+same database. Every statement commits on its own (PostgreSQL groups concurrent commits into one WAL flush); those
 that must be atomic together run in one transaction. Work that becomes queued notifies
 ``leeway_queued`` (a trigger), which ``listen`` turns into callbacks in every process.
 """
@@ -11,6 +12,7 @@ that must be atomic together run in one transaction. Work that becomes queued no
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +21,9 @@ import orjson
 
 from leeway.jobs import Job, JobError, Window
 from leeway.store import Claim, IdempotencyKey, Result
-from leeway.store.postgres_pool import Pools, Q, rowcount
+from leeway.store.postgres_batches import PostgresBatches, PostgresFiles, discard_abandoned
+from leeway.store.postgres_outbox import PostgresOutbox
+from leeway.store.postgres_pool import Pools
 from leeway.store.rows import KeyTaken, check_holder, error_json, job_row, result_row, row_job
 
 _EXHAUSTED = JobError("attempts_exhausted", "The job was claimed too many times without finishing.")
@@ -31,9 +35,11 @@ class PostgresStore:
     def __init__(
         self, url: str, *, lease_seconds: float = 30.0, max_attempts: int = 3, pool_size: int = 8
     ) -> None:
-        self._db = Pools(url, pool_size)
+        self._db = Pools(url, pool_size, at_start=lambda tx: discard_abandoned(tx, time.time()))
         self._lease = lease_seconds
         self._max_attempts = max_attempts
+        self.batches = PostgresBatches(self._db)
+        self.files = PostgresFiles(self._db)
 
     async def create(self, job: Job, idempotency: IdempotencyKey | None = None) -> Job:
         row = job_row(job)
@@ -42,21 +48,15 @@ class PostgresStore:
             return job
         key = {"tenant": job.tenant, "key": idempotency.key}
         reservation = {**key, "fingerprint": idempotency.fingerprint, "subject": job.id}
-        insert, reserve, holder = (
-            Q["insert_job"],
-            Q["insert_idempotency_key"],
-            Q["idempotency_holder"],
-        )
         try:
-            async with (await self._db.pool()).acquire() as c, c.transaction():
-                await c.execute(insert.sql, *insert.args(row))
+            async with self._db.transaction() as tx:
+                await tx.execute("insert_job", row)
                 # A concurrent holder's uncommitted key makes this wait for its commit, then
                 # insert nothing: raising rolls the job back and hands the holder to the caller.
-                status = await c.execute(
-                    reserve.sql, *reserve.args({**reservation, "now": job.created_at})
-                )
-                if not rowcount(status):
-                    raise KeyTaken(await c.fetchrow(holder.sql, *holder.args(key)))
+                if not await tx.execute(
+                    "insert_idempotency_key", {**reservation, "now": job.created_at}
+                ):
+                    raise KeyTaken(await tx.fetchrow("idempotency_holder", key))
         except KeyTaken as taken:
             return row_job(check_holder(taken.row, idempotency))
         return job
@@ -85,10 +85,9 @@ class PostgresStore:
     async def _lease_jobs(self, query: str, params: dict[str, Any], now: float) -> list[Claim]:
         token = secrets.token_hex(16)
         lease = {**params, "now": now, "token": token, "expires": now + self._lease}
-        expire, claim = Q["expire_leases"], Q[query]
-        async with (await self._db.pool()).acquire() as c, c.transaction():
-            await c.execute(expire.sql, *expire.args(self._expiry(now)))
-            rows = await c.fetch(claim.sql, *claim.args(lease))
+        async with self._db.transaction() as tx:
+            await tx.execute("expire_leases", self._expiry(now))
+            rows = await tx.fetch(query, lease)
         jobs = sorted((row_job(r) for r in rows), key=lambda j: (j.window.rank, j.deadline))
         return [Claim(j, token) for j in jobs]
 
@@ -159,6 +158,10 @@ class PostgresStore:
         """Call ``on_queued(model)`` on this loop whenever work of ``model`` becomes queued, in any
         process, until ``close``; returns once listening (a connection of its own)."""
         await self._db.listen(on_queued)
+
+    def outbox(self) -> PostgresOutbox:
+        """The webhook outbox in the same database."""
+        return PostgresOutbox(self._db)
 
     async def connection(self) -> asyncpg.Pool:
         """This loop's pool (for tests that look at the tables)."""

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -46,11 +46,34 @@ async def migrate(conn: asyncpg.Connection | PoolConnectionProxy[Any]) -> list[i
     return applied
 
 
+class Tx:
+    """Named queries on one connection, inside its transaction (``Pools.transaction``)."""
+
+    def __init__(self, conn: PoolConnectionProxy[Any]) -> None:
+        self.conn = conn
+
+    async def fetch(self, name: str, params: dict[str, Any]) -> list[asyncpg.Record]:
+        q = Q[name]
+        return await self.conn.fetch(q.sql, *q.args(params))
+
+    async def fetchrow(self, name: str, params: dict[str, Any]) -> asyncpg.Record | None:
+        q = Q[name]
+        return await self.conn.fetchrow(q.sql, *q.args(params))
+
+    async def execute(self, name: str, params: dict[str, Any]) -> int:
+        """How many rows the statement changed."""
+        q = Q[name]
+        return rowcount(await self.conn.execute(q.sql, *q.args(params)))
+
+
 class Pools:
     """One asyncpg pool per event loop that uses the store, and the LISTEN connections."""
 
-    def __init__(self, url: str, size: int) -> None:
-        self._url, self._size = url, size
+    def __init__(
+        self, url: str, size: int, at_start: Callable[[Tx], Awaitable[None]] | None = None
+    ) -> None:
+        """``at_start``: run once, in a transaction, after the first pool migrated the database."""
+        self._url, self._size, self._at_start = url, size, at_start
         self._pools: dict[asyncio.AbstractEventLoop, asyncio.Task[asyncpg.Pool]] = {}
         self._listeners: list[tuple[asyncio.AbstractEventLoop, asyncpg.Connection]] = []
         self._migrated = False
@@ -67,8 +90,17 @@ class Pools:
         if not self._migrated:
             async with pool.acquire() as conn:
                 await migrate(conn)
+                if self._at_start is not None:
+                    async with conn.transaction():
+                        await self._at_start(Tx(conn))
             self._migrated = True
         return pool
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """One transaction: committed if the block ends normally, rolled back if it raises."""
+        async with (await self.pool()).acquire() as conn, conn.transaction():
+            yield Tx(conn)
 
     async def fetch(self, name: str, params: dict[str, Any]) -> list[asyncpg.Record]:
         q = Q[name]
@@ -116,9 +148,10 @@ async def _close_on(
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(closing, loop))
             return
         terminate()
-    else:
+    else:  # its loop has closed: the sockets go with it (the server sees them drop)
         closing.close()  # never awaited
-        terminate()
+        with contextlib.suppress(RuntimeError):
+            terminate()
 
 
 def _opened(opening: asyncio.Task[asyncpg.Pool]) -> bool:

@@ -21,6 +21,7 @@ from leeway.jobs import (
 )
 from leeway.store import IdempotencyKey, Result
 from leeway.store.structure import message_from, message_json, structure_from, structure_json
+from leeway.webhooks.outbox import Attempt, Delivery, DeliveryStatus
 
 
 def job_row(job: Job) -> dict[str, Any]:
@@ -177,6 +178,44 @@ def row_file(row: Any) -> StoredFile:
     return StoredFile(
         row["id"], row["tenant"], row["purpose"], row["filename"], row["bytes"], row["created_at"]
     )
+
+
+def delivery_row(d: Delivery) -> dict[str, Any]:
+    """The parameters of ``insert_delivery``."""
+    return {
+        "id": d.id,
+        "tenant": d.tenant,
+        "subject_kind": d.subject_kind,
+        "subject_id": d.subject_id,
+        "url": d.url,
+        "token": d.token,
+        "body": d.body,
+        "next_attempt_at": d.next_attempt_at,
+        "created_at": d.created_at,
+    }
+
+
+def row_delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        tenant=row["tenant"],
+        subject_kind=row["subject_kind"],
+        subject_id=row["subject_id"],
+        url=row["url"],
+        token=row["token"],
+        created_at=row["created_at"],
+        next_attempt_at=row["next_attempt_at"],
+        status=DeliveryStatus(row["status"]),
+        attempts=row["attempts"],
+        finished_at=row["finished_at"],
+        last_status_code=row["last_status_code"],
+        last_error=row["last_error"],
+        body=row["body"],
+    )
+
+
+def row_attempt(row: Any) -> Attempt:
+    return Attempt(row["at"], row["duration"], row["status_code"], row["error"])
 
 
 class KeyTaken(Exception):  # a signal inside a write, never seen outside the store
