@@ -7,9 +7,13 @@ from __future__ import annotations
 import asyncio
 import time
 
+from leeway.jobs import Finish, Output, Status, Usage
+from leeway.store import Claim, Result
 from leeway.store.postgres import PostgresStore
 from leeway.store.queries import migrations
 from tests.conftest import FAKE_MODEL, make_job
+
+DONE = Result(Output("hello", Finish.STOP), Usage(5, 1))
 
 
 async def test_stores_starting_at_once_migrate_the_database_once(pg_url: str):
@@ -79,3 +83,18 @@ async def test_queued_work_is_announced_to_every_listener(pg_url: str):
     finally:
         await writer.close()
         await listener.close()
+
+
+async def test_concurrent_finishes_share_a_statement_and_each_hears_its_own_answer(pg_url: str):
+    store = PostgresStore(pg_url, lease_seconds=10)
+    try:
+        await asyncio.gather(*(store.create(make_job()) for _ in range(20)))
+        claims = await store.claim(FAKE_MODEL, 20, now=100.0)
+        stale = Claim(claims[0].job, "not-its-token")
+        *done, refused = await asyncio.gather(
+            *(store.finish(c, DONE, 101.0) for c in claims), store.finish(stale, DONE, 101.0)
+        )
+        assert [j.status if j else None for j in done] == [Status.COMPLETED] * 20
+        assert {j.id for j in done if j} == {c.job.id for c in claims} and refused is None
+    finally:
+        await store.close()

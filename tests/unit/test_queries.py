@@ -15,4 +15,4 @@ def test_names_become_numbers_once_each_and_casts_stay():
 def test_every_postgres_query_has_a_sqlite_twin_or_is_postgres_only():
     postgres, sqlite = load_queries("postgres"), load_queries("sqlite")
     # sqlite's three queued_* in one query; locks SQLite's single writer makes needless
-    assert set(postgres) - set(sqlite) <= {"queued", "lock_delivery", "lock_secrets"}
+    assert set(postgres) - set(sqlite) <= {"queued", "lock_delivery", "lock_secrets", "finish_many"}

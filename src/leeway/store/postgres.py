@@ -22,6 +22,7 @@ import orjson
 from leeway.jobs import Job, JobError, Window
 from leeway.store import Claim, IdempotencyKey, Result
 from leeway.store.postgres_batches import PostgresBatches, PostgresFiles, discard_abandoned
+from leeway.store.postgres_group import FinishGroups
 from leeway.store.postgres_outbox import PostgresOutbox
 from leeway.store.postgres_pool import Pools
 from leeway.store.rows import KeyTaken, check_holder, error_json, job_row, result_row, row_job
@@ -38,6 +39,7 @@ class PostgresStore:
         self._db = Pools(url, pool_size, at_start=lambda tx: discard_abandoned(tx, time.time()))
         self._lease = lease_seconds
         self._max_attempts = max_attempts
+        self._finishes = FinishGroups(self._db)
         self.batches = PostgresBatches(self._db)
         self.files = PostgresFiles(self._db)
 
@@ -118,7 +120,7 @@ class PostgresStore:
 
     async def finish(self, claim: Claim, result: Result, now: float) -> Job | None:
         params = {"id": claim.job.id, "token": claim.token, "now": now, **result_row(result)}
-        row = await self._db.fetchrow("finish", params)
+        row = await self._finishes.finish(params)
         return row_job(row) if row else None
 
     async def requeue(self, claim: Claim, pieces: list[str], tokens: int) -> bool:

@@ -129,3 +129,18 @@ WHERE k.tenant = :tenant AND k.key = :key;
 
 -- name: prune_idempotency_keys
 DELETE FROM idempotency_keys WHERE created_at < :before;
+
+-- name: finish_many
+-- ``finish`` for many jobs in one statement (the store groups concurrent finishes); fenced alike.
+UPDATE jobs
+SET status = f.status, output_text = f.output_text, finish = f.finish,
+    stop_sequence = f.stop_sequence, deltas = f.deltas, input_tokens = f.input_tokens,
+    output_tokens = f.output_tokens, error = f.error, completed_at = f.now,
+    lease_token = NULL, lease_expires = NULL
+FROM unnest(:id::text[], :token::text[], :status::text[], :output_text::text[], :finish::text[],
+            :stop_sequence::text[], :deltas::text[], :input_tokens::int[], :output_tokens::int[],
+            :error::text[], :now::float8[])
+     AS f (id, token, status, output_text, finish, stop_sequence, deltas, input_tokens,
+           output_tokens, error, now)
+WHERE jobs.id = f.id AND jobs.lease_token = f.token AND jobs.status = 'in_progress'
+RETURNING jobs.*, f.token AS held_token;
