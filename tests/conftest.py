@@ -1,10 +1,11 @@
-"""Shared test helpers: jobs built by hand, and an app on the fake engine with a real SQLite store."""
+"""Shared test helpers: jobs built by hand, an app on the fake engine with a real SQLite store, and
+stores of both kinds (``store_factory``: SQLite and a throwaway PostgreSQL, see ``tests/pg.py``)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from leeway.api.auth import create_key
 from leeway.app import build_app, open_store
 from leeway.jobs import Job, Message, Sampling, Surface, Window, new_id
 from leeway.settings import ModelConfig, Settings
+from leeway.store.postgres import PostgresStore
+from leeway.store.sqlite import SqliteStore
+from tests.pg import PgServer
 
 FAKE_MODEL = "fake-model"
 
@@ -84,3 +88,38 @@ def client(tmp_path: Path) -> Iterator[Client]:
     key, other = add_keys(settings, "alpha", "beta")
     with TestClient(build_app(settings)) as http:
         yield Client(http, key, other)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One PostgreSQL server on loopback for the whole session, stopped at its end."""
+    if PgServer.find() is None:
+        pytest.skip(
+            "PostgreSQL is not installed (no initdb under /usr/lib/postgresql/*/bin or on PATH)"
+        )
+    server = PgServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """A fresh, empty database of the session's server."""
+    return pg_server.create_database()
+
+
+StoreFactory = Callable[
+    ..., Any
+]  # (lease_seconds=, max_attempts=) -> a store on the test's database
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    """Opens stores on one database: a SQLite file, or a PostgreSQL database. Each call opens
+    another store on the same database (as a restart or a second process does)."""
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_url")
+        return lambda **kw: PostgresStore(url, **kw)
+    return lambda **kw: SqliteStore(tmp_path / "db.sqlite", **kw)

@@ -25,6 +25,7 @@ from leeway.scheduler.dispatcher import Dispatcher
 from leeway.scheduler.loop_thread import LoopThread
 from leeway.scheduler.policy import PolicyConfig
 from leeway.settings import ModelConfig, Settings
+from leeway.store.postgres import PostgresStore
 from leeway.store.sqlite import SqliteStore
 from leeway.webhooks.guard import Guard
 from leeway.webhooks.http import HttpPoster
@@ -51,10 +52,12 @@ def build_engine(config: ModelConfig) -> Engine:
     )
 
 
-def open_store(settings: Settings) -> SqliteStore:
-    return SqliteStore(
-        settings.db_path, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts
-    )
+def open_store(settings: Settings) -> SqliteStore | PostgresStore:
+    """The store ``settings.store_url`` names: PostgreSQL, or SQLite (the default)."""
+    lease, attempts = settings.lease_seconds, settings.max_attempts
+    if settings.postgres_url is not None:
+        return PostgresStore(settings.postgres_url, lease_seconds=lease, max_attempts=attempts)
+    return SqliteStore(settings.db_path, lease_seconds=lease, max_attempts=attempts)
 
 
 def build_app(

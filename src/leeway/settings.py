@@ -5,6 +5,7 @@ Example file::
 
     data_dir = "/var/lib/leeway"
     port = 8000
+    store_url = "postgresql://leeway@db.internal/leeway"  # default: SQLite under data_dir
     lease_seconds = 30
     idempotency_hours = 72  # how long an Idempotency-Key is remembered
 
@@ -115,10 +116,24 @@ class Settings:
     limits: Limits = Limits()  # every tenant's, unless tenant_limits names it
     tenant_limits: Mapping[str, Limits] = field(default_factory=dict)
     webhooks: WebhookSettings = WebhookSettings()
+    # Where jobs live: None is SQLite at data_dir/leeway.db; "sqlite:///rel.db" or
+    # "sqlite:////abs/path.db" another SQLite file; "postgresql://user:pw@host:port/db" PostgreSQL,
+    # which any number of Leeway processes can share.
+    store_url: str | None = None
 
     @property
     def db_path(self) -> Path:
+        """The SQLite file (when the store is SQLite)."""
+        if self.store_url is not None and self.store_url.startswith(_SQLITE):
+            return Path(self.store_url.removeprefix(_SQLITE))
         return self.data_dir / "leeway.db"
+
+    @property
+    def postgres_url(self) -> str | None:
+        """The PostgreSQL database's URL, if the store is PostgreSQL."""
+        if self.store_url is not None and self.store_url.startswith(_POSTGRES):
+            return self.store_url
+        return None
 
     def limits_for(self, tenant: str) -> Limits:
         return self.tenant_limits.get(tenant, self.limits)
@@ -127,6 +142,9 @@ class Settings:
         """The model served as ``name``, by its id or one of its aliases."""
         return next((m for m in self.models if name == m.id or name in m.aliases), None)
 
+
+_SQLITE = "sqlite:///"
+_POSTGRES = ("postgresql://", "postgres://")
 
 _SCALARS = {
     "host": str,
@@ -141,6 +159,7 @@ _SCALARS = {
     "strict_incomplete": bool,
     "flex_reserve": float,
     "idempotency_hours": float,
+    "store_url": str,
 }
 
 
@@ -170,6 +189,8 @@ def _build(raw: Mapping[str, Any]) -> Settings:
             values[name] = _coerce(name, raw[name], kind)
     if values.get("idempotency_hours", 1.0) <= 0:
         raise ConfigError("Setting 'idempotency_hours' must be more than 0 (default 72).")
+    if "store_url" in values:
+        _check_store_url(values["store_url"])
     if "window_targets" in raw:
         targets = dict(DEFAULT_TARGETS)
         targets.update({Window(k): float(v) for k, v in raw["window_targets"].items()})
@@ -195,6 +216,17 @@ _POSITIVE_WEBHOOK_SECONDS = (
     "poll_seconds",
     "keep_days",
 )
+
+
+def _check_store_url(url: str) -> None:
+    if url.startswith(_POSTGRES) or (url.startswith(_SQLITE) and len(url) > len(_SQLITE)):
+        return
+    shown = url.split("@")[-1] if "@" in url else url  # never echo a password
+    raise ConfigError(
+        f"Setting 'store_url' must be a PostgreSQL URL (postgresql://user:password@host:port/db) "
+        f"or a SQLite one (sqlite:///relative/path.db, sqlite:////absolute/path.db), or be left "
+        f"out (SQLite under data_dir); got {shown!r}."
+    )
 
 
 def _webhooks(raw: Mapping[str, Any]) -> WebhookSettings:

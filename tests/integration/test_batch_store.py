@@ -1,11 +1,11 @@
-"""Batches on the SQLite store: staged items are invisible until committed, a batch is stored whole
+"""Batches on the store (SQLite, PostgreSQL): staged items are invisible until committed, a batch is stored whole
 or not at all, counts follow every item's moves, and a stop mid-upload leaves nothing behind."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import replace
-from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,8 +13,8 @@ from leeway.batches import Batch, Counts, Shape
 from leeway.errors import IdempotencyMismatch
 from leeway.jobs import Finish, Output, Usage
 from leeway.store import IdempotencyKey, Result
-from leeway.store.sqlite import SqliteStore
-from tests.conftest import FAKE_MODEL, make_job
+from leeway.store.postgres import PostgresStore
+from tests.conftest import FAKE_MODEL, StoreFactory, make_job
 
 DONE = Result(Output("ok", Finish.STOP), Usage(3, 1))
 
@@ -30,7 +30,7 @@ def batch(tenant: str = "t1") -> Batch:
     )
 
 
-async def staged(store: SqliteStore, b: Batch, n: int) -> list[str]:
+async def staged(store: Any, b: Batch, n: int) -> list[str]:
     jobs = [replace(make_job(), batch_id=b.id, custom_id=f"c{i}") for i in range(n)]
     await store.batches.open(b)
     await store.batches.stage(b.id, list(enumerate(jobs)))
@@ -38,13 +38,19 @@ async def staged(store: SqliteStore, b: Batch, n: int) -> list[str]:
 
 
 @pytest.fixture
-async def store(tmp_path: Path):
-    s = SqliteStore(tmp_path / "db.sqlite", lease_seconds=10, max_attempts=2)
+async def store(store_factory: StoreFactory):
+    s = store_factory(lease_seconds=10, max_attempts=2)
     yield s
     await s.close()
 
 
-async def test_staged_items_are_invisible_until_the_batch_commits(store: SqliteStore):
+async def count(store: Any, table: str) -> int:
+    if isinstance(store, PostgresStore):
+        return int(await (await store.connection()).fetchval(f"SELECT count(*) FROM {table}"))
+    return int(store._reader.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+async def test_staged_items_are_invisible_until_the_batch_commits(store: Any):
     b = batch()
     ids = await staged(store, b, 3)
     now = time.time()
@@ -65,7 +71,7 @@ async def test_staged_items_are_invisible_until_the_batch_commits(store: SqliteS
     assert (await store.batches.get_batch("t1", b.id)).counts == Counts(running=3)  # type: ignore[union-attr]
 
 
-async def test_counts_follow_items_and_the_last_final_item_finishes_the_batch(store: SqliteStore):
+async def test_counts_follow_items_and_the_last_final_item_finishes_the_batch(store: Any):
     b = batch()
     await staged(store, b, 3)
     await store.batches.commit(b, 3, None)
@@ -86,23 +92,35 @@ async def test_counts_follow_items_and_the_last_final_item_finishes_the_batch(st
     assert await store.batches.to_finalize() == []
 
 
-async def test_discard_and_a_restart_leave_no_staged_items(tmp_path: Path):
-    store = SqliteStore(tmp_path / "db.sqlite")
-    gone, cut = batch(), batch()
+async def test_discard_and_a_restart_leave_no_staged_items(store_factory: StoreFactory):
+    store = store_factory()
+    gone = batch()
+    cut = replace(batch(), created_at=time.time() - 2 * 86_400)  # PostgreSQL: a day old at least
     await staged(store, gone, 2)
     await store.batches.discard(gone.id)
     await staged(store, cut, 2)  # a stop in the middle of an upload
     await store.close()
-    store = SqliteStore(tmp_path / "db.sqlite")
+    store = store_factory()
     try:
-        rows = store._reader.execute("SELECT count(*) FROM jobs").fetchone()[0]
-        assert rows == 0
-        assert store._reader.execute("SELECT count(*) FROM batches").fetchone()[0] == 0
+        assert await count(store, "jobs") == 0
+        assert await count(store, "batches") == 0
     finally:
         await store.close()
 
 
-async def test_a_batch_key_replays_the_first_batch_and_discards_the_second(store: SqliteStore):
+async def test_postgres_start_leaves_the_uploads_other_processes_are_taking(pg_url: str):
+    taking, starting = PostgresStore(pg_url), PostgresStore(pg_url)
+    try:
+        b = batch()
+        await staged(taking, b, 2)
+        assert await count(starting, "jobs") == 2  # started (and discarded abandoned ones) after
+        assert (await taking.batches.commit(b, 2, None)).counts == Counts(queued=2)
+    finally:
+        await taking.close()
+        await starting.close()
+
+
+async def test_a_batch_key_replays_the_first_batch_and_discards_the_second(store: Any):
     key = IdempotencyKey("k", "fp1")
     first, second = batch(), batch()
     await staged(store, first, 1)

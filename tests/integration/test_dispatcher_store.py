@@ -1,4 +1,4 @@
-"""The dispatcher on the real SQLite store: what a backlog, a stalled clock and a preemption must
+"""The dispatcher on a real store (SQLite, PostgreSQL): what a backlog, a stalled clock and a preemption must
 not break."""
 
 from __future__ import annotations
@@ -6,15 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator
-from pathlib import Path
 
 from leeway.engines import Chunk
 from leeway.engines.fake import FakeEngine
 from leeway.events import JobEvents
 from leeway.jobs import Job, Status, Window
 from leeway.scheduler.dispatcher import Dispatcher
-from leeway.store.sqlite import SqliteStore
-from tests.conftest import FAKE_MODEL, make_job
+from tests.conftest import FAKE_MODEL, StoreFactory, make_job
 
 
 class Recording(FakeEngine):
@@ -36,8 +34,8 @@ async def until(check, seconds: float = 10.0) -> None:
     raise AssertionError("condition never held")
 
 
-async def test_asap_is_not_hidden_behind_a_backlog_of_late_jobs(tmp_path: Path):
-    store, engine = SqliteStore(tmp_path / "db"), Recording(parallel=2)
+async def test_asap_is_not_hidden_behind_a_backlog_of_late_jobs(store_factory: StoreFactory):
+    store, engine = store_factory(), Recording(parallel=2)
     t = time.time()
     backlog = [
         make_job(window=Window.STANDARD, created_at=t - 600, deadline=t - 300) for _ in range(100)
@@ -64,10 +62,10 @@ async def test_asap_is_not_hidden_behind_a_backlog_of_late_jobs(tmp_path: Path):
     assert engine.started.index(urgent.id) <= before + 1
 
 
-async def test_a_stalled_clock_never_runs_a_job_twice(tmp_path: Path):
+async def test_a_stalled_clock_never_runs_a_job_twice(store_factory: StoreFactory):
     now = [time.time()]
     store, engine = (
-        SqliteStore(tmp_path / "db", lease_seconds=1),
+        store_factory(lease_seconds=1),
         Recording(parallel=2, tokens=12, delay=0.05),
     )
     events = JobEvents()

@@ -1,5 +1,5 @@
 """Idempotency keys in the store: written with their job in one transaction, unique per tenant,
-pruned by age. The same contract holds for the fake store."""
+pruned by age. The same contract holds for SQLite, PostgreSQL and the fake store."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from leeway.errors import IdempotencyMismatch
 from leeway.store import IdempotencyKey, Store
 from leeway.store.fake import FakeStore
+from leeway.store.postgres import PostgresStore
 from leeway.store.queries import migrations
 from leeway.store.sqlite import SqliteStore
 from tests.conftest import make_job
@@ -20,9 +21,14 @@ from tests.conftest import make_job
 KEY = IdempotencyKey("key-1", "a" * 64)
 
 
-@pytest.fixture(params=["sqlite", "fake"])
+@pytest.fixture(params=["sqlite", "postgres", "fake"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s: Store = SqliteStore(tmp_path / "db.sqlite") if request.param == "sqlite" else FakeStore()
+    if request.param == "fake":
+        s: Store = FakeStore()
+    elif request.param == "postgres":
+        s = PostgresStore(request.getfixturevalue("pg_url"))
+    else:
+        s = SqliteStore(tmp_path / "db.sqlite")
     yield s
     await s.close()
 

@@ -1,4 +1,4 @@
-"""A job's format, tools, reasoning and tool turns survive the SQLite store (and so a restart, or a
+"""A job's format, tools, reasoning and tool turns survive the store (SQLite, PostgreSQL) (and so a restart, or a
 yield and a later resume), and rows written before they existed still read."""
 
 from __future__ import annotations
@@ -6,16 +6,15 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from leeway.jobs import Message
+from leeway.jobs import Job, Message
 from leeway.store.sqlite import SqliteStore
 from leeway.structured import OutputFormat, Tool, ToolCall, ToolChoice, ToolKind, Tools
-from tests.conftest import make_job
+from tests.conftest import StoreFactory, make_job
 
 
-async def test_structure_round_trips(tmp_path: Path):
-    store = SqliteStore(tmp_path / "db.sqlite")
+def structured_job() -> Job:
     call = ToolCall("call_1", "get_weather", '{"city":"Oslo"}')
-    job = make_job(
+    return make_job(
         messages=(
             Message("user", "weather?"),
             Message(
@@ -37,12 +36,25 @@ async def test_structure_round_trips(tmp_path: Path):
         ),
         reasoning={"effort": "low"},
     )
-    plain = make_job()
+
+
+async def test_structure_round_trips(store_factory: StoreFactory):
+    store = store_factory()
+    job, plain = structured_job(), make_job()
     try:
         await store.create(job)
         await store.create(plain)
         assert await store.get("t1", job.id) == job
         assert await store.get("t1", plain.id) == plain
+    finally:
+        await store.close()
+
+
+async def test_plain_jobs_keep_the_old_request_shape(tmp_path: Path):
+    store = SqliteStore(tmp_path / "db.sqlite")
+    plain = make_job()
+    try:
+        await store.create(plain)
     finally:
         await store.close()
     with sqlite3.connect(tmp_path / "db.sqlite") as db:  # plain jobs keep the old request shape

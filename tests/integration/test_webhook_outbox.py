@@ -1,39 +1,41 @@
-"""The webhook outbox on a real SQLite file: a delivery is written in the same transaction as every
+"""The webhook outbox on a real store (SQLite, PostgreSQL): a delivery is written in the same transaction as every
 final state (and only then), leased, recorded, listed, kept after its job is deleted, pruned."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from leeway.jobs import Finish, Output, Status, Usage
 from leeway.store import Result
+from leeway.store.postgres import PostgresStore
 from leeway.store.queries import migrations
 from leeway.store.sqlite import SqliteStore
 from leeway.webhooks.outbox import JOB, Attempt, Delivery, DeliveryStatus
-from tests.conftest import FAKE_MODEL, make_job
+from tests.conftest import FAKE_MODEL, StoreFactory, make_job
 
 DONE = Result(Output("hello", Finish.STOP), Usage(5, 1))
 HOOK = {"completion_webhook": "https://hooks.example.com/x", "webhook_token": "tok"}
 
 
 @pytest.fixture
-async def store(tmp_path: Path):
-    s = SqliteStore(tmp_path / "db.sqlite", lease_seconds=10, max_attempts=1)
+async def store(store_factory: StoreFactory):
+    s = store_factory(lease_seconds=10, max_attempts=1)
     yield s
     await s.close()
 
 
-async def claimed(store: SqliteStore, now: float = 1000.0, **fields: object):
+async def claimed(store: Any, now: float = 1000.0, **fields: object):
     job = make_job(metadata=HOOK, **fields)
     await store.create(job)
     [claim] = await store.claim_ids(FAKE_MODEL, [job.id], now)
     return claim
 
 
-async def test_finishing_writes_one_delivery_with_the_url_and_token(store: SqliteStore):
+async def test_finishing_writes_one_delivery_with_the_url_and_token(store: Any):
     claim = await claimed(store)
     outbox = store.outbox()
     assert await outbox.deliveries("t1", 10) == []  # not before the final state
@@ -54,7 +56,7 @@ async def test_finishing_writes_one_delivery_with_the_url_and_token(store: Sqlit
     assert len(await outbox.deliveries("t1", 10)) == 1
 
 
-async def test_cancel_and_running_out_of_attempts_write_deliveries_too(store: SqliteStore):
+async def test_cancel_and_running_out_of_attempts_write_deliveries_too(store: Any):
     outbox = store.outbox()
     queued = make_job(metadata=HOOK)
     await store.create(queued)
@@ -67,8 +69,8 @@ async def test_cancel_and_running_out_of_attempts_write_deliveries_too(store: Sq
     assert subjects == sorted([queued.id, lost.job.id])
 
 
-async def test_no_delivery_without_a_webhook_or_without_a_final_state(tmp_path: Path):
-    store = SqliteStore(tmp_path / "db.sqlite", lease_seconds=10, max_attempts=3)
+async def test_no_delivery_without_a_webhook_or_without_a_final_state(store_factory: StoreFactory):
+    store = store_factory(lease_seconds=10, max_attempts=3)
     try:
         plain = make_job(metadata={"completion_window": "standard"})
         await store.create(plain)
@@ -84,7 +86,7 @@ async def test_no_delivery_without_a_webhook_or_without_a_final_state(tmp_path: 
         await store.close()
 
 
-async def test_the_delivery_is_in_the_same_transaction_as_the_final_state(store: SqliteStore):
+async def test_the_delivery_is_in_the_same_transaction_as_the_final_state(store: Any):
     claim = await claimed(store)
     outbox = store.outbox()
 
@@ -94,13 +96,23 @@ async def test_the_delivery_is_in_the_same_transaction_as_the_final_state(store:
         assert c.execute("SELECT count(*) FROM webhook_deliveries").fetchone()[0] == 1
         raise RuntimeError("crash before commit")
 
+    async def finish_then_fail_postgres() -> None:
+        pool = await store.connection()
+        async with pool.acquire() as c, c.transaction():
+            await c.execute("UPDATE jobs SET status = 'completed' WHERE id = $1", claim.job.id)
+            assert await c.fetchval("SELECT count(*) FROM webhook_deliveries") == 1
+            raise RuntimeError("crash before commit")
+
     with pytest.raises(RuntimeError):
-        await store._writer.write(finish_then_fail)
+        if isinstance(store, PostgresStore):
+            await finish_then_fail_postgres()
+        else:
+            await store._writer.write(finish_then_fail)
     assert (await store.get("t1", claim.job.id)).status is Status.IN_PROGRESS  # type: ignore[union-attr]
     assert await outbox.deliveries("t1", 10) == []
 
 
-async def test_due_leases_and_record_keeps_every_attempt(store: SqliteStore):
+async def test_due_leases_and_record_keeps_every_attempt(store: Any):
     claim = await claimed(store)
     await store.finish(claim, DONE, now=1000.0)
     outbox = store.outbox()
@@ -126,7 +138,7 @@ async def test_due_leases_and_record_keeps_every_attempt(store: SqliteStore):
     assert await outbox.due(10_000.0, 10, 40) == []
 
 
-async def test_listing_is_per_tenant_newest_first_and_filters_by_job(store: SqliteStore):
+async def test_listing_is_per_tenant_newest_first_and_filters_by_job(store: Any):
     outbox = store.outbox()
     for n, tenant in enumerate(["t1", "t1", "t2"]):
         await outbox.enqueue(
@@ -150,7 +162,7 @@ async def test_listing_is_per_tenant_newest_first_and_filters_by_job(store: Sqli
     assert d.body == b"{}"
 
 
-async def test_deliveries_outlive_their_job_and_are_pruned_by_age(store: SqliteStore):
+async def test_deliveries_outlive_their_job_and_are_pruned_by_age(store: Any):
     claim = await claimed(store)
     await store.finish(claim, DONE, now=1000.0)
     outbox = store.outbox()
@@ -167,7 +179,7 @@ async def test_deliveries_outlive_their_job_and_are_pruned_by_age(store: SqliteS
     assert left.delivery.subject_id == pending.job.id
 
 
-async def test_one_secret_is_made_on_first_need_and_rotation_keeps_the_old_one(store: SqliteStore):
+async def test_one_secret_is_made_on_first_need_and_rotation_keeps_the_old_one(store: Any):
     outbox = store.outbox()
     [first] = await outbox.secrets("t1", 1000.0)
     assert first.startswith("whsec_") and await outbox.secrets("t1", 1001.0) == [first]

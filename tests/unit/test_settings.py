@@ -94,3 +94,23 @@ def test_bad_webhook_settings_are_named(tmp_path: Path, toml: str, words: str):
     f.write_text(f"[webhooks]\n{toml}\n")
     with pytest.raises(ConfigError, match=re.escape(words)):
         config.load(f, env={})
+
+
+def test_store_url_picks_the_store(tmp_path: Path):
+    default = config.load(env={}, data_dir=str(tmp_path))
+    assert default.store_url is None and default.postgres_url is None
+    assert default.db_path == tmp_path / "leeway.db"
+    absolute = config.load(env={"LEEWAY_STORE_URL": "sqlite:////var/lib/x.db"})
+    assert absolute.db_path == Path("/var/lib/x.db") and absolute.postgres_url is None
+    assert config.load(env={}, store_url="sqlite:///rel/x.db").db_path == Path("rel/x.db")
+    url = "postgresql://leeway:pw@db:5432/leeway"
+    f = tmp_path / "leeway.toml"
+    f.write_text(f'store_url = "{url}"\n')
+    assert config.load(f, env={}).postgres_url == url
+
+
+@pytest.mark.parametrize("url", ["mysql://u:secret@h/db", "sqlite:///", "leeway.db", ""])
+def test_a_bad_store_url_names_the_setting_and_what_is_allowed(url: str):
+    with pytest.raises(ConfigError, match=r"'store_url'.*postgresql://.*sqlite:///") as raised:
+        config.load(env={"LEEWAY_STORE_URL": url})
+    assert "secret" not in str(raised.value)

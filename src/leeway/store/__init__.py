@@ -1,7 +1,14 @@
 """Durable state. The only package that knows SQL.
 
-``Store`` is the boundary; ``SqliteStore`` is the embedded default, ``FakeStore`` stands beside it for
-unit tests. Claims are leases with a token: a completion whose token is stale changes nothing.
+``Store`` is the boundary; ``SqliteStore`` is the embedded default, ``PostgresStore`` the scale-out
+one (many processes on one database), ``FakeStore`` stands beside them for unit tests. Claims are
+leases with a token: a completion whose token is stale changes nothing.
+
+Optional, outside the protocol: ``async def listen(self, on_queued: Callable[[str], None]) -> None``
+calls ``on_queued(model)`` on the caller's loop whenever work of ``model`` becomes queued in *any*
+process (so dispatchers wake at once, not at their next poll). ``PostgresStore`` offers it (LISTEN
+on a connection of its own; a trigger NOTIFYs). ``SqliteStore`` does not: one process owns its file
+and calls ``Dispatcher.wake`` itself.
 """
 
 from __future__ import annotations

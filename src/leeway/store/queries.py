@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
@@ -31,3 +34,31 @@ def migrations(dialect: str) -> list[tuple[int, str]]:
         if f.name[:3].isdigit() and f.name.endswith(".sql")
     ]
     return sorted(found)
+
+
+_PARAM = re.compile(r"(?<![:\w]):(\w+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Numbered:
+    """A named query in ``$n`` style (asyncpg's): ``:name`` became ``$n``, one per distinct name."""
+
+    sql: str
+    names: tuple[str, ...]
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        """The positional arguments for ``params`` (every name the query uses must be there)."""
+        return [params[name] for name in self.names]
+
+
+def numbered(sql: str) -> Numbered:
+    """``:name`` parameters to ``$1, $2, …`` (a name used twice is one parameter; ``::type``
+    casts are left alone)."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+
+    return Numbered(_PARAM.sub(number, sql), tuple(names))

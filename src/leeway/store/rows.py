@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from leeway.batches import Batch, Counts, Shape, StoredFile
+from leeway.errors import IdempotencyMismatch
 from leeway.jobs import (
     Finish,
     Job,
@@ -18,8 +19,9 @@ from leeway.jobs import (
     Usage,
     Window,
 )
-from leeway.store import Result
+from leeway.store import IdempotencyKey, Result
 from leeway.store.structure import message_from, message_json, structure_from, structure_json
+from leeway.webhooks.outbox import Attempt, Delivery, DeliveryStatus
 
 
 def job_row(job: Job) -> dict[str, Any]:
@@ -176,3 +178,60 @@ def row_file(row: Any) -> StoredFile:
     return StoredFile(
         row["id"], row["tenant"], row["purpose"], row["filename"], row["bytes"], row["created_at"]
     )
+
+
+def delivery_row(d: Delivery) -> dict[str, Any]:
+    """The parameters of ``insert_delivery``."""
+    return {
+        "id": d.id,
+        "tenant": d.tenant,
+        "subject_kind": d.subject_kind,
+        "subject_id": d.subject_id,
+        "url": d.url,
+        "token": d.token,
+        "body": d.body,
+        "next_attempt_at": d.next_attempt_at,
+        "created_at": d.created_at,
+    }
+
+
+def row_delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        tenant=row["tenant"],
+        subject_kind=row["subject_kind"],
+        subject_id=row["subject_id"],
+        url=row["url"],
+        token=row["token"],
+        created_at=row["created_at"],
+        next_attempt_at=row["next_attempt_at"],
+        status=DeliveryStatus(row["status"]),
+        attempts=row["attempts"],
+        finished_at=row["finished_at"],
+        last_status_code=row["last_status_code"],
+        last_error=row["last_error"],
+        body=row["body"],
+    )
+
+
+def row_attempt(row: Any) -> Attempt:
+    return Attempt(row["at"], row["duration"], row["status_code"], row["error"])
+
+
+class KeyTaken(Exception):  # a signal inside a write, never seen outside the store
+    def __init__(self, row: Any) -> None:
+        super().__init__("idempotency key taken")
+        self.row = row
+
+
+def check_holder(row: Any, idempotency: IdempotencyKey) -> Any:
+    """The row an idempotency key made, if the request matches the one that made it."""
+    if row["key_fingerprint"] != idempotency.fingerprint or row["id"] is None:
+        raise IdempotencyMismatch(_MISMATCH.format(key=idempotency.key))
+    return row
+
+
+_MISMATCH = (
+    "The Idempotency-Key '{key}' was already used with a different request (another body or "
+    "another endpoint). Use a new key for a new request, or resend exactly the same request."
+)

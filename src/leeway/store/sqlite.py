@@ -19,10 +19,10 @@ import orjson
 from leeway.jobs import Job, JobError, Window
 from leeway.store import Claim, IdempotencyKey, Result
 from leeway.store.queries import load_queries
-from leeway.store.rows import error_json, job_row, result_row, row_job
+from leeway.store.rows import KeyTaken, check_holder, error_json, job_row, result_row, row_job
 from leeway.store.sqlite_batches import SqliteBatches, SqliteFiles
 from leeway.store.sqlite_outbox import SqliteOutbox
-from leeway.store.sqlite_writer import GroupWriter, KeyTaken, Reader, check_holder
+from leeway.store.sqlite_writer import GroupWriter, Reader
 
 Q = load_queries("sqlite")
 # Batches whose upload a stop cut off: their client never heard "accepted".

@@ -10,8 +10,17 @@ from typing import Any
 from leeway.batches import Batch, ItemState, StoredFile
 from leeway.jobs import Job
 from leeway.store import IdempotencyKey
-from leeway.store.rows import batch_row, file_row, job_row, row_batch, row_file, row_job
-from leeway.store.sqlite_writer import GroupWriter, KeyTaken, Reader, check_holder
+from leeway.store.rows import (
+    KeyTaken,
+    batch_row,
+    check_holder,
+    file_row,
+    job_row,
+    row_batch,
+    row_file,
+    row_job,
+)
+from leeway.store.sqlite_writer import GroupWriter, Reader
 
 
 class SqliteBatches:

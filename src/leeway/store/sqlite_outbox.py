@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 import orjson
 
 from leeway.store.queries import load_queries
+from leeway.store.rows import delivery_row, row_attempt, row_delivery
 from leeway.webhooks.outbox import Attempt, Delivery, DeliveryLog, DeliveryStatus
 from leeway.webhooks.signing import new_secret
 
@@ -31,47 +32,9 @@ class Reader(Protocol):
     def execute(self, sql: str, params: Any = (), /) -> sqlite3.Cursor: ...
 
 
-def delivery_row(d: Delivery) -> dict[str, Any]:
-    """The parameters of ``insert_delivery``."""
-    return {
-        "id": d.id,
-        "tenant": d.tenant,
-        "subject_kind": d.subject_kind,
-        "subject_id": d.subject_id,
-        "url": d.url,
-        "token": d.token,
-        "body": d.body,
-        "next_attempt_at": d.next_attempt_at,
-        "created_at": d.created_at,
-    }
-
-
 def insert_delivery(conn: sqlite3.Connection, delivery: Delivery) -> None:
     """Write a delivery inside a caller's own write (e.g. with a batch's final state)."""
     conn.execute(Q["insert_delivery"], delivery_row(delivery))
-
-
-def _delivery(row: sqlite3.Row) -> Delivery:
-    return Delivery(
-        id=row["id"],
-        tenant=row["tenant"],
-        subject_kind=row["subject_kind"],
-        subject_id=row["subject_id"],
-        url=row["url"],
-        token=row["token"],
-        created_at=row["created_at"],
-        next_attempt_at=row["next_attempt_at"],
-        status=DeliveryStatus(row["status"]),
-        attempts=row["attempts"],
-        finished_at=row["finished_at"],
-        last_status_code=row["last_status_code"],
-        last_error=row["last_error"],
-        body=row["body"],
-    )
-
-
-def _attempt(row: sqlite3.Row) -> Attempt:
-    return Attempt(row["at"], row["duration"], row["status_code"], row["error"])
 
 
 class SqliteOutbox:
@@ -90,7 +53,7 @@ class SqliteOutbox:
         rows = await self._writer.write(
             lambda c: c.execute(Q["lease_deliveries"], params).fetchall()
         )
-        return sorted((_delivery(r) for r in rows), key=lambda d: d.created_at)
+        return sorted((row_delivery(r) for r in rows), key=lambda d: d.created_at)
 
     async def record(
         self,
@@ -121,11 +84,11 @@ class SqliteOutbox:
         self, tenant: str, limit: int, subject_id: str | None = None
     ) -> list[DeliveryLog]:
         params = {"tenant": tenant, "limit": limit, "subject_id": subject_id}
-        found = [_delivery(r) for r in self._reader.execute(Q["list_deliveries"], params)]
+        found = [row_delivery(r) for r in self._reader.execute(Q["list_deliveries"], params)]
         ids = orjson.dumps([d.id for d in found]).decode()
         attempts: dict[str, list[Attempt]] = {}
         for row in self._reader.execute(Q["list_attempts"], {"ids": ids}):
-            attempts.setdefault(row["delivery_id"], []).append(_attempt(row))
+            attempts.setdefault(row["delivery_id"], []).append(row_attempt(row))
         return [DeliveryLog(d, tuple(attempts.get(d.id, ()))) for d in found]
 
     async def secrets(self, tenant: str, now: float) -> list[str]:

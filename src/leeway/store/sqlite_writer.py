@@ -16,8 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from leeway.errors import IdempotencyMismatch
-from leeway.store import IdempotencyKey
 from leeway.store.queries import migrations
 
 T = TypeVar("T")
@@ -141,22 +139,3 @@ def _settle(outcomes: list[Outcome]) -> None:
             future.set_result(value)
         else:
             future.set_exception(error)
-
-
-class KeyTaken(Exception):  # a signal inside a write, never seen outside the store
-    def __init__(self, row: sqlite3.Row) -> None:
-        super().__init__("idempotency key taken")
-        self.row = row
-
-
-def check_holder(row: sqlite3.Row, idempotency: IdempotencyKey) -> sqlite3.Row:
-    """The row an idempotency key made, if the request matches the one that made it."""
-    if row["key_fingerprint"] != idempotency.fingerprint or row["id"] is None:
-        raise IdempotencyMismatch(_MISMATCH.format(key=idempotency.key))
-    return row
-
-
-_MISMATCH = (
-    "The Idempotency-Key '{key}' was already used with a different request (another body or "
-    "another endpoint). Use a new key for a new request, or resend exactly the same request."
-)

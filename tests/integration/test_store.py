@@ -1,4 +1,5 @@
-"""The SQLite store on a real file: ordering, leases, fencing, group commit, durability."""
+"""The store on a real database, SQLite and PostgreSQL alike: ordering, leases, fencing, concurrent
+writes, durability."""
 
 from __future__ import annotations
 
@@ -7,31 +8,32 @@ import sqlite3
 import time
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from leeway.jobs import Finish, JobError, Output, Status, Usage, Window
-from leeway.store import Result
+from leeway.store import Result, Store
 from leeway.store.sqlite import SqliteStore
-from tests.conftest import FAKE_MODEL, make_job
+from tests.conftest import FAKE_MODEL, StoreFactory, make_job
 
 DONE = Result(Output("hello", Finish.STOP), Usage(5, 1))
 
 
 @pytest.fixture
-async def store(tmp_path: Path):
-    s = SqliteStore(tmp_path / "db.sqlite", lease_seconds=10, max_attempts=2)
+async def store(store_factory: StoreFactory):
+    s = store_factory(lease_seconds=10, max_attempts=2)
     yield s
     await s.close()
 
 
-async def test_round_trip_and_tenant_scope(store: SqliteStore):
+async def test_round_trip_and_tenant_scope(store: Store):
     job = make_job(metadata={"completion_window": "standard"}, echo={"user": "u1"})
     await store.create(job)
     assert await store.get("t1", job.id) == job
     assert await store.get("someone-else", job.id) is None
 
 
-async def test_claim_takes_most_urgent_first_for_its_model_only(store: SqliteStore):
+async def test_claim_takes_most_urgent_first_for_its_model_only(store: Store):
     t = 1000.0
     flex = make_job(window=Window.FLEX, deadline=t + 5)
     late = make_job(window=Window.STANDARD, deadline=t + 300)
@@ -46,7 +48,7 @@ async def test_claim_takes_most_urgent_first_for_its_model_only(store: SqliteSto
     assert await store.claim(FAKE_MODEL, 5, now=t) == []
 
 
-async def test_expired_lease_is_claimed_again_and_the_stale_holder_is_fenced(store: SqliteStore):
+async def test_expired_lease_is_claimed_again_and_the_stale_holder_is_fenced(store: Store):
     job = make_job()
     await store.create(job)
     [first] = await store.claim(FAKE_MODEL, 1, now=100.0)
@@ -63,7 +65,7 @@ async def test_expired_lease_is_claimed_again_and_the_stale_holder_is_fenced(sto
     assert (await store.get("t1", job.id)).output.text == "hello"
 
 
-async def test_renew_keeps_the_lease(store: SqliteStore):
+async def test_renew_keeps_the_lease(store: Store):
     await store.create(make_job())
     claims = await store.claim(FAKE_MODEL, 1, now=100.0)
     await store.renew(claims, now=108.0)
@@ -71,7 +73,7 @@ async def test_renew_keeps_the_lease(store: SqliteStore):
     assert len(await store.claim(FAKE_MODEL, 1, now=119.0)) == 1
 
 
-async def test_a_job_that_keeps_losing_its_lease_fails_after_max_attempts(store: SqliteStore):
+async def test_a_job_that_keeps_losing_its_lease_fails_after_max_attempts(store: Store):
     job = make_job()
     await store.create(job)
     await store.claim(FAKE_MODEL, 1, now=100.0)
@@ -81,7 +83,7 @@ async def test_a_job_that_keeps_losing_its_lease_fails_after_max_attempts(store:
     assert failed.status is Status.FAILED and failed.error.code == "attempts_exhausted"
 
 
-async def test_release_requeues_without_spending_an_attempt(store: SqliteStore):
+async def test_release_requeues_without_spending_an_attempt(store: Store):
     job = make_job()
     await store.create(job)
     claims = await store.claim(FAKE_MODEL, 1, now=100.0)
@@ -91,7 +93,7 @@ async def test_release_requeues_without_spending_an_attempt(store: SqliteStore):
     assert len(await store.claim(FAKE_MODEL, 1, now=100.0)) == 1
 
 
-async def test_results_map_to_final_states(store: SqliteStore):
+async def test_results_map_to_final_states(store: Store):
     jobs = [make_job() for _ in range(3)]
     for job in jobs:
         await store.create(job)
@@ -106,33 +108,36 @@ async def test_results_map_to_final_states(store: SqliteStore):
     assert finals[2].error == JobError("engine_error", "it broke") and finals[2].output is None
 
 
-async def test_concurrent_creates_all_survive_reopening(tmp_path: Path):
-    path = tmp_path / "db.sqlite"
-    store = SqliteStore(path)
+async def test_concurrent_creates_all_survive_reopening(store_factory: StoreFactory):
+    store = store_factory()
     jobs = [make_job() for _ in range(500)]
     await asyncio.gather(*(store.create(j) for j in jobs))
     await store.close()
-    reopened = SqliteStore(path)
+    reopened = store_factory()
     try:
         assert all([await reopened.get("t1", j.id) == j for j in jobs])
     finally:
         await reopened.close()
-    with sqlite3.connect(path) as conn:
+
+
+async def test_sqlite_is_in_wal_mode(tmp_path: Path):
+    await SqliteStore(tmp_path / "db.sqlite").close()
+    with sqlite3.connect(tmp_path / "db.sqlite") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-async def test_one_failing_write_does_not_undo_its_group(store: SqliteStore):
+async def test_one_failing_write_does_not_undo_its_group(store: Store):
     job, dup, other = make_job(), make_job(), make_job()
     await store.create(job)
     results = await asyncio.gather(
         store.create(dup), store.create(job), store.create(other), return_exceptions=True
     )
     assert results[0] == dup and results[2] == other
-    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert isinstance(results[1], sqlite3.IntegrityError | asyncpg.UniqueViolationError)
     assert await store.get("t1", dup.id) == dup and await store.get("t1", other.id) == other
 
 
-async def test_keys(store: SqliteStore):
+async def test_keys(store: Store):
     assert await store.count_keys() == 0
     await store.add_key("h1", "alpha", now=1.0)
     assert await store.tenant_for_key("h1") == "alpha"
@@ -140,13 +145,15 @@ async def test_keys(store: SqliteStore):
     assert await store.count_keys() == 1
 
 
-async def test_a_dead_processes_jobs_are_run_again_even_with_nothing_else_queued(tmp_path: Path):
+async def test_a_dead_processes_jobs_are_run_again_even_with_nothing_else_queued(
+    store_factory: StoreFactory,
+):
     """Every job was in progress when its process died; nothing else is queued."""
     from leeway.engines.fake import FakeEngine
     from leeway.events import JobEvents
     from leeway.scheduler.dispatcher import Dispatcher
 
-    store = SqliteStore(tmp_path / "db.sqlite", lease_seconds=0.2)
+    store = store_factory(lease_seconds=0.2)
     jobs = [make_job() for _ in range(2)]
     for job in jobs:
         await store.create(job)

@@ -1,0 +1,101 @@
+-- Batches and files on PostgreSQL (leeway.store.postgres_batches); as sql/sqlite/batches.sql.
+
+-- name: insert_batch
+INSERT INTO batches (id, tenant, shape, endpoint, label, completion_window, metadata, input_file_id,
+                     created_at)
+VALUES (:id, :tenant, :shape, :endpoint, :label, :completion_window, :metadata, :input_file_id,
+        :created_at);
+
+-- name: commit_items
+UPDATE jobs SET status = 'queued' WHERE batch_id = :id AND status = 'staged';
+
+-- name: commit_batch
+UPDATE batches SET committed = 1, total = :total, n_queued = :total WHERE id = :id;
+
+-- name: discard_items
+DELETE FROM jobs WHERE batch_id = :id AND status = 'staged';
+
+-- name: discard_batch
+DELETE FROM batches WHERE id = :id AND committed = 0;
+
+-- name: discard_abandoned_items
+-- At start-up: batches whose upload was cut off by a stop (their client never heard "accepted").
+-- Other processes may be taking uploads right now: only batches older than :before go.
+DELETE FROM jobs WHERE status = 'staged'
+  AND batch_id IN (SELECT id FROM batches WHERE committed = 0 AND created_at < :before);
+
+-- name: discard_abandoned_batches
+DELETE FROM batches WHERE committed = 0 AND created_at < :before;
+
+-- name: get_batch
+SELECT * FROM batches WHERE id = :id AND tenant = :tenant AND committed = 1;
+
+-- name: batch_key_holder
+SELECT k.fingerprint AS key_fingerprint, b.*
+FROM idempotency_keys k LEFT JOIN batches b ON b.id = k.subject
+WHERE k.tenant = :tenant AND k.key = :key;
+
+-- The tenant's batches newest first: the `limit` newest, or the `limit` nearest a cursor on
+-- either side of it (created after `after_id`, or before `before_id`).
+-- name: list_batches
+SELECT * FROM batches WHERE tenant = :tenant AND committed = 1
+ORDER BY created_at DESC, id DESC LIMIT :limit;
+
+-- name: list_batches_before
+SELECT * FROM batches WHERE tenant = :tenant AND committed = 1
+  AND (created_at, id) < (SELECT created_at, id FROM batches WHERE id = :cursor)
+ORDER BY created_at DESC, id DESC LIMIT :limit;
+
+-- name: list_batches_after
+SELECT * FROM (SELECT * FROM batches WHERE tenant = :tenant AND committed = 1
+                 AND (created_at, id) > (SELECT created_at, id FROM batches WHERE id = :cursor)
+               ORDER BY created_at, id LIMIT :limit) AS page
+ORDER BY created_at DESC, id DESC;
+
+-- name: cancel_batch_items
+-- Items still waiting are cancelled; running ones finish.
+UPDATE jobs SET status = 'cancelled', completed_at = :now
+WHERE batch_id = :id AND status = 'queued';
+
+-- name: cancel_batch
+-- A batch that already finished stays as it is.
+UPDATE batches SET cancelled_at = coalesce(cancelled_at, :now)
+WHERE id = :id AND tenant = :tenant AND committed = 1 AND finished_at IS NULL;
+
+-- name: batch_item_states
+SELECT batch_index, custom_id, status FROM jobs
+WHERE batch_id = :id AND batch_index > :after ORDER BY batch_index LIMIT :limit;
+
+-- name: batch_item_jobs
+SELECT * FROM jobs WHERE batch_id = :id AND batch_index > :after ORDER BY batch_index LIMIT :limit;
+
+-- name: batch_item
+SELECT * FROM jobs WHERE batch_id = :id AND custom_id = :custom_id AND tenant = :tenant;
+
+-- name: batches_to_finalize
+SELECT * FROM batches WHERE finalized_at IS NULL AND finished_at IS NOT NULL AND committed = 1;
+
+-- name: finalize_batch
+UPDATE batches SET finalized_at = :now, output_file_id = :output_file_id,
+                   error_file_id = :error_file_id
+WHERE id = :id AND finalized_at IS NULL;
+
+-- name: insert_file
+INSERT INTO files (id, tenant, purpose, filename, bytes, created_at)
+VALUES (:id, :tenant, :purpose, :filename, :bytes, :created_at);
+
+-- name: file_key_holder
+SELECT k.fingerprint AS key_fingerprint, f.*
+FROM idempotency_keys k LEFT JOIN files f ON f.id = k.subject
+WHERE k.tenant = :tenant AND k.key = :key;
+
+-- name: get_file
+SELECT * FROM files WHERE id = :id AND tenant = :tenant;
+
+-- name: list_files
+SELECT * FROM files WHERE tenant = :tenant AND (:purpose::text IS NULL OR purpose = :purpose)
+  AND (:cursor::text IS NULL OR (created_at, id) < (SELECT created_at, id FROM files WHERE id = :cursor))
+ORDER BY created_at DESC, id DESC LIMIT :limit;
+
+-- name: delete_file
+DELETE FROM files WHERE id = :id AND tenant = :tenant;
