@@ -118,6 +118,8 @@ def build_app(
             await engine.start()
         if dispatches:
             dispatcher.start()
+            if isinstance(store, PostgresStore):  # work queued by any process wakes us at once
+                await store.listen(dispatcher.wake_model)
 
     async def stop_dispatching() -> None:
         try:

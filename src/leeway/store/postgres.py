@@ -114,9 +114,19 @@ class PostgresStore:
         rows = await self._db.fetch("queue_depths", {})
         return {list(Window)[rank]: count for rank, count in rows}
 
-    async def renew(self, claims: list[Claim], now: float) -> None:
-        if claims:
-            await self._db.execute("renew", {**_held(claims), "expires": now + self._lease})
+    async def renew(self, claims: list[Claim], now: float) -> set[str]:
+        if not claims:
+            return set()
+        rows = await self._db.fetch("renew", {**_held(claims), "expires": now + self._lease})
+        return {r[0] for r in rows}
+
+    async def hold_engines(
+        self, holder: str, engine_ids: list[str], until: float, now: float
+    ) -> set[str]:
+        if not engine_ids:
+            return set()
+        params = {"engine_ids": engine_ids, "holder": holder, "until": until, "now": now}
+        return {r[0] for r in await self._db.fetch("hold_engines", params)}
 
     async def finish(self, claim: Claim, result: Result, now: float) -> Job | None:
         params = {"id": claim.job.id, "token": claim.token, "now": now, **result_row(result)}

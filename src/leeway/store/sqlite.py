@@ -156,7 +156,7 @@ class SqliteStore:
         ]
 
         def hold(c: sqlite3.Connection) -> set[str]:
-            return {r[0] for p in params for r in c.execute(Q["hold_engine"], p).fetchall()}
+            return {r[0] for p in params for r in c.execute(Q["hold_engines"], p).fetchall()}
 
         return await self._writer.write(hold) if params else set()
 

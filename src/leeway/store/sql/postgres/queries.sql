@@ -66,7 +66,8 @@ SELECT window_rank, count(*) FROM jobs WHERE status = 'queued' GROUP BY window_r
 -- name: renew
 UPDATE jobs SET lease_expires = :expires
 FROM unnest(:ids::text[], :tokens::text[]) AS held (id, token)
-WHERE jobs.id = held.id AND jobs.lease_token = held.token AND jobs.status = 'in_progress';
+WHERE jobs.id = held.id AND jobs.lease_token = held.token AND jobs.status = 'in_progress'
+RETURNING jobs.id;
 
 -- name: finish
 -- Fenced: a holder whose lease was taken over changes nothing.
@@ -144,3 +145,11 @@ FROM unnest(:id::text[], :token::text[], :status::text[], :output_text::text[], 
            output_tokens, error, now)
 WHERE jobs.id = f.id AND jobs.lease_token = f.token AND jobs.status = 'in_progress'
 RETURNING jobs.*, f.token AS held_token;
+
+-- name: hold_engines
+-- Take each engine's lease if it is free or expired, or extend ours; returns the engines held.
+INSERT INTO engine_leases (engine_id, holder, expires)
+SELECT unnest(:engine_ids::text[]), :holder, :until
+ON CONFLICT (engine_id) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
+WHERE engine_leases.holder = excluded.holder OR engine_leases.expires < :now
+RETURNING engine_id;

@@ -111,7 +111,7 @@ WHERE k.tenant = :tenant AND k.key = :key;
 -- name: prune_idempotency_keys
 DELETE FROM idempotency_keys WHERE created_at < :before;
 
--- name: hold_engine
+-- name: hold_engines
 -- Take the engine's lease if it is free or expired, or extend ours; returns a row only if held.
 INSERT INTO engine_leases (engine_id, holder, expires) VALUES (:engine_id, :holder, :until)
 ON CONFLICT (engine_id) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
