@@ -17,37 +17,19 @@ from leeway.api.intake import Intake
 from leeway.api.routes import Api
 from leeway.api.webhooks import WebhookRoutes, job_renderer
 from leeway.engines import Engine
-from leeway.engines.fake import FakeEngine
-from leeway.errors import ConfigError, LeewayError
+from leeway.engines.build import build_engines
+from leeway.errors import LeewayError
 from leeway.events import JobEvents
 from leeway.retention import KeyPruner
 from leeway.scheduler.dispatcher import Dispatcher
 from leeway.scheduler.loop_thread import LoopThread
 from leeway.scheduler.policy import PolicyConfig
-from leeway.settings import ModelConfig, Settings
+from leeway.settings import Settings
 from leeway.store.sqlite import SqliteStore
 from leeway.webhooks.guard import Guard
 from leeway.webhooks.http import HttpPoster
 from leeway.webhooks.outbox import BATCH, JOB
 from leeway.webhooks.sender import Sender
-
-
-def build_engine(config: ModelConfig) -> Engine:
-    if config.engine == "fake":
-        return FakeEngine(
-            config.id,
-            parallel=config.parallel,
-            context=config.context,
-            tokens=config.fake_tokens,
-            delay=config.fake_delay,
-        )
-    if config.engine == "llamacpp":
-        from leeway.engines.llamacpp import LlamaCppEngine  # needs the llama_cpp build
-
-        return LlamaCppEngine(config)
-    raise ConfigError(
-        f"Model {config.id!r}: unknown engine {config.engine!r}; known: 'llamacpp', 'fake'."
-    )
 
 
 def open_store(settings: Settings) -> SqliteStore:
@@ -56,8 +38,20 @@ def open_store(settings: Settings) -> SqliteStore:
     )
 
 
+def first_engines(engines: list[Engine]) -> dict[str, Engine]:
+    """Each model's first engine, keyed by model.
+
+    TODO(issue 8): the dispatcher, intake and API take one engine per model for now; the other
+    engines of a model are built but not run until the dispatcher runs several per model.
+    """
+    by_model: dict[str, Engine] = {}
+    for engine in engines:
+        by_model.setdefault(engine.model, engine)
+    return by_model
+
+
 def build_app(settings: Settings, engines: Mapping[str, Engine] | None = None) -> Starlette:
-    engines = engines if engines is not None else {m.id: build_engine(m) for m in settings.models}
+    engines = engines if engines is not None else first_engines(build_engines(settings))
     store = open_store(settings)
     events = JobEvents()
     dispatcher = Dispatcher(

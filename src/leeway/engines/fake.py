@@ -33,8 +33,10 @@ class FakeEngine:
         context: int = 2048,
         tokens: int = 16,
         delay: float = 0.0,
+        id: str | None = None,
     ) -> None:
         self.model, self.parallel, self.context = model, parallel, context
+        self.id = id or model
         self._tokens, self._delay = tokens, delay
 
     async def start(self) -> None:
