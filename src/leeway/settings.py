@@ -339,8 +339,8 @@ def _model(raw: Mapping[str, Any], i: int) -> ModelConfig:
     model = ModelConfig(**values)
     if model.batch_tokens < model.parallel:
         raise ConfigError(
-            f"Model {model.id!r}: batch_tokens ({model.batch_tokens}) must be at least "
-            f"parallel ({model.parallel}): every sequence adds a token to each step."
+            f"Setting '{at}.batch_tokens' ({model.batch_tokens}) must be at least "
+            f"'{at}.parallel' ({model.parallel}): every sequence adds a token to each step."
         )
     return model
 
