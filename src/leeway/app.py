@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -16,40 +16,21 @@ from leeway.api.files import FileApi
 from leeway.api.intake import Intake
 from leeway.api.routes import Api
 from leeway.api.webhooks import WebhookRoutes, job_renderer
-from leeway.engines import Engine, local_id
-from leeway.engines.fake import FakeEngine
+from leeway.engines import Engine
+from leeway.engines.build import build_engines
 from leeway.errors import ConfigError, LeewayError
 from leeway.events import JobEvents
 from leeway.retention import KeyPruner
 from leeway.scheduler.dispatcher import Dispatcher
 from leeway.scheduler.loop_thread import LoopThread
 from leeway.scheduler.policy import PolicyConfig
-from leeway.settings import ModelConfig, Settings
+from leeway.settings import Settings
 from leeway.store.postgres import PostgresStore
 from leeway.store.sqlite import SqliteStore
 from leeway.webhooks.guard import Guard
 from leeway.webhooks.http import HttpPoster
 from leeway.webhooks.outbox import BATCH, JOB
 from leeway.webhooks.sender import Sender
-
-
-def build_engine(config: ModelConfig) -> Engine:
-    if config.engine == "fake":
-        return FakeEngine(
-            config.id,
-            id=local_id(config.id),
-            parallel=config.parallel,
-            context=config.context,
-            tokens=config.fake_tokens,
-            delay=config.fake_delay,
-        )
-    if config.engine == "llamacpp":
-        from leeway.engines.llamacpp import LlamaCppEngine  # needs the llama_cpp build
-
-        return LlamaCppEngine(config)
-    raise ConfigError(
-        f"Model {config.id!r}: unknown engine {config.engine!r}; known: 'llamacpp', 'fake'."
-    )
 
 
 def open_store(settings: Settings) -> SqliteStore | PostgresStore:
@@ -61,7 +42,7 @@ def open_store(settings: Settings) -> SqliteStore | PostgresStore:
 
 
 def build_app(
-    settings: Settings, engines: Mapping[str, Engine] | None = None, role: str = "all"
+    settings: Settings, engines: Sequence[Engine] | None = None, role: str = "all"
 ) -> Starlette:
     """``role``: ``all`` serves the API and runs the dispatcher; ``api`` serves the API and leaves
     dispatching to other processes sharing the store (its engines still start: they count prompt
@@ -71,12 +52,15 @@ def build_app(
     if role not in ("all", "api", "dispatcher"):
         raise ConfigError(f"Unknown role {role!r}; known: 'all', 'api', 'dispatcher'.")
     serves, dispatches = role != "dispatcher", role != "api"
-    engines = engines if engines is not None else {m.id: build_engine(m) for m in settings.models}
+    engines = engines if engines is not None else build_engines(settings)
+    by_model: dict[str, Engine] = {}  # each model's first engine: it counts the model's tokens
+    for engine in engines:
+        by_model.setdefault(engine.model, engine)
     store = open_store(settings)
     events = JobEvents()
     dispatcher = Dispatcher(
         store,
-        engines.values(),
+        engines,
         events,
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.poll_seconds,
@@ -99,8 +83,8 @@ def build_app(
         ),
         hooks,
     )
-    auth, intake = Authenticator(store), Intake(settings, store, engines, dispatcher, events)
-    api = Api(settings, store, auth, intake, engines, dispatcher, events)
+    auth, intake = Authenticator(store), Intake(settings, store, by_model, dispatcher, events)
+    api = Api(settings, store, auth, intake, by_model, dispatcher, events)
     batch_api = BatchApi(
         settings, store.batches, store.batches, store.files, auth, intake, dispatcher
     )
@@ -114,7 +98,7 @@ def build_app(
     dispatch = LoopThread("leeway-dispatcher")  # the dispatcher and engines run on their own loop
 
     async def start_dispatching() -> None:
-        for engine in engines.values():
+        for engine in engines:
             await engine.start()
         if dispatches:
             dispatcher.start()
@@ -125,7 +109,7 @@ def build_app(
         try:
             await dispatcher.stop()
         finally:
-            for engine in engines.values():
+            for engine in engines:
                 await engine.close()
 
     @contextlib.asynccontextmanager

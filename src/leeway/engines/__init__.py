@@ -1,8 +1,14 @@
 """Inference engines. An engine serves one model: it counts prompt tokens, reports how many sequences
 it runs at once, and turns a job into a stream of text chunks ending with the finish reason and usage.
 
-``llamacpp`` is the embedded default (CPU), ``fake`` is deterministic and instant, for tests and for
-measuring the gateway alone.
+``llamacpp`` is the embedded default (CPU), ``openai`` sends jobs to any OpenAI-compatible server
+(vLLM, SGLang, another Leeway), ``fake`` is deterministic and instant, for tests and for measuring
+the gateway alone. ``engines.build`` makes them from the settings.
+
+How ``generate`` fails says what happens to the job: ``EngineUnavailable`` (the engine could not
+run it now: a connection failure, an upstream 5xx or 429) puts the job back in the queue keeping
+the text generated so far, spending no attempt and billing nothing (usage comes only from a run
+that finishes); any other exception fails the job, ``EngineFailed``'s message becoming its error.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from leeway.errors import EngineFailed, EngineRejected, EngineUnavailable
 from leeway.jobs import Finish, Job, Message, Usage
 from leeway.structured import Tools
 
@@ -26,6 +33,9 @@ class Chunk:
     finish: Finish | None = None
     usage: Usage | None = None
     stop_sequence: str | None = None
+
+
+__all__ = ["Chunk", "Engine", "EngineFailed", "EngineRejected", "EngineUnavailable"]
 
 
 class Engine(Protocol):
@@ -46,7 +56,8 @@ class Engine(Protocol):
         A job with an output format or tools replies as they require (how is the engine's
         business: a grammar, a guided-decoding parameter, a script)."""
 
-    def ready(self) -> bool: ...
+    def ready(self) -> bool:
+        """False while it must get no new work (not started, unhealthy, or backpressured)."""
 
     async def close(self) -> None: ...
 

@@ -60,9 +60,9 @@ class _Sequence:
 
 
 class LlamaCppEngine:
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, id: str | None = None) -> None:
         self.model, self.parallel, self.context = config.id, config.parallel, config.context
-        self.id = local_id(config.id)
+        self.id = id or local_id(config.id)
         self._config = config
         self._llama: LlamaModel | None = None
         self._grammars: Grammars | None = None  # owned by the decode thread

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from leeway.engines import Engine
+from leeway.engines import Engine, EngineRejected, EngineUnavailable
 from leeway.events import JobEvents, Subscription
 from leeway.jobs import Job, JobError, Output, Window, split
 from leeway.scheduler.metrics import Metrics
@@ -315,6 +315,13 @@ class Dispatcher:
             self._measure(run)
             # shielded: the text generated so far must reach the store even if we are stopping
             await asyncio.shield(self._store.requeue(run.claim, run.parts, run.tokens))
+        except EngineUnavailable as e:
+            # back in the queue keeping its text, no attempt spent, nothing billed: it runs again
+            # later or on another engine, and only the run that finishes carries usage
+            log.warning(
+                "engine %s could not run %s, requeued: %s", run.slot.engine.id, run.job.id, e
+            )
+            await asyncio.shield(self._store.requeue(run.claim, run.parts, run.tokens))
         except Exception:
             log.exception("storing the result of %s failed; its lease will expire", run.job.id)
         finally:
@@ -344,8 +351,11 @@ class Dispatcher:
                         text = "".join(run.parts)
                         output = Output(text, chunk.finish, chunk.stop_sequence, sizes)
                         return Result(output, chunk.usage)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, EngineUnavailable):
             raise
+        except EngineRejected as e:  # the engine refused the job: its message is the job's error
+            log.warning("engine %s refused %s: %s", engine.id, run.job.id, e)
+            return Result(error=JobError("engine_error", e.message))
         except Exception as e:
             log.exception("engine %s failed on %s", engine.model, run.job.id)
             return Result(error=JobError("engine_error", f"The engine failed: {e}"))
