@@ -287,9 +287,7 @@ def test_token_counts_are_an_estimate():
 
 async def dispatch(store: SqliteStore, engine: OpenAIEngine, job: Job, done: Any) -> Job:
     await store.create(job)
-    dispatcher = Dispatcher(
-        store, {FAKE_MODEL: engine}, JobEvents(), lease_seconds=30, poll_seconds=0.05
-    )
+    dispatcher = Dispatcher(store, [engine], JobEvents(), lease_seconds=30, poll_seconds=0.05)
     dispatcher.start()
     try:
         dispatcher.wake(job)
@@ -354,9 +352,7 @@ async def test_a_refused_connection_requeues_and_the_engine_recovers(tmp_path: P
 
 
 async def dispatch_again(store: SqliteStore, engine: OpenAIEngine, job: Job) -> Job:
-    dispatcher = Dispatcher(
-        store, {FAKE_MODEL: engine}, JobEvents(), lease_seconds=30, poll_seconds=0.05
-    )
+    dispatcher = Dispatcher(store, [engine], JobEvents(), lease_seconds=30, poll_seconds=0.05)
     dispatcher.start()
     try:
         for _ in range(500):
