@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.conftest import make_job
 from tests.pg import PgServer
 
+from leeway.engines import local_id
 from leeway.engines.fake import FakeEngine
 from leeway.events import JobEvents
 from leeway.jobs import Status
@@ -59,9 +60,11 @@ async def claimer(store: Any) -> None:
 
 
 async def dispatcher(store: Any, parallel: int) -> None:
-    engine = FakeEngine(MODEL, parallel=parallel, tokens=4)
+    engine = FakeEngine(
+        MODEL, parallel=parallel, tokens=4, id=local_id(MODEL)
+    )  # each process its own
     await engine.start()
-    d = Dispatcher(store, {MODEL: engine}, JobEvents(), lease_seconds=30, poll_seconds=0.02)
+    d = Dispatcher(store, [engine], JobEvents(), lease_seconds=30, poll_seconds=0.02)
     d.start()
     while await store.queue_depths() or d.running(MODEL):  # noqa: ASYNC110 - polls the store
         await asyncio.sleep(0.02)
