@@ -58,6 +58,12 @@ async def test_staged_items_are_invisible_until_the_batch_commits(store: Any):
     assert await store.queued(FAKE_MODEL, 10, now) == []
     assert await store.batches.get_batch("t1", b.id) is None
     assert await store.count_queued("t1") == 0
+    assert await store.queue_depths() == {}
+    single = await store.create(make_job())  # a job queued beside them is seen alone
+    assert [j.id for j in await store.queued(FAKE_MODEL, 10, now)] == [single.id]
+    assert await store.count_queued("t1") == 1
+    assert await store.queue_depths() == {single.window: 1}
+    assert [c.job.id for c in await store.claim(FAKE_MODEL, 10, now)] == [single.id]
 
     committed = await store.batches.commit(b, 3, None)
     assert committed.counts == Counts(queued=3)

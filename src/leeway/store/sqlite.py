@@ -121,8 +121,10 @@ class SqliteStore:
         return int(self._reader.execute(Q["count_queued"], {"tenant": tenant}).fetchone()[0])
 
     async def queue_depths(self) -> dict[Window, int]:
-        rows = self._reader.execute(Q["queue_depths"]).fetchall()
-        return {list(Window)[rank]: count for rank, count in rows}
+        depths = dict(self._reader.execute(Q["queue_depths"]).fetchall())
+        for rank, unseen in self._reader.execute(Q["unseen_depths"]).fetchall():
+            depths[rank] -= unseen
+        return {list(Window)[rank]: count for rank, count in depths.items() if count}
 
     async def renew(self, claims: list[Claim], now: float) -> set[str]:
         params = [{"id": c.job.id, "token": c.token, "expires": now + self._lease} for c in claims]

@@ -49,7 +49,6 @@ class SqliteBatches:
                     q["insert_idempotency_key"], {**reservation, "now": batch.created_at}
                 ).rowcount:
                     raise KeyTaken(c.execute(q["batch_key_holder"], key).fetchone())
-            c.execute(q["commit_items"], ids)
             c.execute(q["commit_batch"], {**ids, "total": total})
             return c.execute(q["get_batch"], {**ids, "tenant": batch.tenant}).fetchone()  # type: ignore[no-any-return]
 

@@ -5,28 +5,27 @@ VALUES (:id, :tenant, :shape, :endpoint, :label, :completion_window, :metadata, 
         :created_at);
 
 -- name: stage_item
+-- Queued already, but unseen while the batch is uncommitted (see 007_invisible_items.sql).
 INSERT INTO jobs (id, tenant, surface, model, status, completion_window, requested_window,
                   window_rank, created_at, deadline, prompt_tokens, request, metadata, echo,
                   batch_id, custom_id, batch_index)
-VALUES (:id, :tenant, :surface, :model, 'staged', :completion_window, :requested_window,
+VALUES (:id, :tenant, :surface, :model, 'queued', :completion_window, :requested_window,
         :window_rank, :created_at, :deadline, :prompt_tokens, :request, :metadata, :echo,
         :batch_id, :custom_id, :batch_index);
-
--- name: commit_items
-UPDATE jobs SET status = 'queued' WHERE batch_id = :id AND status = 'staged';
 
 -- name: commit_batch
 UPDATE batches SET committed = 1, total = :total, n_queued = :total WHERE id = :id;
 
 -- name: discard_items
-DELETE FROM jobs WHERE batch_id = :id AND status = 'staged';
+DELETE FROM jobs
+WHERE batch_id = :id AND EXISTS (SELECT 1 FROM batches WHERE id = :id AND committed = 0);
 
 -- name: discard_batch
 DELETE FROM batches WHERE id = :id AND committed = 0;
 
 -- name: discard_abandoned_items
 -- At start-up: batches whose upload was cut off by a stop (their client never heard "accepted").
-DELETE FROM jobs WHERE status = 'staged';
+DELETE FROM jobs WHERE batch_id IN (SELECT id FROM batches WHERE committed = 0);
 
 -- name: discard_abandoned_batches
 DELETE FROM batches WHERE committed = 0;

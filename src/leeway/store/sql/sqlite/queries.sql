@@ -18,26 +18,32 @@ SET status        = CASE WHEN attempts >= :max_attempts THEN 'failed' ELSE 'queu
 WHERE status = 'in_progress' AND lease_expires < :now
 RETURNING id, status;
 
+-- Every query that reads the queue skips the items of a batch still being taken in (uncommitted):
+-- they are stored 'queued' from the start, and the batch's commit makes them visible.
 -- name: claim
 UPDATE jobs
 SET status = 'in_progress', lease_token = :token, lease_expires = :expires, attempts = attempts + 1,
     started_at = coalesce(started_at, :now)
-WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND model = :model
-             ORDER BY window_rank, deadline LIMIT :limit)
+WHERE rowid IN (SELECT rowid FROM jobs WHERE status = 'queued' AND model = :model
+                AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE committed = 0))
+                ORDER BY window_rank, deadline LIMIT :limit)
 RETURNING *;
 
 -- What the policy chooses from, in three parts (each an index range): asap work, the earliest
 -- deadlines still ahead, and the earliest already missed (so neither hides the other).
 -- name: queued_asap
 SELECT * FROM jobs WHERE status = 'queued' AND model = :model AND window_rank = 0
+  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE committed = 0))
 ORDER BY deadline LIMIT :limit;
 
 -- name: queued_ahead
 SELECT * FROM jobs WHERE status = 'queued' AND model = :model AND deadline >= :now
+  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE committed = 0))
 ORDER BY deadline LIMIT :limit;
 
 -- name: queued_late
 SELECT * FROM jobs WHERE status = 'queued' AND model = :model AND deadline < :now
+  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE committed = 0))
 ORDER BY deadline LIMIT :limit;
 
 -- name: claim_ids
@@ -48,10 +54,18 @@ WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'queued' AND model 
 RETURNING *;
 
 -- name: count_queued
-SELECT count(*) FROM jobs WHERE tenant = :tenant AND status = 'queued';
+-- (less the items of the tenant's batches being taken in: all queued, none seen yet)
+SELECT (SELECT count(*) FROM jobs WHERE tenant = :tenant AND status = 'queued')
+     - (SELECT count(*) FROM jobs WHERE batch_id IN
+            (SELECT id FROM batches WHERE committed = 0 AND tenant = :tenant));
 
 -- name: queue_depths
 SELECT window_rank, count(*) FROM jobs WHERE status = 'queued' GROUP BY window_rank;
+
+-- name: unseen_depths
+-- The items of batches being taken in, by window (queue_depths less these is what waits).
+SELECT window_rank, count(*) FROM jobs
+WHERE batch_id IN (SELECT id FROM batches WHERE committed = 0) GROUP BY window_rank;
 
 -- name: renew
 UPDATE jobs SET lease_expires = :expires
