@@ -33,8 +33,13 @@ from leeway.errors import InvalidRequest, LeewayError, PayloadTooLarge
 from leeway.jobs import WINDOW_ALIASES, Job, Window
 from leeway.store import BatchStore
 
-CHUNK = 2000  # items staged per write
-_BATCH_WINDOWS = {"standard", "flex"} | {a for a, w in WINDOW_ALIASES.items() if w is Window.FLEX}
+CHUNK = 5000  # items staged per write
+# the window names (and aliases) batch items may ask for: those of standard and flex
+_BATCH_WINDOWS = frozenset(
+    name
+    for name, window in [*((w.value, w) for w in Window), *WINDOW_ALIASES.items()]
+    if window in (Window.STANDARD, Window.FLEX)
+)
 _LABEL = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 MAX_CUSTOM_ID = 512
 ENDPOINTS = ("/v1/responses", "/v1/chat/completions")
@@ -219,10 +224,7 @@ def _draft(batch: Batch, params: dict[str, Any]) -> Draft:
 
 def _window(requested: str) -> str:
     """The window a batch item asks for, if batch items may use it."""
-    window = WINDOW_ALIASES.get(requested) or next(
-        (w for w in Window if w.value == requested), None
-    )
-    if window not in _BATCH_WINDOWS:
+    if requested not in _BATCH_WINDOWS:
         raise InvalidRequest(
             f"Completion window {requested!r} is not available to batch items; use "
             "'standard' or 'flex' (or send latency-sensitive requests one at a time).",

@@ -34,9 +34,12 @@ class SqliteBatches:
         await self._writer.write(lambda c: c.execute(query, row))
 
     async def stage(self, batch_id: str, items: Sequence[tuple[int, Job]]) -> None:
-        rows = [{**job_row(job), "batch_index": index} for index, job in items]
         query = self._q["stage_item"]
-        await self._writer.write(lambda c: c.executemany(query, rows))
+
+        def stage(c: sqlite3.Connection) -> None:  # one row at a time: a chunk's rows never pile up
+            c.executemany(query, ({**job_row(job), "batch_index": i} for i, job in items))
+
+        await self._writer.write(stage)
 
     async def commit(self, batch: Batch, total: int, idempotency: IdempotencyKey | None) -> Batch:
         q, ids = self._q, {"id": batch.id}
