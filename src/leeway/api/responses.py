@@ -80,6 +80,9 @@ class CreateResponse(Request):
     reasoning: Reasoning | None = None
 
 
+_NO_REASONING = Reasoning()  # read only: what a request that asks for no reasoning reads
+
+
 def draft(body: CreateResponse) -> Draft:
     reject_unsupported(body, _NOT_YET)
     if body.store is False:
@@ -93,7 +96,7 @@ def draft(body: CreateResponse) -> Draft:
     background = bool(body.background)
     temperature = 1.0 if body.temperature is None else body.temperature
     top_p = 1.0 if body.top_p is None else body.top_p
-    reasoning = body.reasoning or Reasoning()
+    reasoning = body.reasoning or _NO_REASONING
     return Draft(
         surface=Surface.RESPONSES,
         id_prefix="resp_",
