@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import httpx
 import openai
 import orjson
 import pytest
@@ -168,3 +169,43 @@ def test_upload_with_idempotency_key_replays(client: OpenAI):
     assert again.id == first.id
     with pytest.raises(openai.BadRequestError):
         client.files.create(file=("a.jsonl", data + b"\n"), purpose="batch", extra_headers=key)
+
+
+def test_the_sdk_lists_batches_in_openais_shape(client: OpenAI, fake: LeewayServer):
+    tenant = OpenAI(base_url=fake.base_url, api_key=fake.new_key("lister"), max_retries=0)
+    file = tenant.files.create(file=("t.jsonl", jsonl(responses_lines(1))), purpose="batch")
+    made = [
+        tenant.batches.create(
+            input_file_id=file.id, endpoint="/v1/responses", completion_window="24h"
+        ).id
+        for _ in range(3)
+    ]
+    auth = {"Authorization": f"Bearer {tenant.api_key}"}
+    reference = httpx.post(  # listed too, in the list's shape
+        f"{fake.base_url}/batches",
+        headers=auth,
+        json={"endpoint": "/v1/responses", "requests": responses_items(1)},
+    ).json()["id"]
+    newest_first = [reference, *made[::-1]]
+
+    page = tenant.batches.list(limit=2)
+    assert [b.id for b in page.data] == newest_first[:2] and page.has_more
+    assert page.data[1].object == "batch" and page.data[1].input_file_id == file.id
+    assert [b.id for b in tenant.batches.list(limit=2)] == newest_first  # pages with `after`
+    assert [b.id for b in tenant.batches.list()] == newest_first
+    last = tenant.batches.list(after=made[1], limit=5)
+    assert [b.id for b in last.data] == [made[0]] and not last.has_more
+
+    # the reference's bare list, for a client that is not OpenAI's and does not page with `after`
+    bare = httpx.get(f"{fake.base_url}/batches", headers=auth, params={"limit": 2}).json()
+    assert [b["id"] for b in bare] == newest_first[:2]
+    raw = httpx.get(f"{fake.base_url}/batches", headers=auth, params={"after": made[2]}).json()
+    assert raw["object"] == "list" and raw["first_id"] == made[1] and raw["last_id"] == made[0]
+    with pytest.raises(openai.BadRequestError):
+        tenant.batches.list(limit=101)
+
+
+def responses_items(n: int) -> list[dict[str, Any]]:
+    return [
+        {"custom_id": f"r{i}", "params": line["body"]} for i, line in enumerate(responses_lines(n))
+    ]

@@ -170,19 +170,38 @@ class BatchApi:
         return stored
 
     async def list(self, request: Request) -> Response:
+        """The reference's bare list (``after_id``/``before_id``, ``limit`` 1-200), or OpenAI's list
+        object (``after``, ``limit`` 1-100) for a request that is OpenAI's: one that pages with
+        ``after``, or that an OpenAI SDK sends (it names itself in ``X-Stainless-Lang``), so
+        ``client.batches.list()`` works. Either lists every batch, in the list's shape."""
         tenant = await self._auth.tenant(request)
         q = request.query_params
+        if "after" in q or "x-stainless-lang" in request.headers:
+            return await self._openai_list(tenant, q.get("after"), q.get("limit", "20"))
         raw = q.get("limit", "25")
-        if not raw.isdigit() or not 1 <= int(raw) <= 200:
-            raise InvalidRequest(
-                f"limit must be an integer from 1 to 200, not {raw!r}.", param="limit"
-            )
+        _check_limit(raw, 200)
         if q.get("after_id") and q.get("before_id"):
             raise InvalidRequest("Send after_id or before_id, not both.", param="before_id")
         found = await self._batches.list_batches(
             tenant, int(raw), q.get("after_id"), q.get("before_id")
         )
         return json_response([batch_wire.reference(b) for b in found])
+
+    async def _openai_list(self, tenant: str, after: str | None, raw: str) -> Response:
+        """OpenAI's page: newest first, ``after`` a batch id (the page holds older ones)."""
+        _check_limit(raw, 100)
+        limit = int(raw)
+        found = await self._batches.list_batches(tenant, limit + 1, before_id=after or None)
+        data = [batch_wire.openai(b) for b in found[:limit]]
+        return json_response(
+            {
+                "object": "list",
+                "data": data,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+                "has_more": len(found) > limit,
+            }
+        )
 
     async def get(self, request: Request) -> Response:
         batch = await self._own(request)
@@ -255,6 +274,13 @@ def render_item(job: Job, strict_incomplete: bool) -> dict[str, Any]:
 def _read(path: Path, reader: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
     with path.open("rb") as f:
         return reader(f)
+
+
+def _check_limit(raw: str, most: int) -> None:
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise InvalidRequest(
+            f"limit must be an integer from 1 to {most}, not {raw!r}.", param="limit"
+        )
 
 
 def _known(fields: dict[str, Any], known: set[str], what: str) -> None:
