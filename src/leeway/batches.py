@@ -55,6 +55,8 @@ class Batch:
     finalized_at: float | None = None  # when its output files were written
     output_file_id: str | None = None
     error_file_id: str | None = None
+    expires_at: float | None = None  # OpenAI's shape: when it expires if not finished by then
+    expired_at: float | None = None  # when it expired (its queued items were cancelled)
 
 
 @dataclass(frozen=True, slots=True)

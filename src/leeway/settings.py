@@ -8,6 +8,7 @@ Example file::
     store_url = "postgresql://leeway@db.internal/leeway"  # default: SQLite under data_dir
     lease_seconds = 30
     idempotency_hours = 72  # how long an Idempotency-Key is remembered
+    batch_expiry_seconds = 90000  # an OpenAI-shaped batch not finished by then expires
 
     [window_targets]        # seconds from arrival to the deadline
     priority = 60
@@ -147,6 +148,9 @@ class Settings:
     max_body_bytes: int = 16 * 1024 * 1024
     max_batch_bytes: int = 256 * 1024 * 1024  # a batch body or an uploaded file
     max_batch_requests: int = 100_000
+    # an OpenAI-shaped batch not finished this long after it was created expires: its queued items
+    # are cancelled (OpenAI's 24 h completion window, plus an hour's grace for the flex queue)
+    batch_expiry_seconds: float = 25 * 3600.0
     lease_seconds: float = 30.0  # a claim not renewed for this long is claimed again
     max_attempts: int = 3  # claims of one job before it fails instead of being retried again
     poll_seconds: float = 1.0  # how often the dispatcher looks for expired leases
@@ -197,6 +201,7 @@ _SCALARS = {
     "max_body_bytes": int,
     "max_batch_bytes": int,
     "max_batch_requests": int,
+    "batch_expiry_seconds": float,
     "lease_seconds": float,
     "max_attempts": int,
     "poll_seconds": float,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -209,3 +210,41 @@ def responses_items(n: int) -> list[dict[str, Any]]:
     return [
         {"custom_id": f"r{i}", "params": line["body"]} for i, line in enumerate(responses_lines(n))
     ]
+
+
+SLOW_CONFIG = f"""
+poll_seconds = 0.2
+batch_expiry_seconds = 1.5
+
+[[models]]
+id = "{MODEL}"
+engine = "fake"
+parallel = 1
+fake_tokens = 4
+fake_delay = 0.25
+"""
+
+
+def test_a_batch_not_finished_in_time_expires(tmp_path: Path):
+    """One item at a time, a second each: at 1.5 s the batch expires with most of it queued."""
+    server = LeewayServer(tmp_path, SLOW_CONFIG, ("--engine", "fake")).start()
+    try:
+        client = OpenAI(base_url=server.base_url, api_key=server.key, max_retries=0)
+        file = client.files.create(file=("t.jsonl", jsonl(responses_lines(8))), purpose="batch")
+        batch = client.batches.create(
+            input_file_id=file.id, endpoint="/v1/responses", completion_window="24h"
+        )
+        assert batch.expires_at in (batch.created_at + 1, batch.created_at + 2)  # whole seconds
+        done = wait(client, batch.id, until=("expired",))
+        assert done.expired_at is not None and done.completed_at is None
+        counts = done.request_counts
+        assert counts is not None and counts.total == 8 and 1 <= counts.completed < 8
+        assert counts.failed == 8 - counts.completed and done.error_file_id is not None
+        errors = [orjson.loads(x) for x in client.files.content(done.error_file_id).iter_lines()]
+        assert len(errors) == counts.failed
+        assert {e["error"]["code"] for e in errors} == {"batch_expired"}
+        assert done.output_file_id is not None
+        output = list(client.files.content(done.output_file_id).iter_lines())
+        assert len(output) == counts.completed
+    finally:
+        server.stop()

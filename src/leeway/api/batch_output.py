@@ -2,7 +2,12 @@
 an output file (one line per item with a response) and an error file (one per failed or cancelled
 item), in OpenAI's batch output format, and the batch becomes ``completed`` (or ``cancelled``).
 
-A loop looks for finished batches every few seconds. A stop between writing the files and recording
+An OpenAI-shaped batch not finished by its ``expires_at`` (``batch_expiry_seconds`` after it was
+created: OpenAI's 24 h window plus a grace) expires: its queued items are cancelled, its running
+ones finish, and it is finalized like any other, its cancelled items' lines carrying the error code
+``batch_expired``; it then reports ``expired``.
+
+A loop expires overdue batches and looks for finished ones every few seconds. A stop between writing the files and recording
 them leaves only unreferenced files behind; the batch is finalized again at the next start."""
 
 from __future__ import annotations
@@ -36,9 +41,10 @@ class Finalizer:
         data_dir: Path,
         render: Callable[[Job], dict[str, Any]],  # the item as its surface renders it
         poll_seconds: float = 1.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._results, self._dir, self._render = results, data_dir, render
-        self._poll = poll_seconds
+        self._poll, self._clock = poll_seconds, clock
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -53,26 +59,31 @@ class Finalizer:
     async def _loop(self) -> None:
         while True:
             try:
-                for batch in await self._results.to_finalize():
-                    await self.finalize(batch)
+                await self.run_once()
             except Exception:
                 log.exception("finalizing batches failed; retrying")
             await asyncio.sleep(self._poll)
 
+    async def run_once(self) -> None:
+        """Expire the batches past their expiry, then finalize every finished batch."""
+        await self._results.expire_batches(self._clock())
+        for batch in await self._results.to_finalize():
+            await self.finalize(batch)
+
     async def finalize(self, batch: Batch) -> None:
         if batch.shape is not Shape.OPENAI:  # the reference shape has no files to write
-            await self._results.finalize(batch, None, None, time.time())
+            await self._results.finalize(batch, None, None, self._clock())
             return
         output = _Writer(self._dir, batch, "output")
         errors = _Writer(self._dir, batch, "errors")
         try:
             after = -1
             while page := await self._results.item_jobs(batch.id, after, _PAGE):
-                lines = [(_line(job, self._render), job.status) for _, job in page]
+                lines = [(_line(batch, job, self._render), job.status) for _, job in page]
                 await asyncio.to_thread(_write, lines, output, errors)
                 after = page[-1][0]
             files = output.close(), errors.close()
-            await self._results.finalize(batch, *files, time.time())
+            await self._results.finalize(batch, *files, self._clock())
         finally:
             output.discard()
             errors.discard()
@@ -121,7 +132,7 @@ def _write(lines: list[tuple[bytes, Status]], output: _Writer, errors: _Writer) 
         (errors if status in DONE_WITHOUT_RESPONSE else output).write(line)
 
 
-def _line(job: Job, render: Callable[[Job], dict[str, Any]]) -> bytes:
+def _line(batch: Batch, job: Job, render: Callable[[Job], dict[str, Any]]) -> bytes:
     """The item in OpenAI's batch output format."""
     request_id = f"batch_req_{job.id.split('_', 1)[-1]}"
     if job.status is Status.FAILED:
@@ -133,6 +144,17 @@ def _line(job: Job, render: Callable[[Job], dict[str, Any]]) -> bytes:
             "error": {
                 "code": error.code if error else "failed",
                 "message": error.message if error else "The request failed.",
+            },
+        }
+    elif job.status is Status.CANCELLED and _expired(batch, job):
+        line = {
+            "id": request_id,
+            "custom_id": job.custom_id,
+            "response": None,
+            "error": {
+                "code": "batch_expired",
+                "message": "This request could not be executed before the completion window "
+                "expired.",
             },
         }
     elif job.status is Status.CANCELLED:
@@ -153,3 +175,9 @@ def _line(job: Job, render: Callable[[Job], dict[str, Any]]) -> bytes:
             "error": None,
         }
     return orjson.dumps(line) + b"\n"
+
+
+def _expired(batch: Batch, job: Job) -> bool:
+    """Whether the item was cancelled because its batch expired (it was still queued then)."""
+    expired, cancelled = batch.expired_at, job.completed_at
+    return expired is not None and cancelled is not None and cancelled >= expired

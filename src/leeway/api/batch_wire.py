@@ -18,7 +18,6 @@ _ITEM_STATUS = {
     Status.FAILED: "FAILED",
     Status.CANCELLED: "CANCELLED",
 }
-_DAY = 86_400
 DONE_WITHOUT_RESPONSE = frozenset({Status.FAILED, Status.CANCELLED})  # their lines: the error file
 
 
@@ -71,9 +70,13 @@ async def reference_stream(
 def openai(batch: Batch) -> dict[str, Any]:
     """OpenAI's ``Batch`` object. A batch is validated while it is created (an invalid one is
     refused with 400), so it is never seen ``validating`` or ``failed``; it is ``finalizing`` while
-    its output files are written; it does not expire (flex items run within the flex bound)."""
+    its output files are written (and, once expired, while its running items finish); it is
+    ``expired`` when it was not finished by ``expires_at``."""
     c, finished, cancelled = batch.counts, batch.finished_at, batch.cancelled_at
-    if cancelled is not None:
+    closed = batch.finalized_at is not None
+    if batch.expired_at is not None:
+        status = "expired" if closed else "finalizing"
+    elif cancelled is not None:
         status = "cancelled" if batch.finalized_at is not None else "cancelling"
     elif finished is None:
         status = "in_progress"
@@ -91,11 +94,11 @@ def openai(batch: Batch) -> dict[str, Any]:
         "error_file_id": batch.error_file_id,
         "created_at": int(batch.created_at),
         "in_progress_at": int(batch.created_at),
-        "expires_at": int(batch.created_at) + _DAY,
-        "finalizing_at": _int(finished),
-        "completed_at": _int(batch.finalized_at) if cancelled is None else None,
+        "expires_at": _int(batch.expires_at),
+        "finalizing_at": _int(batch.expired_at or finished),
+        "completed_at": _int(batch.finalized_at) if status == "completed" else None,
         "failed_at": None,
-        "expired_at": None,
+        "expired_at": _int(batch.expired_at),
         "cancelling_at": _int(cancelled),
         "cancelled_at": _int(batch.finalized_at) if cancelled is not None else None,
         "request_counts": {

@@ -136,15 +136,17 @@ class BatchApi:
                 "POST /v1/files (purpose=batch) first.",
                 param="input_file_id",
             )
+        now = time.time()
         return Batch(
             id=new_id("batch_"),
             tenant=tenant,
             shape=Shape.OPENAI,
             endpoint=endpoint,
             completion_window=window,
-            created_at=time.time(),
+            created_at=now,
             metadata=self._metadata(fields),
             input_file_id=file_id,
+            expires_at=now + self._settings.batch_expiry_seconds,
         )
 
     def _metadata(self, fields: dict[str, Any]) -> dict[str, str]:

@@ -175,6 +175,11 @@ class BatchResults(Protocol):
     async def to_finalize(self) -> list[Batch]:
         """Batches whose every item is final, not yet finalized."""
 
+    async def expire_batches(self, now: float) -> int:
+        """Expire the batches whose ``expires_at`` is ``now`` or before with items not yet final
+        (and no cancel asked for): their queued items are cancelled (``completed_at`` = ``now``;
+        running ones finish) and ``expired_at`` = ``now``, in one transaction. How many expired."""
+
     async def finalize(
         self, batch: Batch, output: StoredFile | None, errors: StoredFile | None, now: float
     ) -> None:

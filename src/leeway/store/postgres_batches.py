@@ -125,6 +125,13 @@ class PostgresBatches:
     async def to_finalize(self) -> list[Batch]:
         return [row_batch(r) for r in await self._db.fetch("batches_to_finalize", {})]
 
+    async def expire_batches(self, now: float) -> int:
+        async with self._db.transaction() as tx:
+            ids = [r[0] for r in await tx.fetch("expire_batches", {"now": now})]
+            if ids:
+                await tx.execute("expire_batch_items", {"ids": ids, "now": now})
+        return len(ids)
+
     async def finalize(
         self, batch: Batch, output: StoredFile | None, errors: StoredFile | None, now: float
     ) -> None:

@@ -133,6 +133,7 @@ def batch_row(batch: Batch) -> dict[str, Any]:
         "metadata": orjson.dumps(batch.metadata).decode(),
         "input_file_id": batch.input_file_id,
         "created_at": batch.created_at,
+        "expires_at": batch.expires_at,
     }
 
 
@@ -160,6 +161,8 @@ def row_batch(row: Any) -> Batch:
         finalized_at=row["finalized_at"],
         output_file_id=row["output_file_id"],
         error_file_id=row["error_file_id"],
+        expires_at=row["expires_at"],
+        expired_at=row["expired_at"],
     )
 
 

@@ -119,6 +119,17 @@ class SqliteBatches:
         rows = self._reader.execute(self._q["batches_to_finalize"]).fetchall()
         return [row_batch(r) for r in rows]
 
+    async def expire_batches(self, now: float) -> int:
+        q = self._q
+
+        def expire(c: sqlite3.Connection) -> int:
+            expired = c.execute(q["expire_batches"], {"now": now}).fetchall()
+            for (batch_id,) in expired:
+                c.execute(q["expire_batch_items"], {"id": batch_id, "now": now})
+            return len(expired)
+
+        return int(await self._writer.write(expire))
+
     async def finalize(
         self, batch: Batch, output: StoredFile | None, errors: StoredFile | None, now: float
     ) -> None:

@@ -1,8 +1,8 @@
 -- name: insert_batch
 INSERT INTO batches (id, tenant, shape, endpoint, label, completion_window, metadata, input_file_id,
-                     created_at)
+                     created_at, expires_at)
 VALUES (:id, :tenant, :shape, :endpoint, :label, :completion_window, :metadata, :input_file_id,
-        :created_at);
+        :created_at, :expires_at);
 
 -- name: stage_item
 -- Queued already, but unseen while the batch is uncommitted (see 007_invisible_items.sql).
@@ -61,9 +61,21 @@ UPDATE jobs SET status = 'cancelled', completed_at = :now
 WHERE batch_id = :id AND status = 'queued';
 
 -- name: cancel_batch
--- A batch that already finished stays as it is.
+-- A batch that already finished (or expired) stays as it is.
 UPDATE batches SET cancelled_at = coalesce(cancelled_at, :now)
-WHERE id = :id AND tenant = :tenant AND committed = 1 AND finished_at IS NULL;
+WHERE id = :id AND tenant = :tenant AND committed = 1 AND finished_at IS NULL AND expired_at IS NULL;
+
+-- name: expire_batches
+-- Batches past their expiry with items still queued or running (and not cancelled): the items still
+-- queued are then cancelled by expire_batch_items (running ones finish).
+UPDATE batches SET expired_at = :now
+WHERE expires_at <= :now AND finished_at IS NULL AND expired_at IS NULL AND cancelled_at IS NULL
+  AND committed = 1
+RETURNING id;
+
+-- name: expire_batch_items
+UPDATE jobs SET status = 'cancelled', completed_at = :now
+WHERE batch_id = :id AND status = 'queued';
 
 -- name: batch_item_states
 SELECT batch_index, custom_id, status FROM jobs
