@@ -245,6 +245,8 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Sett
         raise ConfigError("Setting 'idempotency_hours' must be more than 0 (default 72).")
     if "store_url" in values:
         _check_store_url(values["store_url"])
+    if values.get("batch_expiry_seconds", 1.0) <= 0:
+        raise ConfigError("Setting 'batch_expiry_seconds' must be more than 0 (default 90000).")
     if "window_targets" in raw:
         targets = dict(DEFAULT_TARGETS)
         targets.update({Window(k): float(v) for k, v in raw["window_targets"].items()})

@@ -114,3 +114,13 @@ def test_a_bad_store_url_names_the_setting_and_what_is_allowed(url: str):
     with pytest.raises(ConfigError, match=r"'store_url'.*postgresql://.*sqlite:///") as raised:
         config.load(env={"LEEWAY_STORE_URL": url})
     assert "secret" not in str(raised.value)
+
+
+def test_batch_expiry_defaults_to_a_day_and_an_hour_and_must_be_positive(tmp_path: Path):
+    assert config.load(env={}).batch_expiry_seconds == 25 * 3600
+    f = tmp_path / "c.toml"
+    f.write_text("batch_expiry_seconds = 2.5\n")
+    assert config.load(f, env={}).batch_expiry_seconds == 2.5
+    f.write_text("batch_expiry_seconds = 0\n")
+    with pytest.raises(ConfigError, match="batch_expiry_seconds"):
+        config.load(f, env={})
