@@ -47,10 +47,12 @@ SELECT * FROM jobs WHERE status = 'queued' AND model = :model AND deadline < :no
 ORDER BY deadline LIMIT :limit;
 
 -- name: claim_ids
+-- By primary key: `+` keeps the planner off the queue indexes (with 100,000 items queued it walked
+-- every queued job of the model, ~40 ms a claim, instead of looking up a few ids).
 UPDATE jobs
 SET status = 'in_progress', lease_token = :token, lease_expires = :expires, attempts = attempts + 1,
     started_at = coalesce(started_at, :now)
-WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'queued' AND model = :model
+WHERE id IN (SELECT value FROM json_each(:ids)) AND +status = 'queued' AND +model = :model
 RETURNING *;
 
 -- name: count_queued
