@@ -25,10 +25,14 @@ DELETE FROM batches WHERE id = :id AND committed = 0;
 
 -- name: discard_abandoned_items
 -- At start-up: batches whose upload was cut off by a stop (their client never heard "accepted").
-DELETE FROM jobs WHERE batch_id IN (SELECT id FROM batches WHERE committed = 0);
+-- Other processes (--role api) may be taking uploads right now: only those a day old go.
+DELETE FROM jobs WHERE batch_id IN (
+    SELECT id FROM batches
+    WHERE committed = 0 AND created_at < CAST(strftime('%s', 'now') AS REAL) - 86400);
 
 -- name: discard_abandoned_batches
-DELETE FROM batches WHERE committed = 0;
+DELETE FROM batches
+WHERE committed = 0 AND created_at < CAST(strftime('%s', 'now') AS REAL) - 86400;
 
 -- name: get_batch
 SELECT * FROM batches WHERE id = :id AND tenant = :tenant AND committed = 1;
