@@ -28,7 +28,7 @@ poll_seconds = 0.1
 id = "{MODEL}"
 parallel = 16
 fake_tokens = 5
-fake_delay = 0.02
+fake_delay = 0.05
 """
 
 
@@ -133,7 +133,12 @@ def run(processes: Processes, query: Query, count: int) -> None:
             time.sleep(0.05)
 
     wait_until_completed(count // 5)
-    dispatchers[0].crash()  # kill -9 in the middle of the run, with work claimed
+    # both dispatchers hold work (more is running than one's 16 sequences): kill -9 one of them
+    deadline = time.monotonic() + 60
+    sql = "SELECT count(*) FROM jobs WHERE status = 'in_progress'"
+    while query(sql)[0] <= 16 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    dispatchers[0].crash()
     wait_until_completed(count)
 
     clients = [
