@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator
 
-from leeway.engines import Chunk
+from leeway.engines import Chunk, EngineUnavailable
 from leeway.engines.fake import FakeEngine
 from leeway.events import JobEvents
 from leeway.jobs import Job, Status, Window
@@ -290,3 +290,31 @@ async def test_a_job_cancelled_through_another_process_stops_at_the_next_renewal
     await dispatcher.stop()
     assert engine.now == 0 and dispatcher.running(FAKE_MODEL) == 0
     assert store.jobs[job.id].status is Status.CANCELLED
+
+
+class UnavailableFor(CountingEngine):
+    """Raises ``EngineUnavailable`` on one job every time (an upstream that errs on it)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(parallel=2)
+        self.job_id = job_id
+
+    async def generate(self, job: Job) -> AsyncGenerator[Chunk, None]:
+        if job.id == self.job_id:
+            self.started.append(job.id)
+            raise EngineUnavailable("upstream answered 500")
+        async for chunk in super().generate(job):
+            yield chunk
+
+
+async def test_a_job_no_engine_can_take_is_requeued_then_fails_after_five_runs():
+    store = FakeStore()
+    jobs = [make_job() for _ in range(3)]
+    engine = UnavailableFor(jobs[0].id)
+    await run_until_final(store, engine, jobs)
+    failed = store.jobs[jobs[0].id]
+    assert engine.started.count(jobs[0].id) == 5  # requeued four times, no attempt spent
+    assert failed.status is Status.FAILED and failed.error.code == "engine_unavailable"
+    assert "5 times in a row" in failed.error.message and "500" in failed.error.message
+    assert failed.usage is None  # nothing billed
+    assert {store.jobs[j.id].status for j in jobs[1:]} == {Status.COMPLETED}

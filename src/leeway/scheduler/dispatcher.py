@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _PEEK = 4  # queued jobs the policy chooses among, per free sequence (at least _MIN_PEEK)
 _MIN_PEEK = 16
+# Runs of one job in a row that an engine could not take (EngineUnavailable) before the job fails:
+# an upstream that errs on one request every time must not keep it in the queue forever.
+_MAX_UNAVAILABLE = 5
 
 
 @dataclass(eq=False)
@@ -107,6 +110,7 @@ class Dispatcher:
         self._policy = policy or PolicyConfig()
         self.metrics = metrics or Metrics()
         self._running: dict[str, _Run] = {}
+        self._unavailable: dict[str, int] = {}  # job id -> runs in a row the engine could not take
         self._leaving: dict[str, _Run] = {}  # yielded, still writing their progress back
         # Changed only on the dispatcher's loop; held there while changing the two maps above or a
         # run's text, and by readers on other threads.
@@ -299,6 +303,7 @@ class Dispatcher:
             result = await self._generate(run.slot.engine, run)
             run.finishing = True
             self._measure(run)
+            self._unavailable.pop(run.job.id, None)
             job = await self._store.finish(run.claim, result, self._clock())
             if job is not None:
                 with self._lock:  # a watcher sees either the run or the stored final job
@@ -351,8 +356,16 @@ class Dispatcher:
                         text = "".join(run.parts)
                         output = Output(text, chunk.finish, chunk.stop_sequence, sizes)
                         return Result(output, chunk.usage)
-        except (asyncio.CancelledError, EngineUnavailable):
+        except asyncio.CancelledError:
             raise
+        except EngineUnavailable as e:
+            tries = self._unavailable.get(run.job.id, 0) + 1
+            if tries < _MAX_UNAVAILABLE:
+                self._unavailable[run.job.id] = tries
+                raise
+            del self._unavailable[run.job.id]
+            message = f"The engines could not run this job {tries} times in a row; last: {e}"
+            return Result(error=JobError("engine_unavailable", message))
         except EngineRejected as e:  # the engine refused the job: its message is the job's error
             log.warning("engine %s refused %s: %s", engine.id, run.job.id, e)
             return Result(error=JobError("engine_error", e.message))
