@@ -17,7 +17,7 @@ import logging
 import sys
 
 from leeway.events import JobEvents
-from leeway.jobs import Job
+from leeway.jobs import Job, split
 from leeway.store import Store
 
 log = logging.getLogger(__name__)
@@ -76,9 +76,19 @@ class Relay:
                 continue
             for n, text in got.pieces:
                 self._events.publish_delta(job_id, text, n)
+            after_these = got.pieces[-1][0] + 1 if got.pieces else asked
             if got.status.is_final:
                 del self._followed[job_id]
                 if (final := await self._store.get(job.tenant, job_id)) is not None:
+                    self._last_pieces(final, min(seq, after_these))
                     self._events.publish_final(final)
-            elif got.pieces and seq == asked:  # a follower that came meanwhile may need less
-                self._followed[job_id] = (job, got.pieces[-1][0] + 1)
+            elif seq == asked:  # else a follower that came meanwhile needs earlier pieces
+                self._followed[job_id] = (job, after_these)
+
+    def _last_pieces(self, final: Job, start: int) -> None:
+        """The pieces not stored before the job finished, as they were streamed (so the stream is
+        the one a replay of the final job gives, event for event)."""
+        if final.output is not None:
+            pieces = split(final.output.text, final.output.deltas)
+            for n in range(start, len(pieces)):
+                self._events.publish_delta(final.id, pieces[n], n)
