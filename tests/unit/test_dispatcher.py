@@ -316,11 +316,11 @@ async def test_publishing_appends_every_running_jobs_new_pieces_in_few_writes():
     for job in jobs:
         text = store.jobs[job.id].output.text
         pieces = [seen[job.id][n] for n in sorted(seen[job.id])]
-        assert sorted(seen[job.id]) == list(range(len(pieces))) and len(pieces) >= 3
+        assert sorted(seen[job.id]) == list(range(len(pieces))) and len(pieces) >= 2
         assert text.startswith("".join(pieces))  # the rest is in the final job's text
         assert (await store.deltas({job.id: 0}))[job.id].pieces == []
-    # ~0.2 s of generation for three jobs at once: a write per flush, not per piece
-    assert 2 <= store.delta_writes <= 10
+    # ~0.2 s of generation for three jobs at once: a write per flush (for all), not per piece
+    assert 1 <= store.delta_writes <= 15
 
 
 async def test_a_slow_store_makes_pieces_wait_never_the_engine():
