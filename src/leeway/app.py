@@ -14,6 +14,7 @@ from leeway.api.batch_output import Finalizer
 from leeway.api.batches import BatchApi, batch_renderer, render_item
 from leeway.api.files import FileApi
 from leeway.api.intake import Intake
+from leeway.api.relay import Relay
 from leeway.api.routes import Api
 from leeway.api.webhooks import WebhookRoutes, job_renderer
 from leeway.engines import Engine
@@ -48,7 +49,11 @@ def build_app(
     dispatching to other processes sharing the store (its engines still start: they count prompt
     tokens; its dispatcher is never started, so it only wakes, watches and stops work in this
     process, which runs none); ``dispatcher`` runs the dispatcher, the batch finalizer and the
-    webhook sender, and serves only ``/health`` and ``/metrics``."""
+    webhook sender, and serves only ``/health`` and ``/metrics``.
+
+    When other processes may share the store (a role other than ``all``, or PostgreSQL), the
+    dispatcher appends streamed pieces to the store and the API relays those of jobs it does not
+    run, so a stream through any API process gets every job's text as it is generated."""
     if role not in ("all", "api", "dispatcher"):
         raise ConfigError(f"Unknown role {role!r}; known: 'all', 'api', 'dispatcher'.")
     serves, dispatches = role != "dispatcher", role != "api"
@@ -58,6 +63,7 @@ def build_app(
         by_model.setdefault(engine.model, engine)
     store = open_store(settings)
     events = JobEvents()
+    shared = role != "all" or isinstance(store, PostgresStore)
     dispatcher = Dispatcher(
         store,
         engines,
@@ -69,6 +75,7 @@ def build_app(
             flex_reserve=settings.flex_reserve,
             off_peak_hours=settings.off_peak_hours,
         ),
+        publish_seconds=0.05 if shared else None,
     )
     pruner = KeyPruner(store, settings.idempotency_hours)
     outbox, hooks = store.outbox(), settings.webhooks
@@ -83,7 +90,9 @@ def build_app(
         ),
         hooks,
     )
-    auth, intake = Authenticator(store), Intake(settings, store, by_model, dispatcher, events)
+    relay = Relay(store, events)
+    auth = Authenticator(store)
+    intake = Intake(settings, store, by_model, dispatcher, events, relay=relay)
     api = Api(settings, store, auth, intake, by_model, dispatcher, events)
     batch_api = BatchApi(
         settings, store.batches, store.batches, store.files, auth, intake, dispatcher
@@ -117,7 +126,11 @@ def build_app(
         dispatch.start()
         try:
             await dispatch.run(start_dispatching())
-            workers = (pruner, finalizer, sender) if dispatches else ()
+            workers: tuple[Relay | KeyPruner | Finalizer | Sender, ...] = (
+                (pruner, finalizer, sender) if dispatches else ()
+            )
+            if shared and serves:
+                workers = (*workers, relay)
             for worker in workers:
                 await worker.start()
             try:

@@ -6,7 +6,10 @@ never slows the engine. Nothing here is needed for correctness: the store is the
 subscribers re-read it when told nothing for a while (another process may have finished the job).
 
 The dispatcher publishes from its own thread and loop; a subscriber's queue lives on the loop that
-subscribed, and every update reaches it through that loop, in the order it was published.
+subscribed, and every update reaches it through that loop, in the order it was published. Each delta
+carries its number among the job's pieces (``seq``, earlier runs' pieces included): a job may be
+relayed from the store as well (``leeway.api.relay``: it runs in another process, or moves between
+processes), and a subscriber passes on each piece once and in order, whichever source it came from.
 """
 
 from __future__ import annotations
@@ -20,24 +23,31 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from leeway.jobs import Job
 
 Update = str | Job  # a text delta, or the job once final (always the last update)
+_Queued = tuple[int, str] | Job  # a delta with its seq, or the final job
 
 
 class Subscription:
     def __init__(self, events: JobEvents, job_id: str) -> None:
         self._events, self.job_id = events, job_id
-        self.queue: asyncio.Queue[Update] = asyncio.Queue()
+        self.queue: asyncio.Queue[_Queued] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
 
-    def put(self, update: Update) -> None:
+    def put(self, update: _Queued) -> None:
         """From any thread: queue ``update`` on the subscriber's loop (if it still runs)."""
         with contextlib.suppress(RuntimeError):  # closed: nobody is left to read it
             self._loop.call_soon_threadsafe(self.queue.put_nowait, update)
 
     async def updates(
-        self, recheck: Callable[[], Awaitable[Job | None]], seconds: float = 2.0
+        self,
+        recheck: Callable[[], Awaitable[Job | None]],
+        seconds: float = 2.0,
+        start: int | None = None,
     ) -> AsyncIterator[Update]:
         """Deltas, then the final job. ``recheck`` reads the store when nothing came for ``seconds``
-        and returns the job if it is final."""
+        and returns the job if it is final. ``start``: the seq of the first piece the reader lacks
+        (None: from the first that comes); a piece already passed on is dropped, one that comes
+        early waits for those before it (the final job ends the stream with the whole text)."""
+        early: dict[int, str] = {}
         try:
             while True:
                 try:
@@ -48,9 +58,17 @@ class Subscription:
                         yield final
                         return
                     continue
-                yield update
                 if isinstance(update, Job):
+                    yield update
                     return
+                seq, text = update
+                if start is None:
+                    start = seq
+                if seq >= start:
+                    early[seq] = text
+                while start in early:
+                    yield early.pop(start)
+                    start += 1
         finally:
             self.close()
 
@@ -82,10 +100,11 @@ class JobEvents:
     def watched(self, job_id: str) -> bool:
         return job_id in self._subs
 
-    def publish_delta(self, job_id: str, text: str) -> None:
+    def publish_delta(self, job_id: str, text: str, seq: int) -> None:
+        """``text`` is the job's piece number ``seq`` (from 0)."""
         with self._lock:
             for sub in self._subs.get(job_id, ()):
-                sub.put(text)
+                sub.put((seq, text))
 
     def publish_final(self, job: Job) -> None:
         """The last update: the job's subscriptions end here (even one whose reader went away

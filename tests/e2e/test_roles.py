@@ -35,14 +35,14 @@ fake_delay = 0.05
 class Processes:
     """API and dispatcher processes on one store, each with its own directory and log."""
 
-    def __init__(self, root: Path, store_url: str) -> None:
-        self.root, self.store_url = root, store_url
+    def __init__(self, root: Path, store_url: str, config: str = CONFIG) -> None:
+        self.root, self.store_url, self.config = root, store_url, config
         self.all: list[LeewayServer] = []
 
     def start(self, role: str) -> LeewayServer:
         own = self.root / f"{role}-{len(self.all)}"
         args = ("--engine", "fake", "--role", role)
-        server = LeewayServer(own, CONFIG, args, env={"LEEWAY_STORE_URL": self.store_url})
+        server = LeewayServer(own, self.config, args, env={"LEEWAY_STORE_URL": self.store_url})
         self.all.append(server)
         return server.start()
 
@@ -157,3 +157,54 @@ def run(processes: Processes, query: Query, count: int) -> None:
     assert query("SELECT count(*) FROM jobs WHERE status <> 'completed'") == (0,)
     # the killed dispatcher held work, and the survivor ran it again
     assert query("SELECT count(*) FROM jobs WHERE attempts > 1")[0] > 0
+
+
+# A reply of 20 pieces over about a second.
+STREAM_CONFIG = f"""
+poll_seconds = 0.1
+
+[[models]]
+id = "{MODEL}"
+parallel = 4
+fake_tokens = 20
+fake_delay = 0.05
+"""
+
+
+def test_an_api_process_streams_a_job_that_a_dispatcher_process_runs(
+    tmp_path: Path, store: tuple[str, Query, int]
+):
+    """Pieces reach the API process through the store while the job runs (not all at its end), each
+    once and in order; a background response is streamed from a point while it runs."""
+    processes = Processes(tmp_path, store[0], STREAM_CONFIG)
+    try:
+        api = processes.start("api")
+        processes.start("dispatcher")
+        client = OpenAI(base_url=api.base_url, api_key=api.key, max_retries=0)
+        arrived: list[tuple[float, object]] = []
+        for event in client.responses.create(model=MODEL, input="Tell me a story.", stream=True):
+            arrived.append((time.monotonic(), event))
+        events = [e for _, e in arrived]
+        assert events[-1].type == "response.completed"
+        deltas = [(t, e.delta) for t, e in arrived if e.type == "response.output_text.delta"]
+        assert len(deltas) >= 5
+        assert "".join(d for _, d in deltas) == events[-1].response.output_text
+        assert arrived[-1][0] - deltas[0][0] > 0.4  # the first piece came well before the end
+        chat = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Hi."}], stream=True
+        )
+        pieces = [c.choices[0].delta.content for c in chat if c.choices and c.choices[0].delta]
+        assert len([p for p in pieces if p]) >= 5
+
+        def shape(events: list) -> list[tuple[int, str, str | None]]:
+            return [(e.sequence_number, e.type, getattr(e, "delta", None)) for e in events]
+
+        created = client.responses.create(model=MODEL, input="Another story.", background=True)
+        time.sleep(0.3)  # running by now
+        tail = list(client.responses.retrieve(created.id, stream=True, starting_after=5))
+        live = list(client.responses.retrieve(created.id, stream=True))  # final by now: replayed
+        assert live[-1].type == "response.completed" and tail[-1].type == "response.completed"
+        assert shape(tail) == shape(live)[6:]
+        assert sum(e.type == "response.output_text.delta" for e in tail) >= 5
+    finally:
+        processes.stop()

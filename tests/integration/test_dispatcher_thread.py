@@ -100,7 +100,7 @@ async def test_a_cancel_from_another_loop_stops_the_run(setup: Setup):
     sub = setup.events.subscribe(running.id)
     await setup.submit(running)
     first = await asyncio.wait_for(sub.queue.get(), 10)
-    assert first == "fake "
+    assert first == (0, "fake ")  # the piece and its number
     cancelled = await setup.store.cancel("t1", running.id, time.time())
     assert cancelled is not None and cancelled.status is Status.CANCELLED
     setup.dispatcher.abandon(running.id)

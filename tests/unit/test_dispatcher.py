@@ -318,3 +318,65 @@ async def test_a_job_no_engine_can_take_is_requeued_then_fails_after_five_runs()
     assert "5 times in a row" in failed.error.message and "500" in failed.error.message
     assert failed.usage is None  # nothing billed
     assert {store.jobs[j.id].status for j in jobs[1:]} == {Status.COMPLETED}
+
+
+async def test_publishing_appends_every_running_jobs_new_pieces_in_few_writes():
+    """With publishing on, the pieces of the running jobs reach the store in batches, numbered as
+    streamed (each once, in order), while generation goes on; a final job's are dropped."""
+    store, events = FakeStore(), JobEvents()
+    engine = CountingEngine(parallel=3, delay=0.02)
+    engine._tokens = 10
+    jobs = [make_job() for _ in range(3)]
+    for job in jobs:
+        await store.create(job)
+    seen: dict[str, dict[int, str]] = {j.id: {} for j in jobs}
+    dispatcher = Dispatcher(
+        store, [engine], events, lease_seconds=30, poll_seconds=0.01, publish_seconds=0.05
+    )
+    dispatcher.start()
+    for _ in range(300):
+        for job_id, got in (await store.deltas({j.id: 0 for j in jobs})).items():
+            seen[job_id].update(got.pieces)
+        if all(store.jobs[j.id].status.is_final for j in jobs):
+            break
+        await asyncio.sleep(0.01)
+    await dispatcher.stop()
+    for job in jobs:
+        text = store.jobs[job.id].output.text
+        pieces = [seen[job.id][n] for n in sorted(seen[job.id])]
+        assert sorted(seen[job.id]) == list(range(len(pieces))) and len(pieces) >= 2
+        assert text.startswith("".join(pieces))  # the rest is in the final job's text
+        assert (await store.deltas({job.id: 0}))[job.id].pieces == []
+    # ~0.2 s of generation for three jobs at once: a write per flush (for all), not per piece
+    assert 1 <= store.delta_writes <= 15
+
+
+async def test_a_slow_store_makes_pieces_wait_never_the_engine():
+    store, events = FakeStore(), JobEvents()
+    engine = CountingEngine(parallel=1, delay=0.01)
+    engine._tokens = 20
+    job = make_job()
+    await store.create(job)
+    written: list[list[str]] = []
+    append = store.append_deltas
+
+    async def slow_append(pieces):  # type: ignore[no-untyped-def]
+        written.extend(list(texts) for _, _, texts in pieces)
+        await asyncio.sleep(0.1)
+        return await append(pieces)
+
+    store.append_deltas = slow_append  # type: ignore[method-assign]
+    dispatcher = Dispatcher(
+        store, [engine], events, lease_seconds=30, poll_seconds=0.01, publish_seconds=0.02
+    )
+    started = time.monotonic()
+    dispatcher.start()
+    for _ in range(300):
+        if store.jobs[job.id].status.is_final:
+            break
+        await asyncio.sleep(0.01)
+    elapsed = time.monotonic() - started
+    await dispatcher.stop()
+    assert store.jobs[job.id].output is not None
+    assert elapsed < 0.5  # ~16 tokens at 10 ms, not held up by 100 ms writes
+    assert len(written) <= 4 and max(len(w) for w in written) > 1  # pieces piled up between writes

@@ -15,6 +15,10 @@ def test_names_become_numbers_once_each_and_casts_stay():
 def test_every_postgres_query_has_a_sqlite_twin_or_is_postgres_only():
     postgres, sqlite = load_queries("postgres"), load_queries("sqlite")
     # sqlite's three queued_* in one query; locks SQLite's single writer makes needless; SQLite
-    # stores batch items queued from the start (unseen until the commit), PostgreSQL queues them then
-    postgres_only = {"queued", "lock_delivery", "lock_secrets", "finish_many", "commit_items"}
+    # stores batch items queued from the start (unseen until the commit), PostgreSQL queues them then;
+    # append_deltas is SQLite's delta_fence and insert_delta in one statement
+    postgres_only = {
+        *("queued", "lock_delivery", "lock_secrets", "finish_many", "commit_items"),
+        "append_deltas",
+    }
     assert set(postgres) - set(sqlite) <= postgres_only

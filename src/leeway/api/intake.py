@@ -10,6 +10,7 @@ from typing import Any
 from leeway import windows
 from leeway.api.idempotency import Replayed
 from leeway.api.limits import Limiter
+from leeway.api.relay import Relay
 from leeway.api.webhook_metadata import check_metadata
 from leeway.engines import Engine
 from leeway.errors import ContextLengthExceeded, ModelNotFound, UnsupportedParameter
@@ -65,8 +66,10 @@ class Intake:
         dispatcher: Dispatcher,
         events: JobEvents,
         clock: Callable[[], float] = time.time,
+        relay: Relay | None = None,
     ) -> None:
         self._settings, self._store, self._engines = settings, store, engines
+        self.relay = relay or Relay(store, events)  # never started: relays nothing
         self._dispatcher, self._events, self._clock = dispatcher, events, clock
         self._limiter = Limiter(settings, store)
         self._guard = Guard(settings.webhooks.allow)
@@ -82,9 +85,15 @@ class Intake:
         return job
 
     async def follow(
-        self, tenant: str, draft: Draft, idempotency: IdempotencyKey | None = None
+        self,
+        tenant: str,
+        draft: Draft,
+        idempotency: IdempotencyKey | None = None,
+        *,
+        pieces: bool = True,
     ) -> tuple[Job, AsyncIterator[Update]]:
-        """Submit, already subscribed to the job's progress: text deltas, then the final job."""
+        """Submit, already subscribed to the job's progress: text deltas (unless not ``pieces``:
+        then they may be left out), then the final job. The job may run in any process."""
         await self.replay_if_held(tenant, idempotency)
         job = self.prepare(tenant, draft)
         sub = self._events.subscribe(job.id)
@@ -93,13 +102,14 @@ class Intake:
         except BaseException:
             sub.close()
             raise
-        return job, sub.updates(lambda: self.final(job))
+        self.relay.follow(job, 0 if pieces else None)
+        return job, sub.updates(lambda: self.final(job), start=0)
 
     async def run(
         self, tenant: str, draft: Draft, idempotency: IdempotencyKey | None = None
     ) -> Job:
         """Submit and wait for the final job (a blocking request)."""
-        _, updates = await self.follow(tenant, draft, idempotency)
+        _, updates = await self.follow(tenant, draft, idempotency, pieces=False)
         async for update in updates:
             if isinstance(update, Job):
                 return update
@@ -111,6 +121,7 @@ class Intake:
         try:
             if (final := await self.final(job)) is not None:
                 return final
+            self.relay.follow(job, None)
             async for update in sub.updates(lambda: self.final(job)):
                 if isinstance(update, Job):
                     return update

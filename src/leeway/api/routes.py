@@ -171,7 +171,8 @@ class Api:
 
     async def _replay(self, job: Job) -> AsyncIterator[Update]:
         """A job's text from its first piece, then live until it is final: from the dispatcher if
-        it runs here, else from the store (subscribed first, so no piece falls in between)."""
+        it runs here, else from the store (subscribed first, so no piece falls in between), its
+        later pieces relayed from the store as another process stores them."""
         sub, pieces = self._dispatcher.watch(job.id, self._events)
         try:
             if pieces is None:
@@ -185,9 +186,10 @@ class Api:
                     yield current
                     return
                 pieces = split(current.partial_text, current.partial_deltas)
+                self._intake.relay.follow(job, len(pieces))  # it runs in another process, or soon
             for piece in pieces:
                 yield piece
-            async for update in sub.updates(lambda: self._intake.final(job)):
+            async for update in sub.updates(lambda: self._intake.final(job), start=len(pieces)):
                 yield update
         finally:
             sub.close()

@@ -76,6 +76,7 @@ class _Run:
     slot: _Slot
     task: asyncio.Task[None] | None = None
     parts: list[str] = field(default_factory=list)  # text so far, earlier runs included
+    stored: int = 0  # parts in the store's job_deltas (when publishing), from the first
     tokens: int = 0  # output tokens so far, earlier runs included
     yielding: bool = False  # cancelled to make room for urgent work, not stopped
     finishing: bool = False  # generation is over; storing the result
@@ -99,8 +100,13 @@ class Dispatcher:
         policy: PolicyConfig | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
+        publish_seconds: float | None = None,
     ) -> None:
+        """``publish_seconds``: also append running jobs' new pieces to the store this often, so
+        API processes that do not run a job can stream it (``leeway.api.relay``); None: only
+        in-process subscribers stream."""
         self._store, self._events = store, events
+        self._publish = publish_seconds
         self._lease, self._poll, self._clock = lease_seconds, poll_seconds, clock
         self._slots = [_Slot(e) for e in engines]
         self._models: dict[str, list[_Slot]] = {}
@@ -126,6 +132,8 @@ class Dispatcher:
             asyncio.create_task(self._fill(s), name=f"fill:{s.engine.id}") for s in self._slots
         ]
         self._loops.append(asyncio.create_task(self._renew(), name="renew"))
+        if self._publish is not None:
+            self._loops.append(asyncio.create_task(self._publish_pieces(), name="publish"))
 
     def wake(self, job: Job) -> None:
         """``job`` was queued: look now instead of at the next poll."""
@@ -350,7 +358,8 @@ class Dispatcher:
                     if chunk.text:
                         with self._lock:  # a watcher gets this piece from one or the other
                             run.parts.append(chunk.text)
-                            self._events.publish_delta(run.job.id, chunk.text)
+                            seq = len(run.parts) - 1
+                            self._events.publish_delta(run.job.id, chunk.text, seq)
                     if chunk.finish is not None:
                         sizes = tuple(len(p) for p in run.parts)
                         text = "".join(run.parts)
@@ -412,6 +421,31 @@ class Dispatcher:
                 generated = self._generated(model)
                 self.metrics.measured_rate(model, (generated - counted[model]) / interval)
                 counted[model] = generated
+
+    async def _publish_pieces(self) -> None:
+        """Append every running job's new pieces to the store in one write, then wait a little: a
+        slow store makes pieces wait for the next write, never the engines (the write runs beside
+        them). A run's first write stores its earlier runs' pieces again (a requeue dropped them)."""
+        assert self._publish is not None
+        while True:
+            await asyncio.sleep(self._publish)
+            runs = [
+                (r, len(r.parts))
+                for r in (*self._running.values(), *self._leaving.values())
+                if len(r.parts) > r.stored
+            ]
+            if not runs:
+                continue
+            try:
+                stored = await self._store.append_deltas(
+                    [(r.claim, r.stored, r.parts[r.stored : n]) for r, n in runs]
+                )
+            except Exception:
+                log.exception("storing streamed pieces failed; they go in the next write")
+                continue
+            for run, n in runs:
+                if run.job.id in stored:
+                    run.stored = max(run.stored, n)
 
     async def _hold_engines(self, until: float) -> None:
         """Take or keep the leases of our engines that no other dispatcher holds."""

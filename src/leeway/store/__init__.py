@@ -13,7 +13,7 @@ and calls ``Dispatcher.wake`` itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -52,6 +52,14 @@ class IdempotencyKey:
 
     key: str
     fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobDeltas:
+    """A watched job's status and its stored text pieces, ``(seq, text)`` in order."""
+
+    status: Status
+    pieces: list[tuple[int, str]]
 
 
 class Store(Protocol):
@@ -118,6 +126,16 @@ class Store(Protocol):
 
     async def delete(self, tenant: str, job_id: str) -> bool:
         """Remove the job; False if there was none."""
+
+    async def append_deltas(self, pieces: Sequence[tuple[Claim, int, Sequence[str]]]) -> set[str]:
+        """Store running jobs' new text pieces in one write: for each claim, ``pieces`` numbered
+        from ``seq`` (a piece stored already is left as it is). Only a claim still holding its
+        job's lease stores anything; returns the ids of the jobs whose pieces were stored (the others
+        may be retried). A job's pieces are dropped when it leaves in_progress."""
+
+    async def deltas(self, after: Mapping[str, int]) -> dict[str, JobDeltas]:
+        """For each job ``{id: seq}`` that exists: its status and its stored pieces numbered
+        ``seq`` and on, in one read."""
 
     async def close(self) -> None: ...
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from leeway.errors import IdempotencyMismatch
 from leeway.jobs import Job, JobError, Status, Window
-from leeway.store import Claim, IdempotencyKey, Result
+from leeway.store import Claim, IdempotencyKey, JobDeltas, Result
 
 
 class FakeStore:
@@ -19,6 +20,8 @@ class FakeStore:
         self.keys: dict[str, str] = {}
         # (tenant, key) -> (fingerprint, job id, created_at)
         self.idempotency: dict[tuple[str, str], tuple[str, str, float]] = {}
+        self.job_deltas: dict[str, dict[int, str]] = {}  # job id -> seq -> text
+        self.delta_writes = 0  # append_deltas calls that stored something
 
     async def create(self, job: Job, idempotency: IdempotencyKey | None = None) -> Job:
         if job.id in self.jobs:
@@ -190,6 +193,29 @@ class FakeStore:
         self._leases.pop(job_id, None)
         del self.jobs[job_id]
         return True
+
+    async def append_deltas(self, pieces: Sequence[tuple[Claim, int, Sequence[str]]]) -> set[str]:
+        stored = set()
+        for claim, seq, texts in pieces:
+            job = self.jobs.get(claim.job.id)
+            if job is None or job.status is not Status.IN_PROGRESS or not self._holds(claim):
+                continue
+            held = self.job_deltas.setdefault(job.id, {})
+            for i, text in enumerate(texts):
+                held.setdefault(seq + i, text)
+            stored.add(job.id)
+        self.delta_writes += bool(stored)
+        return stored
+
+    async def deltas(self, after: Mapping[str, int]) -> dict[str, JobDeltas]:
+        found = {}
+        for job_id, first in after.items():
+            if (job := self.jobs.get(job_id)) is not None:
+                held = self.job_deltas.get(job_id, {}) if job.status is Status.IN_PROGRESS else {}
+                found[job_id] = JobDeltas(
+                    job.status, sorted((s, t) for s, t in held.items() if s >= first)
+                )
+        return found
 
     async def add_key(self, key_hash: str, tenant: str, now: float) -> None:
         self.keys[key_hash] = tenant

@@ -13,19 +13,27 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
 import orjson
 
 from leeway.jobs import Job, JobError, Window
-from leeway.store import Claim, IdempotencyKey, Result
+from leeway.store import Claim, IdempotencyKey, JobDeltas, Result
 from leeway.store.postgres_batches import PostgresBatches, PostgresFiles, discard_abandoned
 from leeway.store.postgres_group import FinishGroups
 from leeway.store.postgres_outbox import PostgresOutbox
 from leeway.store.postgres_pool import Pools
-from leeway.store.rows import KeyTaken, check_holder, error_json, job_row, result_row, row_job
+from leeway.store.rows import (
+    KeyTaken,
+    check_holder,
+    collect_deltas,
+    error_json,
+    job_row,
+    result_row,
+    row_job,
+)
 
 _EXHAUSTED = JobError("attempts_exhausted", "The job was claimed too many times without finishing.")
 
@@ -154,6 +162,25 @@ class PostgresStore:
 
     async def delete(self, tenant: str, job_id: str) -> bool:
         return bool(await self._db.execute("delete_job", {"id": job_id, "tenant": tenant}))
+
+    async def append_deltas(self, pieces: Sequence[tuple[Claim, int, Sequence[str]]]) -> set[str]:
+        if not pieces:
+            return set()
+        rows = [(c.job.id, seq + i, t) for c, seq, texts in pieces for i, t in enumerate(texts)]
+        params = {
+            "held_ids": [c.job.id for c, _, _ in pieces],
+            "held_tokens": [c.token for c, _, _ in pieces],
+            "job_ids": [r[0] for r in rows],
+            "seqs": [r[1] for r in rows],
+            "texts": [r[2] for r in rows],
+        }
+        return {r[0] for r in await self._db.fetch("append_deltas", params)}
+
+    async def deltas(self, after: Mapping[str, int]) -> dict[str, JobDeltas]:
+        if not after:
+            return {}
+        params = {"ids": list(after), "after": list(after.values())}
+        return collect_deltas(await self._db.fetch("deltas", params))
 
     async def add_key(self, key_hash: str, tenant: str, now: float) -> None:
         await self._db.execute("insert_key", {"key_hash": key_hash, "tenant": tenant, "now": now})

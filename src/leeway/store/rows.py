@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -19,7 +20,7 @@ from leeway.jobs import (
     Usage,
     Window,
 )
-from leeway.store import IdempotencyKey, Result
+from leeway.store import IdempotencyKey, JobDeltas, Result
 from leeway.store.structure import message_from, message_json, structure_from, structure_json
 from leeway.webhooks.outbox import Attempt, Delivery, DeliveryStatus
 
@@ -238,3 +239,13 @@ _MISMATCH = (
     "The Idempotency-Key '{key}' was already used with a different request (another body or "
     "another endpoint). Use a new key for a new request, or resend exactly the same request."
 )
+
+
+def collect_deltas(rows: Sequence[Any]) -> dict[str, JobDeltas]:
+    """Rows of ``(id, status, seq, text)`` (seq NULL: no pieces) by job."""
+    found: dict[str, JobDeltas] = {}
+    for job_id, status, seq, text in rows:
+        got = found.setdefault(job_id, JobDeltas(Status(status), []))
+        if seq is not None:
+            got.pieces.append((seq, text))
+    return found

@@ -11,15 +11,24 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sqlite3
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from leeway.jobs import Job, JobError, Window
-from leeway.store import Claim, IdempotencyKey, Result
+from leeway.store import Claim, IdempotencyKey, JobDeltas, Result
 from leeway.store.queries import load_queries
-from leeway.store.rows import KeyTaken, check_holder, error_json, job_row, result_row, row_job
+from leeway.store.rows import (
+    KeyTaken,
+    check_holder,
+    collect_deltas,
+    error_json,
+    job_row,
+    result_row,
+    row_job,
+)
 from leeway.store.sqlite_batches import SqliteBatches, SqliteFiles
 from leeway.store.sqlite_outbox import SqliteOutbox
 from leeway.store.sqlite_writer import GroupWriter, Reader
@@ -181,6 +190,28 @@ class SqliteStore:
         params = {"id": job_id, "tenant": tenant}
         count = await self._writer.write(lambda c: c.execute(Q["delete_job"], params).rowcount)
         return bool(count)
+
+    async def append_deltas(self, pieces: Sequence[tuple[Claim, int, Sequence[str]]]) -> set[str]:
+        def append(c: sqlite3.Connection) -> set[str]:
+            stored = set()
+            for claim, seq, texts in pieces:
+                fence = {"id": claim.job.id, "token": claim.token}
+                if c.execute(Q["delta_fence"], fence).fetchone() is None:
+                    continue
+                rows = [
+                    {"job_id": claim.job.id, "seq": seq + i, "text": t} for i, t in enumerate(texts)
+                ]
+                c.executemany(Q["insert_delta"], rows)
+                stored.add(claim.job.id)
+            return stored
+
+        return await self._writer.write(append) if pieces else set()
+
+    async def deltas(self, after: Mapping[str, int]) -> dict[str, JobDeltas]:
+        if not after:
+            return {}
+        params = {"after": orjson.dumps(dict(after)).decode()}
+        return collect_deltas(self._reader.execute(Q["deltas"], params).fetchall())
 
     async def add_key(self, key_hash: str, tenant: str, now: float) -> None:
         params = {"key_hash": key_hash, "tenant": tenant, "now": now}
