@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from leeway.store import Store
+from leeway.store import Jobs
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 class KeyPruner:
     def __init__(
         self,
-        store: Store,
+        store: Jobs,
         hours: float,
         *,
         every: float = 3600.0,

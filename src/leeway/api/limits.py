@@ -8,14 +8,14 @@ from collections.abc import Callable
 
 from leeway.errors import RateLimited
 from leeway.settings import Settings
-from leeway.store import Store
+from leeway.store import Jobs
 
 _FULL_QUEUE_RETRY = 5.0  # seconds: a full queue drains at the engines' pace, not ours
 
 
 class Limiter:
     def __init__(
-        self, settings: Settings, store: Store, clock: Callable[[], float] = time.monotonic
+        self, settings: Settings, store: Jobs, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._settings, self._store, self._clock = settings, store, clock
         self._buckets: dict[str, tuple[float, float]] = {}  # tenant -> (tokens, when)

@@ -16,7 +16,7 @@ from leeway.api.auth import Authenticator
 from leeway.api.errors import anthropic_envelope, envelope
 from leeway.errors import InvalidRequest, LeewayError
 from leeway.jobs import Job, Surface
-from leeway.store import Store
+from leeway.store import Jobs
 from leeway.webhooks.outbox import JOB, DeliveryLog, Outbox
 from leeway.webhooks.sender import Render
 
@@ -38,7 +38,7 @@ def body(job: Job, *, strict_incomplete: bool) -> bytes:
         return orjson.dumps({"id": job.id, **shaped})
 
 
-def job_renderer(store: Store, *, strict_incomplete: bool) -> Render:
+def job_renderer(store: Jobs, *, strict_incomplete: bool) -> Render:
     async def render(tenant: str, job_id: str) -> bytes | None:
         job = await store.get(tenant, job_id)
         return None if job is None else body(job, strict_incomplete=strict_incomplete)

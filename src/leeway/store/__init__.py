@@ -1,6 +1,8 @@
 """Durable state. The only package that knows SQL.
 
-``Store`` is the boundary; ``SqliteStore`` is the embedded default, ``PostgresStore`` the scale-out
+``Store`` is the boundary, in three parts (``Jobs`` for the API, ``Queue`` for dispatchers,
+``Sharing`` for processes sharing one store), beside ``KeyStore``, ``BatchStore``, ``BatchResults``
+and ``FileStore``; ``SqliteStore`` is the embedded default, ``PostgresStore`` the scale-out
 one (many processes on one database), ``FakeStore`` stands beside them for unit tests. Claims are
 leases with a token: a completion whose token is stale changes nothing.
 
@@ -62,7 +64,9 @@ class JobDeltas:
     pieces: list[tuple[int, str]]
 
 
-class Store(Protocol):
+class Jobs(Protocol):
+    """What the API does with jobs: create and read them, stop them, count what waits."""
+
     async def create(self, job: Job, idempotency: IdempotencyKey | None = None) -> Job:
         """Persist a new queued job; returns only once it is durable. With a key, the key is stored
         in the same transaction; if the tenant's key is already held, nothing is written and the
@@ -73,14 +77,27 @@ class Store(Protocol):
         """The job this tenant's key made, in its current state (``IdempotencyMismatch`` if the key
         was used with another fingerprint); None if the key is free."""
 
-    async def prune_keys(self, before: float) -> int:
-        """Forget idempotency keys created before ``before``; how many were forgotten."""
-
     async def get(self, tenant: str, job_id: str) -> Job | None:
         """The job in its current state, or None if it is not this tenant's."""
 
-    async def claim(self, model: str, limit: int, now: float) -> list[Claim]:
-        """Lease up to ``limit`` queued jobs of ``model``, most urgent first (expired leases count)."""
+    async def cancel(self, tenant: str, job_id: str, now: float) -> Job | None:
+        """Cancel a queued or running job (its lease is dropped, so a late result changes
+        nothing); a final job is returned unchanged. None if no such job."""
+
+    async def delete(self, tenant: str, job_id: str) -> bool:
+        """Remove the job; False if there was none."""
+
+    async def count_queued(self, tenant: str) -> int:
+        """How many of ``tenant``'s jobs are waiting."""
+
+    async def queue_depths(self) -> dict[Window, int]: ...
+
+    async def prune_keys(self, before: float) -> int:
+        """Forget idempotency keys created before ``before``; how many were forgotten."""
+
+
+class Queue(Protocol):
+    """What a dispatcher does: pick and lease queued jobs, keep the leases, store results."""
 
     async def queued(self, model: str, limit: int, now: float) -> list[Job]:
         """What a policy picks from (nothing is claimed): up to ``limit`` each of the queued asap
@@ -90,18 +107,16 @@ class Store(Protocol):
     async def claim_ids(self, model: str, ids: list[str], now: float) -> list[Claim]:
         """Lease exactly these jobs, those still queued (expired leases are requeued first)."""
 
-    async def queue_depths(self) -> dict[Window, int]: ...
-
-    async def count_queued(self, tenant: str) -> int:
-        """How many of ``tenant``'s jobs are waiting."""
-
-    async def expire(self, now: float) -> int:
-        """Requeue jobs whose lease ran out (their holder died), or fail those that used every
-        attempt; how many changed."""
+    async def claim(self, model: str, limit: int, now: float) -> list[Claim]:
+        """Lease up to ``limit`` queued jobs of ``model``, most urgent first (expired leases count)."""
 
     async def renew(self, claims: list[Claim], now: float) -> set[str]:
         """Extend the leases still held; returns their jobs' ids (a job missing was cancelled or
         deleted, perhaps by another process: its run should stop)."""
+
+    async def expire(self, now: float) -> int:
+        """Requeue jobs whose lease ran out (their holder died), or fail those that used every
+        attempt; how many changed."""
 
     async def finish(self, claim: Claim, result: Result, now: float) -> Job | None:
         """Store the final state; None (and nothing changed) if the lease is no longer held."""
@@ -110,22 +125,20 @@ class Store(Protocol):
         """Put a running job back in the queue keeping what it generated (it yielded its engine to
         more urgent work); no attempt is spent. False if the lease is no longer held."""
 
+    async def release(self, claims: list[Claim]) -> None:
+        """Hand claims back to the queue without spending an attempt (graceful stop)."""
+
+
+class Sharing(Protocol):
+    """What processes sharing one store coordinate through it: who fills each engine, and the text
+    of running jobs for API processes that do not run them."""
+
     async def hold_engines(
         self, holder: str, engine_ids: list[str], until: float, now: float
     ) -> set[str]:
         """Take (or extend to ``until``) ``holder``'s lease on each engine no other holder has an
         unexpired lease on; returns the engines ``holder`` now holds. ``until=now`` hands them
         over."""
-
-    async def release(self, claims: list[Claim]) -> None:
-        """Hand claims back to the queue without spending an attempt (graceful stop)."""
-
-    async def cancel(self, tenant: str, job_id: str, now: float) -> Job | None:
-        """Cancel a queued or running job (its lease is dropped, so a late result changes
-        nothing); a final job is returned unchanged. None if no such job."""
-
-    async def delete(self, tenant: str, job_id: str) -> bool:
-        """Remove the job; False if there was none."""
 
     async def append_deltas(self, pieces: Sequence[tuple[Claim, int, Sequence[str]]]) -> set[str]:
         """Store running jobs' new text pieces in one write: for each claim, ``pieces`` numbered
@@ -136,6 +149,10 @@ class Store(Protocol):
     async def deltas(self, after: Mapping[str, int]) -> dict[str, JobDeltas]:
         """For each job ``{id: seq}`` that exists: its status and its stored pieces numbered
         ``seq`` and on, in one read."""
+
+
+class Store(Jobs, Queue, Sharing, Protocol):
+    """The whole boundary, as ``SqliteStore``, ``PostgresStore`` and ``FakeStore`` implement it."""
 
     async def close(self) -> None: ...
 
