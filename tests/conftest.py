@@ -15,8 +15,9 @@ from starlette.testclient import TestClient
 
 from leeway.api.auth import create_key
 from leeway.app import build_app, open_store
+from leeway.catalog import ModelConfig
 from leeway.jobs import Job, Message, Sampling, Surface, Window, new_id
-from leeway.settings import ModelConfig, Settings
+from leeway.settings import Settings
 from leeway.store.postgres import PostgresStore
 from leeway.store.sqlite import SqliteStore
 from tests.pg import PgServer

@@ -8,10 +8,11 @@ import contextlib
 import pytest
 import pytest_asyncio
 
+from leeway.catalog import ModelConfig
 from leeway.engines import Chunk
 from leeway.engines.llamacpp import LlamaCppEngine
 from leeway.jobs import Finish, Message, Sampling
-from leeway.settings import DEFAULT_MODEL, ModelConfig
+from leeway.settings import DEFAULT_MODEL
 from tests.conftest import make_job
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from leeway.catalog import EngineConfig, ModelConfig
 from leeway.engines import Chunk
 from leeway.engines.openai_upstream import OpenAIEngine
 from leeway.errors import EngineRejected, EngineUnavailable
@@ -18,7 +19,6 @@ from leeway.events import JobEvents
 from leeway.grammar.calls import read
 from leeway.jobs import Finish, Job, Message, Sampling, Status, Usage, Window
 from leeway.scheduler.dispatcher import Dispatcher
-from leeway.settings import EngineConfig, ModelConfig
 from leeway.store.sqlite import SqliteStore
 from leeway.structured import OutputFormat, Tool, ToolCall, ToolChoice, ToolKind, Tools
 from tests.conftest import FAKE_MODEL, make_job

@@ -7,12 +7,13 @@ import asyncio
 import time
 from pathlib import Path
 
+from leeway.catalog import ModelConfig
 from leeway.engines.llamacpp import LlamaCppEngine
 from leeway.events import JobEvents
 from leeway.jobs import Finish, Message, Sampling, Status, Window
 from leeway.scheduler.dispatcher import Dispatcher
 from leeway.scheduler.policy import PolicyConfig
-from leeway.settings import DEFAULT_MODEL, ModelConfig
+from leeway.settings import DEFAULT_MODEL
 from leeway.store.sqlite import SqliteStore
 from tests.conftest import make_job
 

@@ -13,13 +13,14 @@ import pytest
 import pytest_asyncio
 
 from leeway import grammar
+from leeway.catalog import ModelConfig
 from leeway.engines import Chunk
 from leeway.engines.constrained import Constraint
 from leeway.engines.llamacpp import LlamaCppEngine
 from leeway.errors import EngineFailed
 from leeway.grammar import calls
 from leeway.jobs import Finish, Message, Sampling
-from leeway.settings import DEFAULT_MODEL, ModelConfig
+from leeway.settings import DEFAULT_MODEL
 from leeway.structured import OutputFormat, Tool, ToolChoice, ToolKind, Tools
 from tests.conftest import make_job
 

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import jsonschema
 
+from leeway.catalog import ModelConfig
 from leeway.engines.llamacpp import LlamaCppEngine
 from leeway.events import JobEvents
 from leeway.jobs import Finish, Message, Sampling, Window
 from leeway.scheduler.dispatcher import Dispatcher
 from leeway.scheduler.policy import PolicyConfig
-from leeway.settings import DEFAULT_MODEL, ModelConfig
+from leeway.settings import DEFAULT_MODEL
 from leeway.store.sqlite import SqliteStore
 from leeway.structured import OutputFormat
 from tests.conftest import make_job

@@ -18,7 +18,8 @@ from starlette.testclient import TestClient
 
 from leeway import cli
 from leeway.app import build_app
-from leeway.settings import ModelConfig, Settings, WebhookSettings
+from leeway.catalog import ModelConfig
+from leeway.settings import Settings, WebhookSettings
 from tests.conftest import FAKE_MODEL, add_keys, fake_settings
 from tests.receiver import Receiver, Reply, receiving
 

@@ -10,8 +10,9 @@ from starlette.testclient import TestClient
 
 from leeway.api.limits import Limiter
 from leeway.app import build_app
+from leeway.catalog import ModelConfig
 from leeway.errors import RateLimited
-from leeway.settings import Limits, ModelConfig
+from leeway.settings import Limits
 from leeway.store.fake import FakeStore
 from tests.conftest import FAKE_MODEL, Client, add_keys, fake_settings, make_job
 

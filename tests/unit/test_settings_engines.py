@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from leeway import settings as config
+from leeway.catalog import Price
 from leeway.engines import local_id
 from leeway.engines.build import build_engines, engine_configs
 from leeway.engines.fake import FakeEngine
 from leeway.engines.openai_upstream import OpenAIEngine
 from leeway.errors import ConfigError
 from leeway.jobs import Window
-from leeway.settings import Price
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 

@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from leeway.app import build_app
-from leeway.settings import ModelConfig
+from leeway.catalog import ModelConfig
 from tests.conftest import FAKE_MODEL, Client, add_keys, fake_settings
 
 PERSON = {

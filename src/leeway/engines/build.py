@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from leeway.catalog import EngineConfig, ModelConfig
 from leeway.engines import Engine, local_id
 from leeway.engines.fake import FakeEngine
 from leeway.errors import ConfigError
-from leeway.settings import EngineConfig, ModelConfig, Settings
+from leeway.settings import Settings
 
 
 def engine_configs(settings: Settings) -> list[EngineConfig]:

@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leeway import grammar
+from leeway.catalog import ModelConfig
 from leeway.engines import Chunk, local_id
 from leeway.engines.constrained import Grammars
 from leeway.engines.llama_model import Batch, LlamaModel, Sampler, default_model_path
 from leeway.engines.stops import StopMatcher
 from leeway.errors import EngineFailed
 from leeway.jobs import Finish, Job, Message, Sampling, Usage
-from leeway.settings import ModelConfig
 from leeway.structured import Tools
 
 log = logging.getLogger(__name__)

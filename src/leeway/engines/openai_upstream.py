@@ -44,6 +44,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from leeway.catalog import EngineConfig, ModelConfig
 from leeway.engines import Chunk
 from leeway.engines.openai_wire import (
     Flavor,
@@ -56,7 +57,6 @@ from leeway.engines.openai_wire import (
 )
 from leeway.errors import EngineFailed, EngineUnavailable
 from leeway.jobs import Finish, Job, Message, Usage
-from leeway.settings import EngineConfig, ModelConfig
 from leeway.structured import Tools
 
 log = logging.getLogger(__name__)
