@@ -24,30 +24,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 from leeway.engines import Engine, EngineRejected, EngineUnavailable
 from leeway.events import JobEvents, Subscription
 from leeway.jobs import Job, JobError, Output, Window, split
 from leeway.scheduler.metrics import Metrics
-from leeway.scheduler.observed import Observed
-from leeway.scheduler.policy import (
-    EngineSpec,
-    EngineState,
-    PolicyConfig,
-    QueuedJob,
-    RunningJob,
-    Snapshot,
-    decide,
-)
-from leeway.store import Claim, Result, Store
+from leeway.scheduler.policy import PolicyConfig, decide
+from leeway.scheduler.runs import Run, Slot, snapshot
+from leeway.store import Result, Store
 
 log = logging.getLogger(__name__)
 
@@ -57,35 +47,6 @@ _MIN_PEEK = 16
 # Runs of one job in a row that an engine could not take (EngineUnavailable) before the job fails:
 # an upstream that errs on one request every time must not keep it in the queue forever.
 _MAX_UNAVAILABLE = 5
-
-
-@dataclass(eq=False)
-class _Slot:
-    """One engine and what the dispatcher keeps for it."""
-
-    engine: Engine
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    urgent: bool = False  # an asap job arrived since the last decision
-    held: bool = False  # this dispatcher holds the engine's lease: it may start work there
-    observed: Observed = field(default_factory=Observed)
-
-
-@dataclass(eq=False)
-class _Run:
-    claim: Claim
-    slot: _Slot
-    task: asyncio.Task[None] | None = None
-    parts: list[str] = field(default_factory=list)  # text so far, earlier runs included
-    stored: int = 0  # parts in the store's job_deltas (when publishing), from the first
-    tokens: int = 0  # output tokens so far, earlier runs included
-    yielding: bool = False  # cancelled to make room for urgent work, not stopped
-    finishing: bool = False  # generation is over; storing the result
-    started: float = field(default_factory=time.monotonic)
-    first_token: float | None = None
-
-    @property
-    def job(self) -> Job:
-        return self.claim.job
 
 
 class Dispatcher:
@@ -108,16 +69,16 @@ class Dispatcher:
         self._store, self._events = store, events
         self._publish = publish_seconds
         self._lease, self._poll, self._clock = lease_seconds, poll_seconds, clock
-        self._slots = [_Slot(e) for e in engines]
-        self._models: dict[str, list[_Slot]] = {}
+        self._slots = [Slot(e) for e in engines]
+        self._models: dict[str, list[Slot]] = {}
         for slot in self._slots:
             self._models.setdefault(slot.engine.model, []).append(slot)
         self._holder = secrets.token_hex(8)  # this dispatcher, in the store's engine leases
         self._policy = policy or PolicyConfig()
         self.metrics = metrics or Metrics()
-        self._running: dict[str, _Run] = {}
+        self._running: dict[str, Run] = {}
         self._unavailable: dict[str, int] = {}  # job id -> runs in a row the engine could not take
-        self._leaving: dict[str, _Run] = {}  # yielded, still writing their progress back
+        self._leaving: dict[str, Run] = {}  # yielded, still writing their progress back
         # Changed only on the dispatcher's loop; held there while changing the two maps above or a
         # run's text, and by readers on other threads.
         self._lock = threading.Lock()
@@ -167,7 +128,7 @@ class Dispatcher:
         with self._lock:
             return sum(1 for r in self._running.values() if r.job.model == model)
 
-    def _busy(self, slot: _Slot) -> int:
+    def _busy(self, slot: Slot) -> int:
         """Sequences in use on this engine."""
         return sum(1 for r in self._running.values() if r.slot is slot)
 
@@ -211,7 +172,7 @@ class Dispatcher:
             with contextlib.suppress(Exception):
                 await self._hold_engines(self._clock())
 
-    async def _fill(self, slot: _Slot) -> None:
+    async def _fill(self, slot: Slot) -> None:
         engine, wake = slot.engine, slot.wake
         while True:
             wake.clear()
@@ -229,7 +190,7 @@ class Dispatcher:
                 async with asyncio.timeout(self._poll):
                     await wake.wait()
 
-    async def _schedule(self, slot: _Slot, free: int) -> int:
+    async def _schedule(self, slot: Slot, free: int) -> int:
         """Ask the policy, apply its preemptions, claim and start what it chose; how many started."""
         engine = slot.engine
         peek = await self._store.queued(engine.model, max(_MIN_PEEK, _PEEK * free), self._clock())
@@ -237,14 +198,15 @@ class Dispatcher:
         queued = [j for j in peek if j.id not in self._running and j.id not in self._leaving]
         if not queued:
             return 0
-        decisions = decide(self._snapshot(slot, queued))
+        runs = [r for r in self._running.values() if r.slot is slot and not r.yielding]
+        decisions = decide(snapshot(slot, runs, queued, self._clock(), self._policy))
         for preempt in decisions.preempts:
             self._yield(preempt.job_id)
         ids = [start.job_id for start in decisions.starts]
         claims = await self._store.claim_ids(engine.model, ids, self._clock()) if ids else []
         for claim in claims:
             job = claim.job
-            run = _Run(
+            run = Run(
                 claim,
                 slot,
                 parts=split(job.partial_text, job.partial_deltas),
@@ -254,46 +216,6 @@ class Dispatcher:
             with self._lock:
                 self._running[job.id] = run
         return len(claims)
-
-    def _snapshot(self, slot: _Slot, queued: list[Job]) -> Snapshot:
-        engine, seen = slot.engine, slot.observed
-        spec = EngineSpec(engine.id, engine.parallel, seen.prefill_rate, seen.decode_rate)
-        expected = seen.output_tokens
-        running = tuple(
-            RunningJob(
-                r.job.id,
-                r.job.window,
-                r.job.deadline,
-                r.tokens,
-                remaining=max(
-                    1.0,
-                    min(
-                        r.job.sampling.max_output_tokens,
-                        expected or r.job.sampling.max_output_tokens,
-                    )
-                    - r.tokens,
-                ),
-            )
-            for r in self._running.values()
-            if r.slot is slot and not r.yielding
-        )
-        waiting = tuple(
-            QueuedJob(
-                j.id,
-                j.window,
-                j.created_at,
-                j.deadline,
-                j.prompt_tokens,
-                j.sampling.max_output_tokens,
-                prefix=_prefix(j),
-                tenant=j.tenant,
-                generated=j.partial_tokens,
-            )
-            for j in queued
-        )
-        return Snapshot(
-            self._clock(), waiting, (EngineState(spec, running),), expected, self._policy
-        )
 
     def _yield(self, job_id: str) -> None:
         """Take a running job off its engine; it goes back to the queue keeping its text."""
@@ -306,7 +228,7 @@ class Dispatcher:
         run.yielding = True
         run.task.cancel()
 
-    async def _run(self, run: _Run) -> None:
+    async def _run(self, run: Run) -> None:
         try:
             result = await self._generate(run.slot.engine, run)
             run.finishing = True
@@ -342,13 +264,13 @@ class Dispatcher:
                 self._forget(run)
             run.slot.wake.set()
 
-    def _forget(self, run: _Run) -> None:
+    def _forget(self, run: Run) -> None:
         if self._running.get(run.job.id) is run:
             del self._running[run.job.id]
         if self._leaving.get(run.job.id) is run:
             del self._leaving[run.job.id]
 
-    async def _generate(self, engine: Engine, run: _Run) -> Result:
+    async def _generate(self, engine: Engine, run: Run) -> Result:
         try:
             async with contextlib.aclosing(engine.generate(run.job)) as chunks:
                 async for chunk in chunks:
@@ -383,7 +305,7 @@ class Dispatcher:
             return Result(error=JobError("engine_error", f"The engine failed: {e}"))
         return Result(error=JobError("engine_error", "The engine stopped without finishing."))
 
-    def _measure(self, run: _Run) -> None:
+    def _measure(self, run: Run) -> None:
         job, now = run.job, time.monotonic()
         tokens = run.tokens - job.partial_tokens
         first = run.first_token or now
@@ -458,10 +380,3 @@ class Dispatcher:
 
     def _generated(self, model: str) -> int:
         return sum(s.observed.generated for s in self._models[model])
-
-
-def _prefix(job: Job) -> str:
-    """Jobs whose first message is the same (a shared system prompt or leading input) share a
-    prompt prefix."""
-    first = job.messages[0]
-    return hashlib.blake2b(f"{first.role}\0{first.content}".encode(), digest_size=8).hexdigest()
