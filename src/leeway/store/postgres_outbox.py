@@ -9,7 +9,7 @@ once.
 from __future__ import annotations
 
 from leeway.store.postgres_pool import Pools
-from leeway.store.rows import delivery_row, row_attempt, row_delivery
+from leeway.store.rows import attempt_row, delivery_row, row_attempt, row_delivery
 from leeway.webhooks.outbox import Attempt, Delivery, DeliveryLog, DeliveryStatus
 from leeway.webhooks.signing import new_secret
 
@@ -33,17 +33,7 @@ class PostgresOutbox:
         status: DeliveryStatus,
         next_attempt_at: float | None = None,
     ) -> None:
-        final = status is not DeliveryStatus.PENDING
-        params = {
-            "id": delivery_id,
-            "at": attempt.at,
-            "duration": attempt.duration,
-            "status_code": attempt.status_code,
-            "error": attempt.error,
-            "status": status.value,
-            "next_attempt_at": next_attempt_at,
-            "finished_at": attempt.at + attempt.duration if final else None,
-        }
+        params = attempt_row(delivery_id, attempt, status, next_attempt_at)
         async with self._db.transaction() as tx:
             await tx.fetch("lock_delivery", params)
             await tx.execute("insert_attempt", params)

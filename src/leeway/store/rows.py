@@ -218,6 +218,23 @@ def row_delivery(row: Any) -> Delivery:
     )
 
 
+def attempt_row(
+    delivery_id: str, attempt: Attempt, status: DeliveryStatus, next_attempt_at: float | None
+) -> dict[str, Any]:
+    """An attempt and the state it leaves its delivery in (finished unless still pending)."""
+    final = status is not DeliveryStatus.PENDING
+    return {
+        "id": delivery_id,
+        "at": attempt.at,
+        "duration": attempt.duration,
+        "status_code": attempt.status_code,
+        "error": attempt.error,
+        "status": status.value,
+        "next_attempt_at": next_attempt_at,
+        "finished_at": attempt.at + attempt.duration if final else None,
+    }
+
+
 def row_attempt(row: Any) -> Attempt:
     return Attempt(row["at"], row["duration"], row["status_code"], row["error"])
 

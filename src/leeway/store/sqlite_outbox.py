@@ -14,7 +14,7 @@ from typing import Any, Protocol, TypeVar
 import orjson
 
 from leeway.store.queries import load_queries
-from leeway.store.rows import delivery_row, row_attempt, row_delivery
+from leeway.store.rows import attempt_row, delivery_row, row_attempt, row_delivery
 from leeway.webhooks.outbox import Attempt, Delivery, DeliveryLog, DeliveryStatus
 from leeway.webhooks.signing import new_secret
 
@@ -62,17 +62,7 @@ class SqliteOutbox:
         status: DeliveryStatus,
         next_attempt_at: float | None = None,
     ) -> None:
-        final = status is not DeliveryStatus.PENDING
-        params = {
-            "id": delivery_id,
-            "at": attempt.at,
-            "duration": attempt.duration,
-            "status_code": attempt.status_code,
-            "error": attempt.error,
-            "status": status.value,
-            "next_attempt_at": next_attempt_at,
-            "finished_at": attempt.at + attempt.duration if final else None,
-        }
+        params = attempt_row(delivery_id, attempt, status, next_attempt_at)
 
         def record(c: sqlite3.Connection) -> None:
             c.execute(Q["insert_attempt"], params)
