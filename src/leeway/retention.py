@@ -6,18 +6,17 @@ The pruner is its own task beside the dispatcher, so scheduling is untouched by 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 
+from leeway.periodic import Periodic
 from leeway.store import Jobs
 
 log = logging.getLogger(__name__)
 
 
-class KeyPruner:
+class KeyPruner(Periodic):
     def __init__(
         self,
         store: Jobs,
@@ -26,8 +25,8 @@ class KeyPruner:
         every: float = 3600.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._store, self._keep, self._every, self._clock = store, hours * 3600.0, every, clock
-        self._task: asyncio.Task[None] | None = None
+        super().__init__("leeway-key-pruner", every)
+        self._store, self._keep, self._clock = store, hours * 3600.0, clock
 
     async def prune(self) -> int:
         """Forget keys older than the retention period; how many were forgotten."""
@@ -36,20 +35,8 @@ class KeyPruner:
     async def start(self) -> None:
         """Prune now, then keep pruning in the background."""
         await self.prune()
-        self._task = asyncio.create_task(self._loop(), name="leeway-key-pruner")
+        await super().start()
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._every)
-            try:
-                if count := await self.prune():
-                    log.info("forgot %d idempotency keys", count)
-            except Exception:  # a failed prune is retried next time; it must not end the loop
-                log.exception("pruning idempotency keys failed")
+    async def tick(self) -> None:
+        if count := await self.prune():
+            log.info("forgot %d idempotency keys", count)

@@ -55,13 +55,13 @@ async def test_a_batch_not_finished_by_its_expiry_expires(
         await store.finish(first, DONE, t0 + 1)  # one completed, one running, two queued
 
         now[0] = t0 + 99  # not yet
-        await finalizer.run_once()
+        await finalizer.tick()
         got = await store.batches.get_batch("t1", b.id)
         assert got is not None and got.expired_at is None
         assert openai(got)["status"] == "in_progress" and openai(got)["expires_at"] == int(t0 + 100)
 
         now[0] = t0 + 100
-        await finalizer.run_once()
+        await finalizer.tick()
         got = await store.batches.get_batch("t1", b.id)
         assert got is not None and got.expired_at == t0 + 100
         assert got.counts == Counts(running=1, completed=1, cancelled=2)
@@ -71,7 +71,7 @@ async def test_a_batch_not_finished_by_its_expiry_expires(
 
         await store.finish(running, DONE, t0 + 101)  # the running item finishes, its result kept
         now[0] = t0 + 102
-        await finalizer.run_once()
+        await finalizer.tick()
         done = await store.batches.get_batch("t1", b.id)
         assert done is not None and done.finalized_at == t0 + 102
         wire = openai(done)
@@ -86,7 +86,7 @@ async def test_a_batch_not_finished_by_its_expiry_expires(
         assert [o["custom_id"] for o in output] == ["c0", "c1"]
 
         now[0] = t0 + 10_000  # an expired (or finished) batch is never expired again
-        await finalizer.run_once()
+        await finalizer.tick()
         assert (await store.batches.get_batch("t1", b.id)) == done
     finally:
         await store.close()

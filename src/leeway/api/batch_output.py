@@ -13,7 +13,6 @@ them leaves only unreferenced files behind; the batch is finalized again at the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import tempfile
@@ -28,13 +27,14 @@ from leeway.api.batch_wire import DONE_WITHOUT_RESPONSE
 from leeway.api.files import file_path
 from leeway.batches import Batch, Shape, StoredFile
 from leeway.jobs import Job, Status, new_id
+from leeway.periodic import Periodic
 from leeway.store import BatchResults
 
 log = logging.getLogger(__name__)
 _PAGE = 1000
 
 
-class Finalizer:
+class Finalizer(Periodic):
     def __init__(
         self,
         results: BatchResults,
@@ -43,28 +43,11 @@ class Finalizer:
         poll_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__("leeway-batch-finalizer", poll_seconds, at_once=True)
         self._results, self._dir, self._render = results, data_dir, render
-        self._poll, self._clock = poll_seconds, clock
-        self._task: asyncio.Task[None] | None = None
+        self._clock = clock
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="leeway-batch-finalizer")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("finalizing batches failed; retrying")
-            await asyncio.sleep(self._poll)
-
-    async def run_once(self) -> None:
+    async def tick(self) -> None:
         """Expire the batches past their expiry, then finalize every finished batch."""
         await self._results.expire_batches(self._clock())
         for batch in await self._results.to_finalize():

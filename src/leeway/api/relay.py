@@ -11,53 +11,34 @@ final, gone, or nobody here watches it any more.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import sys
 
 from leeway.events import JobEvents
 from leeway.jobs import Job, split
+from leeway.periodic import Periodic
 from leeway.store import Store
 
 log = logging.getLogger(__name__)
 
 
-class Relay:
+class Relay(Periodic):
     def __init__(self, store: Store, events: JobEvents, seconds: float = 0.1) -> None:
-        self._store, self._events, self._seconds = store, events, seconds
+        super().__init__("leeway-relay", seconds)
+        self._store, self._events = store, events
         self._followed: dict[str, tuple[Job, int]] = {}  # job id -> (job, next seq to read)
-        self._task: asyncio.Task[None] | None = None
 
     def follow(self, job: Job, start: int | None) -> None:
         """Relay ``job``'s pieces from number ``start`` on (None: none, a blocking request waits
         only for the final job), then the final job, to its subscribers here, who must have
         subscribed already. Does nothing until started."""
-        if self._task is None:
+        if not self.running:
             return
         start = sys.maxsize if start is None else start
         held = self._followed.get(job.id)
         self._followed[job.id] = (job, start if held is None else min(held[1], start))
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="relay")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._seconds)
-            try:
-                await self.poll()
-            except Exception:
-                log.exception("relaying streamed pieces from the store failed")
-
-    async def poll(self) -> None:
+    async def tick(self) -> None:
         """Read and publish what the followed jobs stored since the last poll."""
         for job_id in [j for j in self._followed if not self._events.watched(j)]:
             del self._followed[job_id]
