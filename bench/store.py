@@ -1,8 +1,9 @@
 """Claims/s and completed jobs/s on SQLite and PostgreSQL, with 1 and 4 dispatcher processes.
 
 For each store and process count: N queued jobs are written first (not timed), then the processes
-start together and either only claim (``store.claim`` of 32 until the queue is empty: claims/s is
-jobs leased per second) or run the real ``Dispatcher`` on the instant fake engine until every job is
+start together and either only claim (what a dispatcher does to fill 32 sequences: read the queue,
+then ``claim_ids`` of the 32 most urgent, until the queue is empty: claims/s is jobs leased per
+second) or run the real ``Dispatcher`` on the instant fake engine until every job is
 completed (jobs/s end to end: peek, policy, claim, generate, finish). PostgreSQL is a throwaway
 server on loopback (tests/pg.py); SQLite is one file shared by the processes. Prints a table, with
 each row's ratio to SQLite with one process. Target: ≥ 2,000 jobs/s on PostgreSQL, 4 dispatchers.
@@ -30,19 +31,12 @@ from tests.pg import PgServer
 
 from leeway.engines import local_id
 from leeway.engines.fake import FakeEngine
-from leeway.events import JobEvents
 from leeway.jobs import Status
+from leeway.pieces import PieceLog
 from leeway.scheduler.dispatcher import Dispatcher
-from leeway.store.postgres import PostgresStore
-from leeway.store.sqlite import SqliteStore
+from leeway.store import open_store
 
 MODEL = "fake-model"
-
-
-def open_store(where: str) -> Any:
-    if where.startswith("postgresql://"):
-        return PostgresStore(where, pool_size=8)
-    return SqliteStore(Path(where))
 
 
 async def fill(where: str, jobs: int) -> None:
@@ -55,8 +49,12 @@ async def fill(where: str, jobs: int) -> None:
 
 
 async def claimer(store: Any) -> None:
-    while await store.claim(MODEL, 32, time.time()):
-        pass
+    while True:
+        now = time.time()
+        waiting = sorted(await store.queued(MODEL, 128, now), key=lambda j: j.deadline)
+        if not waiting:
+            return
+        await store.claim_ids(MODEL, [j.id for j in waiting[:32]], now)
 
 
 async def dispatcher(store: Any, parallel: int) -> None:
@@ -64,7 +62,7 @@ async def dispatcher(store: Any, parallel: int) -> None:
         MODEL, parallel=parallel, tokens=4, id=local_id(MODEL)
     )  # each process its own
     await engine.start()
-    d = Dispatcher(store, [engine], JobEvents(), lease_seconds=30, poll_seconds=0.02)
+    d = Dispatcher(store, [engine], PieceLog(), lease_seconds=30, poll_seconds=0.02)
     d.start()
     while await store.queue_depths() or d.running(MODEL):  # noqa: ASYNC110 - polls the store
         await asyncio.sleep(0.02)
@@ -88,11 +86,11 @@ def worker(where: str, mode: str, parallel: int, go: Event, ready: Any, ends: An
 async def completed(where: str) -> int:
     store = open_store(where)
     try:
-        pool = await store.connection() if isinstance(store, PostgresStore) else None
+        pool = await store.driver.connection() if store.dialect == "postgres" else None
         sql = "SELECT count(*) FROM jobs WHERE status = 'completed'"
         if pool is not None:
             return int(await pool.fetchval(sql))
-        return int(store._reader.execute(sql).fetchone()[0])
+        return int(store.driver._reader.execute(sql).fetchone()[0])
     finally:
         await store.close()
 

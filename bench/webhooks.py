@@ -23,7 +23,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from leeway.settings import WebhookSettings
-from leeway.store.sqlite import SqliteStore
+from leeway.store import open_store
 from leeway.webhooks.guard import Guard
 from leeway.webhooks.http import HttpPoster
 from leeway.webhooks.outbox import Delivery
@@ -74,8 +74,8 @@ async def raw(url: str, n: int, concurrency: int) -> float:
 
 
 async def sender(url: str, n: int, concurrency: int, folder: Path) -> float:
-    store = SqliteStore(folder / "bench.db")
-    outbox = store.outbox()
+    store = open_store(folder / "bench.db")
+    outbox = store
     config = WebhookSettings(
         allow=(ipaddress.ip_network("127.0.0.0/8"),), concurrency=concurrency, poll_seconds=0.01
     )

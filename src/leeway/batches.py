@@ -12,6 +12,8 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from leeway.jobs import Webhook
+
 
 class Shape(enum.StrEnum):
     REFERENCE = "reference"
@@ -57,6 +59,7 @@ class Batch:
     error_file_id: str | None = None
     expires_at: float | None = None  # OpenAI's shape: when it expires if not finished by then
     expired_at: float | None = None  # when it expired (its queued items were cancelled)
+    webhook: Webhook | None = None  # called once the whole batch is final
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from leeway import settings as config
 from leeway.api.auth import create_key
-from leeway.app import build_app, open_store
+from leeway.app import build_app, store_from
 from leeway.errors import LeewayError
 from leeway.settings import Settings
 
@@ -131,7 +131,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def _first_key(settings: Settings) -> str | None:
-    store = open_store(settings)
+    store = store_from(settings)
     try:
         return None if await store.count_keys() else await create_key(store, "default")
     finally:
@@ -165,7 +165,7 @@ def _run_file(args: argparse.Namespace, _: Settings) -> None:
 
 def _create_key(args: argparse.Namespace, settings: Settings) -> None:
     async def create() -> str:
-        store = open_store(settings)
+        store = store_from(settings)
         try:
             return await create_key(store, args.tenant)
         finally:
@@ -179,8 +179,8 @@ def _webhook_secret(args: argparse.Namespace, settings: Settings) -> None:
     period: every listed secret verifies)."""
 
     async def secrets() -> list[str]:
-        store = open_store(settings)
-        outbox, now = store.outbox(), time.time()
+        store = store_from(settings)
+        outbox, now = store, time.time()
         try:
             if args.rotate:
                 await outbox.rotate_secret(args.tenant, now, settings.webhooks.secret_grace_seconds)

@@ -92,19 +92,20 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    text: str
+    text: str  # the reply's text (a reply that calls tools: the text before its calls)
     finish: Finish
     stop_sequence: str | None = None  # the stop string that ended it, if one did
-    deltas: tuple[int, ...] = ()  # lengths of the pieces it was streamed in, to replay them
+    piece_sizes: tuple[int, ...] = ()  # lengths of the pieces its text was streamed in
+    calls: tuple[ToolCall, ...] = ()  # the tools it called, read once by the engine that ran it
 
 
-def split(text: str, sizes: tuple[int, ...]) -> list[str]:
-    """``text`` cut into pieces of ``sizes`` (what is left over, if anything, is one more piece)."""
-    pieces, at = [], 0
-    for size in sizes:
-        pieces.append(text[at : at + size])
-        at += size
-    return [*pieces, text[at:]] if at < len(text) else pieces
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """Where a completion webhook goes (``metadata.completion_webhook`` and
+    ``metadata.webhook_token``, read once at intake)."""
+
+    url: str
+    token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +131,9 @@ class Job:
     prompt_tokens: int
     metadata: Mapping[str, str] = field(default_factory=dict)
     echo: Mapping[str, Any] = field(default_factory=dict)  # wire fields only the surface reads back
+    background: bool = False  # answered at once; the client polls or streams it later
+    instructions: str | None = None  # the system message the request gave (its first message)
+    webhook: Webhook | None = None
     # structured generation: the reply matches this format / may or must call these tools
     output_format: OutputFormat | None = None
     tools: Tools | None = None
@@ -140,7 +144,7 @@ class Job:
     # continues from here, so nothing is generated (or billed) twice
     partial_text: str = ""
     partial_tokens: int = 0
-    partial_deltas: tuple[int, ...] = ()
+    partial_piece_sizes: tuple[int, ...] = ()
     started_at: float | None = None
     completed_at: float | None = None
     output: Output | None = None

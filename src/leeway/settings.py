@@ -55,14 +55,9 @@ from typing import Any
 from leeway.catalog import EngineConfig, ModelConfig, coerce, parse_engines, parse_model, tables
 from leeway.errors import ConfigError
 from leeway.jobs import Window
+from leeway.windows import DEFAULT_TARGETS
 
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
-DEFAULT_TARGETS: Mapping[Window, float] = {
-    Window.ASAP: 0.0,
-    Window.PRIORITY: 60.0,
-    Window.STANDARD: 300.0,
-    Window.FLEX: 86_400.0,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +98,10 @@ class Settings:
     # are cancelled (OpenAI's 24 h completion window, plus an hour's grace for the flex queue)
     batch_expiry_seconds: float = 25 * 3600.0
     lease_seconds: float = 30.0  # a claim not renewed for this long is claimed again
-    max_attempts: int = 3  # claims of one job before it fails instead of being retried again
+    max_attempts: int = (
+        3  # runs of one job that may stall (lease lost, holder alive) before it fails
+    )
+    max_crashes: int = 10  # runs of one job its process may die during before it fails (poison)
     poll_seconds: float = 1.0  # how often the dispatcher looks for expired leases
     strict_incomplete: bool = False  # True: a capped response reports status "incomplete" (OpenAI)
     idempotency_hours: float = 72.0  # an Idempotency-Key is remembered at least this long
@@ -155,6 +153,7 @@ _SCALARS = {
     "batch_expiry_seconds": float,
     "lease_seconds": float,
     "max_attempts": int,
+    "max_crashes": int,
     "poll_seconds": float,
     "strict_incomplete": bool,
     "flex_reserve": float,

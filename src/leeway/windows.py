@@ -7,6 +7,14 @@ from collections.abc import Mapping, Sequence
 from leeway.errors import InvalidRequest, UnsupportedWindow
 from leeway.jobs import WINDOW_ALIASES, Window
 
+# seconds from arrival to deadline, per window (configurable: ``window_targets``)
+DEFAULT_TARGETS: Mapping[Window, float] = {
+    Window.ASAP: 0.0,
+    Window.PRIORITY: 60.0,
+    Window.STANDARD: 300.0,
+    Window.FLEX: 86_400.0,
+}
+
 
 def resolve(requested: str | None, supported: Sequence[Window], *, background: bool) -> Window:
     """The window a request runs in.

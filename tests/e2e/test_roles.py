@@ -12,6 +12,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import openai
 import pytest
 from openai import AsyncOpenAI, OpenAI
 
@@ -206,5 +207,65 @@ def test_an_api_process_streams_a_job_that_a_dispatcher_process_runs(
         assert live[-1].type == "response.completed" and tail[-1].type == "response.completed"
         assert shape(tail) == shape(live)[6:]
         assert sum(e.type == "response.output_text.delta" for e in tail) >= 5
+    finally:
+        processes.stop()
+
+
+# A reply of 200 pieces over about 10 s: running when it is cancelled.
+SLOW_CONFIG = f"""
+lease_seconds = 1.5
+poll_seconds = 0.1
+
+[[models]]
+id = "{MODEL}"
+parallel = 4
+fake_tokens = 200
+fake_delay = 0.05
+"""
+
+
+def test_what_one_api_process_deletes_or_cancels_no_other_serves(
+    tmp_path: Path, store: tuple[str, Query, int]
+):
+    """Two API processes on one store: a response polled to its final state through one and deleted
+    through the other is gone from both; a running one cancelled through one is cancelled in both,
+    and its dispatcher (a third process) stops generating it."""
+    processes = Processes(tmp_path, store[0], SLOW_CONFIG)
+    try:
+        first, second = processes.start("api"), processes.start("api")
+        processes.start("dispatcher")
+        a, b = (
+            OpenAI(base_url=s.base_url, api_key=first.key, max_retries=0) for s in (first, second)
+        )
+        done = a.responses.create(model=MODEL, input="Hi.", background=True, max_output_tokens=3)
+        deadline = time.monotonic() + 30
+        while b.responses.retrieve(done.id).status != "completed":  # final, as b last saw it
+            assert time.monotonic() < deadline, "never completed"
+            time.sleep(0.05)
+        assert (
+            a.responses.retrieve(done.id).model_dump() == b.responses.retrieve(done.id).model_dump()
+        )
+        a.responses.delete(done.id)
+        for client in (a, b):
+            with pytest.raises(openai.NotFoundError):
+                client.responses.retrieve(done.id)
+
+        running = b.responses.create(model=MODEL, input="A long story.", background=True)
+        while a.responses.retrieve(running.id).status != "in_progress":
+            assert time.monotonic() < deadline + 30, "never started"
+            time.sleep(0.05)
+        cancelled = a.responses.cancel(running.id)
+        assert cancelled.status == "cancelled"
+        assert b.responses.retrieve(running.id).status == "cancelled"
+        # the dispatcher stops generating at its next renewal (a third of a lease), long before
+        # the 200 pieces are done, and the run's result never lands
+        time.sleep(1.5)
+        stopped = store[1](
+            f"SELECT count(*) FROM jobs WHERE id = '{running.id}' AND status = 'cancelled'"
+            " AND output_text IS NULL"
+        )
+        assert stopped == (1,)
+        health = httpx.get(f"http://127.0.0.1:{processes.all[2].port}/health").json()
+        assert health["engines"][MODEL]["running"] == 0
     finally:
         processes.stop()

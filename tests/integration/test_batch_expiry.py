@@ -13,10 +13,11 @@ import orjson
 
 from leeway.api.batch_output import Finalizer
 from leeway.api.batch_wire import openai
-from leeway.api.batches import render_item
 from leeway.api.files import file_path
+from leeway.api.surfaces import Surfaces
 from leeway.batches import Batch, Counts, Shape
 from leeway.jobs import Finish, Output, Usage
+from leeway.settings import Settings
 from leeway.store import Result
 from tests.conftest import FAKE_MODEL, StoreFactory, make_job
 
@@ -28,9 +29,9 @@ async def stored(store: Any, b: Batch, n: int) -> list[str]:
         replace(make_job(created_at=b.created_at), batch_id=b.id, custom_id=f"c{i}")
         for i in range(n)
     ]
-    await store.batches.open(b)
-    await store.batches.stage(b.id, list(enumerate(jobs)))
-    await store.batches.commit(b, n, None)
+    await store.open_batch(b)
+    await store.stage_items(list(enumerate(jobs)))
+    await store.commit_batch(b, n, None)
     return [j.id for j in jobs]
 
 
@@ -40,9 +41,7 @@ async def test_a_batch_not_finished_by_its_expiry_expires(
     store = store_factory(lease_seconds=3600)
     t0 = time.time()
     now = [t0]
-    finalizer = Finalizer(
-        store.batches, tmp_path, lambda job: render_item(job, False), clock=lambda: now[0]
-    )
+    finalizer = Finalizer(store, tmp_path, Surfaces(Settings()).render, clock=lambda: now[0])
     common = {"endpoint": "/v1/responses", "completion_window": "24h", "created_at": t0}
     b = Batch(
         "batch_exp", "t1", Shape.OPENAI, input_file_id="file-in", expires_at=t0 + 100, **common
@@ -56,23 +55,23 @@ async def test_a_batch_not_finished_by_its_expiry_expires(
 
         now[0] = t0 + 99  # not yet
         await finalizer.tick()
-        got = await store.batches.get_batch("t1", b.id)
+        got = await store.get_batch("t1", b.id)
         assert got is not None and got.expired_at is None
         assert openai(got)["status"] == "in_progress" and openai(got)["expires_at"] == int(t0 + 100)
 
         now[0] = t0 + 100
         await finalizer.tick()
-        got = await store.batches.get_batch("t1", b.id)
+        got = await store.get_batch("t1", b.id)
         assert got is not None and got.expired_at == t0 + 100
         assert got.counts == Counts(running=1, completed=1, cancelled=2)
         assert openai(got)["status"] == "finalizing"  # until its running item finishes
-        assert (await store.batches.cancel_batch("t1", b.id, t0 + 100.5)) == got  # too late
-        assert (await store.batches.get_batch("t1", never.id)).expired_at is None  # type: ignore[union-attr]
+        assert (await store.cancel_batch("t1", b.id, t0 + 100.5)) == got  # too late
+        assert (await store.get_batch("t1", never.id)).expired_at is None  # type: ignore[union-attr]
 
         await store.finish(running, DONE, t0 + 101)  # the running item finishes, its result kept
         now[0] = t0 + 102
         await finalizer.tick()
-        done = await store.batches.get_batch("t1", b.id)
+        done = await store.get_batch("t1", b.id)
         assert done is not None and done.finalized_at == t0 + 102
         wire = openai(done)
         assert wire["status"] == "expired" and wire["expired_at"] == int(t0 + 100)
@@ -87,7 +86,7 @@ async def test_a_batch_not_finished_by_its_expiry_expires(
 
         now[0] = t0 + 10_000  # an expired (or finished) batch is never expired again
         await finalizer.tick()
-        assert (await store.batches.get_batch("t1", b.id)) == done
+        assert (await store.get_batch("t1", b.id)) == done
     finally:
         await store.close()
 

@@ -11,10 +11,9 @@ import pytest
 
 from leeway.batches import Batch, Counts, Shape
 from leeway.errors import IdempotencyMismatch
-from leeway.jobs import Finish, Output, Usage
+from leeway.jobs import Finish, Output, Usage, Webhook
 from leeway.store import IdempotencyKey, Result
-from leeway.store.postgres import PostgresStore
-from tests.conftest import FAKE_MODEL, StoreFactory, make_job
+from tests.conftest import FAKE_MODEL, StoreFactory, claim, make_job
 
 DONE = Result(Output("ok", Finish.STOP), Usage(3, 1))
 
@@ -32,8 +31,8 @@ def batch(tenant: str = "t1") -> Batch:
 
 async def staged(store: Any, b: Batch, n: int) -> list[str]:
     jobs = [replace(make_job(), batch_id=b.id, custom_id=f"c{i}") for i in range(n)]
-    await store.batches.open(b)
-    await store.batches.stage(b.id, list(enumerate(jobs)))
+    await store.open_batch(b)
+    await store.stage_items(list(enumerate(jobs)))
     return [j.id for j in jobs]
 
 
@@ -45,57 +44,59 @@ async def store(store_factory: StoreFactory):
 
 
 async def count(store: Any, table: str) -> int:
-    if isinstance(store, PostgresStore):
-        return int(await (await store.connection()).fetchval(f"SELECT count(*) FROM {table}"))
-    return int(store._reader.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    if store.dialect == "postgres":
+        return int(
+            await (await store.driver.connection()).fetchval(f"SELECT count(*) FROM {table}")
+        )
+    return int(store.driver._reader.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
 async def test_staged_items_are_invisible_until_the_batch_commits(store: Any):
     b = batch()
     ids = await staged(store, b, 3)
     now = time.time()
-    assert await store.claim(FAKE_MODEL, 10, now) == []
+    assert await claim(store, FAKE_MODEL, 10, now) == []
     assert await store.queued(FAKE_MODEL, 10, now) == []
-    assert await store.batches.get_batch("t1", b.id) is None
+    assert await store.get_batch("t1", b.id) is None
     assert await store.count_queued("t1") == 0
     assert await store.queue_depths() == {}
     single = await store.create(make_job())  # a job queued beside them is seen alone
     assert [j.id for j in await store.queued(FAKE_MODEL, 10, now)] == [single.id]
     assert await store.count_queued("t1") == 1
     assert await store.queue_depths() == {single.window: 1}
-    assert [c.job.id for c in await store.claim(FAKE_MODEL, 10, now)] == [single.id]
+    assert [c.job.id for c in await claim(store, FAKE_MODEL, 10, now)] == [single.id]
 
-    committed = await store.batches.commit(b, 3, None)
+    committed = await store.commit_batch(b, 3, None)
     assert committed.counts == Counts(queued=3)
-    assert [s.custom_id for s in await store.batches.item_states(b.id, -1, 10)] == [
+    assert [s.custom_id for s in await store.item_states(b.id, -1, 10)] == [
         "c0",
         "c1",
         "c2",
     ]
-    claims = await store.claim(FAKE_MODEL, 10, now)
+    claims = await claim(store, FAKE_MODEL, 10, now)
     assert sorted(c.job.id for c in claims) == sorted(ids)
-    assert (await store.batches.get_batch("t1", b.id)).counts == Counts(running=3)  # type: ignore[union-attr]
+    assert (await store.get_batch("t1", b.id)).counts == Counts(running=3)  # type: ignore[union-attr]
 
 
 async def test_counts_follow_items_and_the_last_final_item_finishes_the_batch(store: Any):
     b = batch()
     await staged(store, b, 3)
-    await store.batches.commit(b, 3, None)
-    claims = await store.claim(FAKE_MODEL, 2, time.time())
+    await store.commit_batch(b, 3, None)
+    claims = await claim(store, FAKE_MODEL, 2, time.time())
     await store.finish(claims[0], DONE, time.time())
-    got = await store.batches.get_batch("t1", b.id)
+    got = await store.get_batch("t1", b.id)
     assert got is not None and got.counts == Counts(queued=1, running=1, completed=1)
     assert got.finished_at is None
-    cancelled = await store.batches.cancel_batch("t1", b.id, time.time())
+    cancelled = await store.cancel_batch("t1", b.id, time.time())
     assert cancelled is not None and cancelled.counts == Counts(running=1, completed=1, cancelled=1)
     assert cancelled.cancelled_at is not None and cancelled.finished_at is None
     await store.finish(claims[1], DONE, time.time())  # the running one finishes
-    done = await store.batches.get_batch("t1", b.id)
+    done = await store.get_batch("t1", b.id)
     assert done is not None and done.counts == Counts(completed=2, cancelled=1)
     assert done.finished_at is not None
-    assert [x.id for x in await store.batches.to_finalize()] == [b.id]
-    await store.batches.finalize(done, None, None, time.time())
-    assert await store.batches.to_finalize() == []
+    assert [x.id for x in await store.batches_to_finalize()] == [b.id]
+    await store.finalize_batch(done, None, None, time.time())
+    assert await store.batches_to_finalize() == []
 
 
 async def test_discard_and_a_restart_leave_no_staged_items(store_factory: StoreFactory):
@@ -103,7 +104,7 @@ async def test_discard_and_a_restart_leave_no_staged_items(store_factory: StoreF
     gone = batch()
     cut = replace(batch(), created_at=time.time() - 2 * 86_400)  # a day old at least
     await staged(store, gone, 2)
-    await store.batches.discard(gone.id)
+    await store.discard_batch(gone.id)
     await staged(store, cut, 2)  # a stop in the middle of an upload
     await store.close()
     store = store_factory()
@@ -121,7 +122,7 @@ async def test_a_start_leaves_the_uploads_other_processes_are_taking(store_facto
     starting = store_factory()  # another process starts (and discards abandoned uploads)
     try:
         assert await count(starting, "jobs") == 2
-        assert (await taking.batches.commit(b, 2, None)).counts == Counts(queued=2)
+        assert (await taking.commit_batch(b, 2, None)).counts == Counts(queued=2)
     finally:
         await taking.close()
         await starting.close()
@@ -131,14 +132,35 @@ async def test_a_batch_key_replays_the_first_batch_and_discards_the_second(store
     key = IdempotencyKey("k", "fp1")
     first, second = batch(), batch()
     await staged(store, first, 1)
-    assert (await store.batches.commit(first, 1, key)).id == first.id
+    assert (await store.commit_batch(first, 1, key)).id == first.id
     await staged(store, second, 1)
-    assert (await store.batches.commit(second, 1, key)).id == first.id
-    assert await store.batches.get_batch("t1", second.id) is None
-    assert await store.batches.item_states(second.id, -1, 10) == []
-    assert (await store.batches.held_batch("t1", key)).id == first.id  # type: ignore[union-attr]
+    assert (await store.commit_batch(second, 1, key)).id == first.id
+    assert await store.get_batch("t1", second.id) is None
+    assert await store.item_states(second.id, -1, 10) == []
+    assert (await store.held_batch("t1", key)).id == first.id  # type: ignore[union-attr]
     with pytest.raises(IdempotencyMismatch):
-        await store.batches.held_batch("t1", IdempotencyKey("k", "fp2"))
+        await store.held_batch("t1", IdempotencyKey("k", "fp2"))
     # the same key on a response (another route, so another fingerprint) is a mismatch too
     with pytest.raises(IdempotencyMismatch):
         await store.create(make_job(), IdempotencyKey("k", "fp3"))
+
+
+async def test_items_and_the_batch_keep_their_webhooks_typed(store: Any):
+    """Each item's webhook (read from its metadata at intake) is stored with it, and a final item
+    gets its delivery; the batch's own is called once it is finalized."""
+    hook = Webhook("https://hooks.example.com/item", "tok")
+    b = replace(batch(), webhook=Webhook("https://hooks.example.com/batch"))
+    jobs = [replace(make_job(), batch_id=b.id, custom_id=f"c{i}", webhook=hook) for i in range(2)]
+    await store.open_batch(b)
+    await store.stage_items(list(enumerate(jobs)))
+    committed = await store.commit_batch(b, 2, None)
+    assert committed.webhook == b.webhook
+    assert (await store.item("t1", b.id, "c0")).webhook == hook  # type: ignore[union-attr]
+    for held in await claim(store, FAKE_MODEL, 2, time.time()):
+        await store.finish(held, DONE, time.time())
+    [done] = await store.batches_to_finalize()
+    await store.finalize_batch(done, None, None, time.time())
+    sent = {(d.delivery.subject_kind, d.delivery.url) for d in await store.deliveries("t1", 10)}
+    assert sent == {("job", hook.url), ("batch", "https://hooks.example.com/batch")}
+    items = [d for d in await store.deliveries("t1", 10) if d.delivery.subject_kind == "job"]
+    assert len(items) == 2 and all(d.delivery.token == "tok" for d in items)

@@ -9,8 +9,8 @@ from collections.abc import AsyncGenerator
 
 from leeway.engines import Chunk
 from leeway.engines.fake import FakeEngine
-from leeway.events import JobEvents
 from leeway.jobs import Job, Status, Window
+from leeway.pieces import PieceLog
 from leeway.scheduler.dispatcher import Dispatcher
 from tests.conftest import FAKE_MODEL, StoreFactory, make_job
 
@@ -42,7 +42,7 @@ async def test_asap_is_not_hidden_behind_a_backlog_of_late_jobs(store_factory: S
     ]
     for job in backlog:
         await store.create(job)
-    dispatcher = Dispatcher(store, [engine], JobEvents(), lease_seconds=30, poll_seconds=0.01)
+    dispatcher = Dispatcher(store, [engine], PieceLog(), lease_seconds=30, poll_seconds=0.01)
     dispatcher.start()
     try:
         await until(lambda: asyncio.sleep(0, len(engine.started) >= 4))
@@ -68,10 +68,10 @@ async def test_a_stalled_clock_never_runs_a_job_twice(store_factory: StoreFactor
         store_factory(lease_seconds=1),
         Recording(parallel=2, tokens=12, delay=0.05),
     )
-    events = JobEvents()
+    events = PieceLog()
     job = make_job()
     await store.create(job)
-    sub = events.subscribe(job.id)
+    sub, _ = events.subscribe(job.id)
     dispatcher = Dispatcher(
         store,
         [engine],
@@ -89,7 +89,7 @@ async def test_a_stalled_clock_never_runs_a_job_twice(store_factory: StoreFactor
         async def never() -> None:
             return None
 
-        updates = [u async for u in sub.updates(never, seconds=5)]
+        updates = [u async for u in sub.updates(never, start=None)]
     finally:
         await dispatcher.stop()
         await store.close()

@@ -1,5 +1,5 @@
 """Idempotency keys in the store: written with their job in one transaction, unique per tenant,
-pruned by age. The same contract holds for SQLite, PostgreSQL and the fake store."""
+pruned by age. The same contract holds for SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,24 +11,19 @@ from pathlib import Path
 import pytest
 
 from leeway.errors import IdempotencyMismatch
-from leeway.store import IdempotencyKey, Store
-from leeway.store.fake import FakeStore
-from leeway.store.postgres import PostgresStore
+from leeway.store import IdempotencyKey, Store, open_store
 from leeway.store.queries import migrations
-from leeway.store.sqlite import SqliteStore
 from tests.conftest import make_job
 
 KEY = IdempotencyKey("key-1", "a" * 64)
 
 
-@pytest.fixture(params=["sqlite", "postgres", "fake"])
+@pytest.fixture(params=["sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "fake":
-        s: Store = FakeStore()
-    elif request.param == "postgres":
-        s = PostgresStore(request.getfixturevalue("pg_url"))
+    if request.param == "postgres":
+        s: Store = open_store(request.getfixturevalue("pg_url"))
     else:
-        s = SqliteStore(tmp_path / "db.sqlite")
+        s = open_store(tmp_path / "db.sqlite")
     yield s
     await s.close()
 
@@ -100,7 +95,7 @@ async def test_deleting_the_job_frees_its_key(store: Store):
 
 async def test_sqlite_key_and_job_commit_or_roll_back_together(tmp_path: Path):
     path = tmp_path / "db.sqlite"
-    store = SqliteStore(path)
+    store = open_store(path)
     try:
         job, loser = make_job(), make_job()
         await asyncio.gather(store.create(job, KEY), store.create(loser, KEY))
@@ -121,7 +116,7 @@ async def test_a_database_made_before_idempotency_keys_is_migrated(tmp_path: Pat
     number, first = migrations("sqlite")[0]
     with sqlite3.connect(path) as db:
         db.executescript(f"{first}\nPRAGMA user_version={number};")
-    store = SqliteStore(path)
+    store = open_store(path)
     try:
         job = make_job()
         assert await store.create(job, KEY) == job and await store.held("t1", KEY) == job

@@ -15,11 +15,10 @@ from leeway.catalog import EngineConfig, ModelConfig
 from leeway.engines import Chunk
 from leeway.engines.openai_upstream import OpenAIEngine
 from leeway.errors import EngineRejected, EngineUnavailable
-from leeway.events import JobEvents
-from leeway.grammar.calls import read
 from leeway.jobs import Finish, Job, Message, Sampling, Status, Usage, Window
+from leeway.pieces import PieceLog
 from leeway.scheduler.dispatcher import Dispatcher
-from leeway.store.sqlite import SqliteStore
+from leeway.store import SqlStore, open_store
 from leeway.structured import OutputFormat, Tool, ToolCall, ToolChoice, ToolKind, Tools
 from tests.conftest import FAKE_MODEL, make_job
 from tests.e2e.server import free_port
@@ -163,7 +162,7 @@ async def test_the_stream_becomes_chunks_with_the_servers_usage(stub: Stub):
     assert stopped[-1].stop_sequence == "END"
 
 
-async def test_tool_calls_come_back_in_leeways_encoding(stub: Stub):
+async def test_tool_calls_come_back_typed_with_the_servers_ids(stub: Stub):
     tools = Tools((Tool("get_weather", parameters=SCHEMA), Tool("shell", kind=ToolKind.CUSTOM)))
 
     def call(index: int, name: str | None, args: str, id: str | None = None) -> dict[str, Any]:
@@ -195,12 +194,10 @@ async def test_tool_calls_come_back_in_leeways_encoding(stub: Stub):
         chunks = await run(engine, job)
     finally:
         await engine.close()
-    text = "".join(c.text for c in chunks)
-    reply = read(text, tools, job.id)
-    assert reply.text == "Let me check."
-    assert [(c.name, c.arguments, c.kind) for c in reply.calls] == [
-        ("get_weather", '{"n":3}', ToolKind.FUNCTION),
-        ("shell", "ls -l", ToolKind.CUSTOM),
+    assert "".join(c.text for c in chunks) == "Let me check."
+    assert [(c.id, c.name, c.arguments, c.kind) for c in chunks[-1].calls] == [
+        ("up-1", "get_weather", '{"n":3}', ToolKind.FUNCTION),
+        ("up-2", "shell", "ls -l", ToolKind.CUSTOM),
     ]
     assert chunks[-1].finish is Finish.STOP and chunks[-1].usage == Usage(30, 12)
     sent = stub.requests[0]["messages"]
@@ -285,9 +282,9 @@ def test_token_counts_are_an_estimate():
 # -- through the real dispatcher and store --------------------------------------------------
 
 
-async def dispatch(store: SqliteStore, engine: OpenAIEngine, job: Job, done: Any) -> Job:
+async def dispatch(store: SqlStore, engine: OpenAIEngine, job: Job, done: Any) -> Job:
     await store.create(job)
-    dispatcher = Dispatcher(store, [engine], JobEvents(), lease_seconds=30, poll_seconds=0.05)
+    dispatcher = Dispatcher(store, [engine], PieceLog(), lease_seconds=30, poll_seconds=0.05)
     dispatcher.start()
     try:
         dispatcher.wake(job)
@@ -311,7 +308,7 @@ async def test_a_503_requeues_the_job_which_completes_once_billed_once(stub: Stu
         Answer(status=503, error="busy"),
         Answer(events=text_events("ok", usage=(9, 1))),
     ]
-    store, engine = SqliteStore(tmp_path / "db"), engine_for(stub.url)
+    store, engine = open_store(tmp_path / "db"), engine_for(stub.url)
     await engine.start()
     try:
         job = await dispatch(store, engine, make_job(), final)
@@ -327,7 +324,7 @@ async def test_a_503_requeues_the_job_which_completes_once_billed_once(stub: Stu
 async def test_a_refused_connection_requeues_and_the_engine_recovers(tmp_path: Path):
     port = free_port()
     stub = await Stub(port=port).start()
-    store, engine = SqliteStore(tmp_path / "db"), engine_for(stub.url, health_seconds=60)
+    store, engine = open_store(tmp_path / "db"), engine_for(stub.url, health_seconds=60)
     await engine.start()
     assert engine.ready()
     await stub.stop()  # the server goes away; the engine has yet to notice
@@ -351,8 +348,8 @@ async def test_a_refused_connection_requeues_and_the_engine_recovers(tmp_path: P
     assert len(stub.requests) == 1
 
 
-async def dispatch_again(store: SqliteStore, engine: OpenAIEngine, job: Job) -> Job:
-    dispatcher = Dispatcher(store, [engine], JobEvents(), lease_seconds=30, poll_seconds=0.05)
+async def dispatch_again(store: SqlStore, engine: OpenAIEngine, job: Job) -> Job:
+    dispatcher = Dispatcher(store, [engine], PieceLog(), lease_seconds=30, poll_seconds=0.05)
     dispatcher.start()
     try:
         for _ in range(500):
@@ -371,7 +368,7 @@ async def test_a_stream_cut_short_keeps_its_text_and_continues(stub: Stub, tmp_p
         Answer(events=text_events("one", " two", usage=(5, 2)), drop_after=2),
         Answer(events=text_events(" three", usage=(8, 1))),
     ]
-    store, engine = SqliteStore(tmp_path / "db"), engine_for(stub.url)
+    store, engine = open_store(tmp_path / "db"), engine_for(stub.url)
     await engine.start()
     try:
         job = await dispatch(store, engine, make_job(), final)
@@ -387,7 +384,7 @@ async def test_a_stream_cut_short_keeps_its_text_and_continues(stub: Stub, tmp_p
 
 async def test_a_400_fails_the_job_with_the_upstreams_message(stub: Stub, tmp_path: Path):
     stub.answers = [Answer(status=400, error="'temperature' must be at most 2")]
-    store, engine = SqliteStore(tmp_path / "db"), engine_for(stub.url)
+    store, engine = open_store(tmp_path / "db"), engine_for(stub.url)
     await engine.start()
     try:
         job = await dispatch(store, engine, make_job(), final)

@@ -9,20 +9,20 @@ from pathlib import Path
 
 from leeway.catalog import ModelConfig
 from leeway.engines.llamacpp import LlamaCppEngine
-from leeway.events import JobEvents
 from leeway.jobs import Finish, Message, Sampling, Status, Window
+from leeway.pieces import PieceLog
 from leeway.scheduler.dispatcher import Dispatcher
 from leeway.scheduler.policy import PolicyConfig
 from leeway.settings import DEFAULT_MODEL
-from leeway.store.sqlite import SqliteStore
+from leeway.store import open_store
 from tests.conftest import make_job
 
 
 async def test_asap_preempts_flex_on_the_real_engine(tmp_path: Path):
     engine = LlamaCppEngine(ModelConfig(DEFAULT_MODEL, parallel=2, context=512, batch_tokens=128))
     await engine.start()
-    store = SqliteStore(tmp_path / "db.sqlite")
-    events = JobEvents()
+    store = open_store(tmp_path / "db.sqlite")
+    events = PieceLog()
     dispatcher = Dispatcher(
         store,
         [engine],
@@ -47,7 +47,7 @@ async def test_asap_preempts_flex_on_the_real_engine(tmp_path: Path):
 
     flex = [job(f"Write a long story about {t}.", Window.FLEX, 160) for t in ("a cat", "a ship")]
     try:
-        watching = [events.subscribe(j.id) for j in flex]
+        watching = [events.subscribe(j.id)[0] for j in flex]
         for j in flex:
             await store.create(j)
         dispatcher.start()

@@ -12,9 +12,8 @@ import asyncpg
 import pytest
 
 from leeway.jobs import Finish, JobError, Output, Status, Usage, Window
-from leeway.store import Result, Store
-from leeway.store.sqlite import SqliteStore
-from tests.conftest import FAKE_MODEL, StoreFactory, make_job
+from leeway.store import Result, SqlStore, Store, open_store
+from tests.conftest import FAKE_MODEL, StoreFactory, claim, make_job
 
 DONE = Result(Output("hello", Finish.STOP), Usage(5, 1))
 
@@ -41,19 +40,19 @@ async def test_claim_takes_most_urgent_first_for_its_model_only(store: Store):
     other = make_job(model="other-model", window=Window.ASAP, deadline=t)
     for job in (flex, late, early, other):
         await store.create(job)
-    claims = await store.claim(FAKE_MODEL, 2, now=t)
+    claims = await claim(store, FAKE_MODEL, 2, now=t)
     assert [c.job.id for c in claims] == [early.id, late.id]
     assert all(c.job.status is Status.IN_PROGRESS and c.job.attempts == 1 for c in claims)
-    assert [c.job.id for c in await store.claim(FAKE_MODEL, 5, now=t)] == [flex.id]
-    assert await store.claim(FAKE_MODEL, 5, now=t) == []
+    assert [c.job.id for c in await claim(store, FAKE_MODEL, 5, now=t)] == [flex.id]
+    assert await claim(store, FAKE_MODEL, 5, now=t) == []
 
 
 async def test_expired_lease_is_claimed_again_and_the_stale_holder_is_fenced(store: Store):
     job = make_job()
     await store.create(job)
-    [first] = await store.claim(FAKE_MODEL, 1, now=100.0)
-    assert await store.claim(FAKE_MODEL, 1, now=105.0) == []  # lease still held
-    [second] = await store.claim(FAKE_MODEL, 1, now=111.0)  # 10 s lease ran out
+    [first] = await claim(store, FAKE_MODEL, 1, now=100.0)
+    assert await claim(store, FAKE_MODEL, 1, now=105.0) == []  # lease still held
+    [second] = await claim(store, FAKE_MODEL, 1, now=111.0)  # 10 s lease ran out
     assert second.token != first.token and second.job.attempts == 2
     assert await store.finish(first, DONE, now=112.0) is None  # stale token changes nothing
     assert (await store.get("t1", job.id)).status is Status.IN_PROGRESS
@@ -67,37 +66,58 @@ async def test_expired_lease_is_claimed_again_and_the_stale_holder_is_fenced(sto
 
 async def test_renew_keeps_the_lease(store: Store):
     await store.create(make_job())
-    claims = await store.claim(FAKE_MODEL, 1, now=100.0)
+    claims = await claim(store, FAKE_MODEL, 1, now=100.0)
     await store.renew(claims, now=108.0)
-    assert await store.claim(FAKE_MODEL, 1, now=115.0) == []  # renewed until 118
-    assert len(await store.claim(FAKE_MODEL, 1, now=119.0)) == 1
+    assert await claim(store, FAKE_MODEL, 1, now=115.0) == []  # renewed until 118
+    assert len(await claim(store, FAKE_MODEL, 1, now=119.0)) == 1
 
 
 async def test_a_job_that_keeps_losing_its_lease_fails_after_max_attempts(store: Store):
     job = make_job()
     await store.create(job)
-    await store.claim(FAKE_MODEL, 1, now=100.0)
-    await store.claim(FAKE_MODEL, 1, now=111.0)
-    assert await store.claim(FAKE_MODEL, 1, now=122.0) == []
+    await store.hold_engines("d1", ["e1"], until=1e9, now=100.0)  # its dispatcher lives on
+    await claim(store, FAKE_MODEL, 1, now=100.0, holder="d1")
+    await claim(store, FAKE_MODEL, 1, now=111.0, holder="d1")
+    assert await claim(store, FAKE_MODEL, 1, now=122.0) == []
     failed = await store.get("t1", job.id)
     assert failed.status is Status.FAILED and failed.error.code == "attempts_exhausted"
+
+
+async def test_a_crash_of_its_holder_spends_no_attempt_but_counts(store_factory: StoreFactory):
+    """A lease that ran out because its dispatcher died (no engine lease of its holder is alive) is
+    not the job's fault: the attempt is given back. A job in flight at ``max_crashes`` deaths of its
+    holder is taken for their cause and fails."""
+    store = store_factory(lease_seconds=10, max_attempts=1, max_crashes=3)
+    try:
+        job = make_job()
+        await store.create(job)
+        await store.hold_engines("dead", ["e1"], until=105.0, now=100.0)  # stops renewing at 105
+        for n in range(3):  # with one attempt allowed, a stall would have failed it at once
+            [run] = await claim(store, FAKE_MODEL, 1, now=100.0 + 11 * n, holder="dead")
+            assert run.job.attempts == n + 1  # runs started
+        assert await claim(store, FAKE_MODEL, 1, now=133.0) == []  # the third death: poison
+        failed = await store.get("t1", job.id)
+        assert failed.status is Status.FAILED and failed.error.code == "attempts_exhausted"
+        assert "died" in failed.error.message
+    finally:
+        await store.close()
 
 
 async def test_release_requeues_without_spending_an_attempt(store: Store):
     job = make_job()
     await store.create(job)
-    claims = await store.claim(FAKE_MODEL, 1, now=100.0)
+    claims = await claim(store, FAKE_MODEL, 1, now=100.0)
     await store.release(claims)
     back = await store.get("t1", job.id)
     assert back.status is Status.QUEUED and back.attempts == 0
-    assert len(await store.claim(FAKE_MODEL, 1, now=100.0)) == 1
+    assert len(await claim(store, FAKE_MODEL, 1, now=100.0)) == 1
 
 
 async def test_results_map_to_final_states(store: Store):
     jobs = [make_job() for _ in range(3)]
     for job in jobs:
         await store.create(job)
-    claims = await store.claim(FAKE_MODEL, 3, now=1.0)
+    claims = await claim(store, FAKE_MODEL, 3, now=1.0)
     results = [
         DONE,
         Result(Output("hel", Finish.LENGTH), Usage(5, 3)),
@@ -121,7 +141,7 @@ async def test_concurrent_creates_all_survive_reopening(store_factory: StoreFact
 
 
 async def test_sqlite_is_in_wal_mode(tmp_path: Path):
-    await SqliteStore(tmp_path / "db.sqlite").close()
+    await open_store(tmp_path / "db.sqlite").close()
     with sqlite3.connect(tmp_path / "db.sqlite") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -150,18 +170,18 @@ async def test_a_dead_processes_jobs_are_run_again_even_with_nothing_else_queued
 ):
     """Every job was in progress when its process died; nothing else is queued."""
     from leeway.engines.fake import FakeEngine
-    from leeway.events import JobEvents
+    from leeway.pieces import PieceLog
     from leeway.scheduler.dispatcher import Dispatcher
 
     store = store_factory(lease_seconds=0.2)
     jobs = [make_job() for _ in range(2)]
     for job in jobs:
         await store.create(job)
-    await store.claim(FAKE_MODEL, 2, now=time.time())  # the dead process's claims
+    await claim(store, FAKE_MODEL, 2, now=time.time())  # the dead process's claims
     dispatcher = Dispatcher(
         store,
         [FakeEngine(FAKE_MODEL, parallel=2)],
-        JobEvents(),
+        PieceLog(),
         lease_seconds=0.2,
         poll_seconds=0.05,
     )
@@ -179,7 +199,7 @@ async def test_a_dead_processes_jobs_are_run_again_even_with_nothing_else_queued
 
 
 async def test_an_engine_lease_has_one_holder_until_it_expires_or_is_handed_over(
-    store: SqliteStore,
+    store: SqlStore,
 ):
     now = time.time()
     assert await store.hold_engines("a", ["gpu-0", "gpu-1"], now + 30, now) == {"gpu-0", "gpu-1"}

@@ -157,10 +157,10 @@ async def test_required_and_forced_tools_make_valid_calls(engine):
     jobs = [
         job_for(engine, "What is the weather in Paris?", tools=t, temperature=0) for t in choices
     ]
-    for tools, job, (text, last) in zip(
-        choices, jobs, await asyncio.gather(*(run(engine, j) for j in jobs)), strict=True
+    for tools, (text, last) in zip(
+        choices, await asyncio.gather(*(run(engine, j) for j in jobs)), strict=True
     ):
-        reply = calls.read(text, tools, job.id)
+        reply = calls.Reply(text, last.calls)  # the calls, read by the engine from its markup
         assert last.finish is Finish.STOP and reply.text == "" and reply.calls, text
         for call in reply.calls:
             assert tools.only in (None, call.name)
@@ -176,12 +176,14 @@ async def test_none_never_calls_and_auto_may(engine):
         job_for(engine, "What is the weather in Paris?", tools=auto, tokens=80, seed=i)
         for i in range(4)
     ]
-    (text, _), *autos = await asyncio.gather(*(run(engine, j) for j in jobs))
-    assert calls.OPEN not in text
-    for job, (text, last) in zip(jobs[1:], autos, strict=True):
-        reply = calls.read(text, auto, job.id)
-        if calls.OPEN in text and last.finish is Finish.STOP:  # whatever it chose, calls are valid
-            assert reply.calls and text.startswith(reply.text)
+    (text, last), *autos = await asyncio.gather(*(run(engine, j) for j in jobs))
+    assert calls.OPEN not in text and last.calls == ()
+    for text, last in autos:
+        assert calls.OPEN not in text  # the call markup is never shown as text
+        if last.finish is Finish.STOP:  # whatever it chose, its calls are valid
+            for call in last.calls:
+                assert call.name == "get_weather" and call.id.startswith("call_")
+                jsonschema.validate(json.loads(call.arguments), WEATHER.parameters)
 
 
 async def test_a_resumed_job_continues_inside_its_grammar(engine):

@@ -12,12 +12,12 @@ import jsonschema
 
 from leeway.catalog import ModelConfig
 from leeway.engines.llamacpp import LlamaCppEngine
-from leeway.events import JobEvents
 from leeway.jobs import Finish, Message, Sampling, Window
+from leeway.pieces import PieceLog
 from leeway.scheduler.dispatcher import Dispatcher
 from leeway.scheduler.policy import PolicyConfig
 from leeway.settings import DEFAULT_MODEL
-from leeway.store.sqlite import SqliteStore
+from leeway.store import open_store
 from leeway.structured import OutputFormat
 from tests.conftest import make_job
 
@@ -36,8 +36,8 @@ STORY = {
 async def test_a_preempted_json_job_resumes_inside_its_grammar(tmp_path: Path):
     engine = LlamaCppEngine(ModelConfig(DEFAULT_MODEL, parallel=2, context=1024, batch_tokens=128))
     await engine.start()
-    store = SqliteStore(tmp_path / "db.sqlite")
-    events = JobEvents()
+    store = open_store(tmp_path / "db.sqlite")
+    events = PieceLog()
     dispatcher = Dispatcher(
         store,
         [engine],
@@ -66,7 +66,7 @@ async def test_a_preempted_json_job_resumes_inside_its_grammar(tmp_path: Path):
         for t in ("a cat", "a ship")
     ]
     try:
-        watching = [events.subscribe(j.id) for j in flex]
+        watching = [events.subscribe(j.id)[0] for j in flex]
         for j in flex:
             await store.create(j)
         dispatcher.start()

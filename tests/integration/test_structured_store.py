@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from leeway.jobs import Job, Message
-from leeway.store.sqlite import SqliteStore
+from leeway.store import open_store
 from leeway.structured import OutputFormat, Tool, ToolCall, ToolChoice, ToolKind, Tools
 from tests.conftest import StoreFactory, make_job
 
@@ -51,7 +51,7 @@ async def test_structure_round_trips(store_factory: StoreFactory):
 
 
 async def test_plain_jobs_keep_the_old_request_shape(tmp_path: Path):
-    store = SqliteStore(tmp_path / "db.sqlite")
+    store = open_store(tmp_path / "db.sqlite")
     plain = make_job()
     try:
         await store.create(plain)

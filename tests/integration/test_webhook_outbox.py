@@ -10,10 +10,8 @@ from typing import Any
 import pytest
 
 from leeway.jobs import Finish, Output, Status, Usage
-from leeway.store import Result
-from leeway.store.postgres import PostgresStore
+from leeway.store import Result, open_store
 from leeway.store.queries import migrations
-from leeway.store.sqlite import SqliteStore
 from leeway.webhooks.outbox import JOB, Attempt, Delivery, DeliveryStatus
 from tests.conftest import FAKE_MODEL, StoreFactory, make_job
 
@@ -31,13 +29,14 @@ async def store(store_factory: StoreFactory):
 async def claimed(store: Any, now: float = 1000.0, **fields: object):
     job = make_job(metadata=HOOK, **fields)
     await store.create(job)
-    [claim] = await store.claim_ids(FAKE_MODEL, [job.id], now)
+    await store.hold_engines("d1", ["e1"], until=1e9, now=now)  # a dispatcher that lives on
+    [claim] = await store.claim_ids(FAKE_MODEL, [job.id], now, "d1")
     return claim
 
 
 async def test_finishing_writes_one_delivery_with_the_url_and_token(store: Any):
     claim = await claimed(store)
-    outbox = store.outbox()
+    outbox = store
     assert await outbox.deliveries("t1", 10) == []  # not before the final state
     await store.finish(claim, DONE, now=1001.0)
     [log] = await outbox.deliveries("t1", 10)
@@ -57,7 +56,7 @@ async def test_finishing_writes_one_delivery_with_the_url_and_token(store: Any):
 
 
 async def test_cancel_and_running_out_of_attempts_write_deliveries_too(store: Any):
-    outbox = store.outbox()
+    outbox = store
     queued = make_job(metadata=HOOK)
     await store.create(queued)
     await store.cancel("t1", queued.id, now=1000.0)
@@ -81,14 +80,14 @@ async def test_no_delivery_without_a_webhook_or_without_a_final_state(store_fact
         [again] = await store.claim_ids(FAKE_MODEL, [hooked.job.id], 1002.0)
         await store.release([again])  # a graceful stop: not final
         await store.expire(now=5000.0)  # nothing leased
-        assert await store.outbox().deliveries("t1", 10) == []
+        assert await store.deliveries("t1", 10) == []
     finally:
         await store.close()
 
 
 async def test_the_delivery_is_in_the_same_transaction_as_the_final_state(store: Any):
     claim = await claimed(store)
-    outbox = store.outbox()
+    outbox = store
 
     # a write that finishes the job and then fails rolls back both the state and the delivery
     def finish_then_fail(c: sqlite3.Connection) -> None:
@@ -97,17 +96,17 @@ async def test_the_delivery_is_in_the_same_transaction_as_the_final_state(store:
         raise RuntimeError("crash before commit")
 
     async def finish_then_fail_postgres() -> None:
-        pool = await store.connection()
+        pool = await store.driver.connection()
         async with pool.acquire() as c, c.transaction():
             await c.execute("UPDATE jobs SET status = 'completed' WHERE id = $1", claim.job.id)
             assert await c.fetchval("SELECT count(*) FROM webhook_deliveries") == 1
             raise RuntimeError("crash before commit")
 
     with pytest.raises(RuntimeError):
-        if isinstance(store, PostgresStore):
+        if store.dialect == "postgres":
             await finish_then_fail_postgres()
         else:
-            await store._writer.write(finish_then_fail)
+            await store.driver._writer.write(finish_then_fail)
     assert (await store.get("t1", claim.job.id)).status is Status.IN_PROGRESS  # type: ignore[union-attr]
     assert await outbox.deliveries("t1", 10) == []
 
@@ -115,7 +114,7 @@ async def test_the_delivery_is_in_the_same_transaction_as_the_final_state(store:
 async def test_due_leases_and_record_keeps_every_attempt(store: Any):
     claim = await claimed(store)
     await store.finish(claim, DONE, now=1000.0)
-    outbox = store.outbox()
+    outbox = store
     assert await outbox.due(999.0, 10, 40) == []
     [d] = await outbox.due(1000.0, 10, 40)
     assert d.next_attempt_at == 1040.0
@@ -139,7 +138,7 @@ async def test_due_leases_and_record_keeps_every_attempt(store: Any):
 
 
 async def test_listing_is_per_tenant_newest_first_and_filters_by_job(store: Any):
-    outbox = store.outbox()
+    outbox = store
     for n, tenant in enumerate(["t1", "t1", "t2"]):
         await outbox.enqueue(
             Delivery(
@@ -165,7 +164,7 @@ async def test_listing_is_per_tenant_newest_first_and_filters_by_job(store: Any)
 async def test_deliveries_outlive_their_job_and_are_pruned_by_age(store: Any):
     claim = await claimed(store)
     await store.finish(claim, DONE, now=1000.0)
-    outbox = store.outbox()
+    outbox = store
     [d] = await outbox.due(1000.0, 10, 40)
     await outbox.record(d.id, Attempt(1000.0, 1.0, 200), DeliveryStatus.DELIVERED)
     assert await store.delete("t1", claim.job.id)
@@ -180,7 +179,7 @@ async def test_deliveries_outlive_their_job_and_are_pruned_by_age(store: Any):
 
 
 async def test_one_secret_is_made_on_first_need_and_rotation_keeps_the_old_one(store: Any):
-    outbox = store.outbox()
+    outbox = store
     [first] = await outbox.secrets("t1", 1000.0)
     assert first.startswith("whsec_") and await outbox.secrets("t1", 1001.0) == [first]
     new = await outbox.rotate_secret("t1", 1002.0, grace=50.0)
@@ -199,10 +198,10 @@ async def test_a_database_made_before_webhooks_is_migrated(tmp_path: Path):
         for number, sql in migrations("sqlite"):
             if number < 5:
                 db.executescript(f"{sql}\nPRAGMA user_version={number};")
-    store = SqliteStore(path, max_attempts=3)
+    store = open_store(path, max_attempts=3)
     try:
         claim = await claimed(store)
         await store.finish(claim, DONE, now=1000.0)
-        assert len(await store.outbox().deliveries("t1", 10)) == 1
+        assert len(await store.deliveries("t1", 10)) == 1
     finally:
         await store.close()

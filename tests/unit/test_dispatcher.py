@@ -8,12 +8,11 @@ from collections.abc import AsyncGenerator
 
 from leeway.engines import Chunk, EngineUnavailable
 from leeway.engines.fake import FakeEngine
-from leeway.events import JobEvents
 from leeway.jobs import Job, Status, Window
+from leeway.pieces import PieceLog, Publisher
 from leeway.scheduler.dispatcher import Dispatcher
 from leeway.scheduler.policy import PolicyConfig
-from leeway.store.fake import FakeStore
-from tests.conftest import FAKE_MODEL, make_job
+from tests.conftest import FAKE_MODEL, UnitStore, make_job
 
 
 class CountingEngine(FakeEngine):
@@ -41,12 +40,12 @@ class CountingEngine(FakeEngine):
 
 
 async def run_until_final(
-    store: FakeStore, engine: CountingEngine | list[CountingEngine], jobs: list[Job]
+    store: UnitStore, engine: CountingEngine | list[CountingEngine], jobs: list[Job]
 ) -> Dispatcher:
     for job in jobs:
         await store.create(job)
     engines = engine if isinstance(engine, list) else [engine]
-    dispatcher = Dispatcher(store, engines, JobEvents(), lease_seconds=30, poll_seconds=0.01)
+    dispatcher = Dispatcher(store, engines, PieceLog(), lease_seconds=30, poll_seconds=0.01)
     dispatcher.start()
     for _ in range(500):
         if all(store.jobs[j.id].status.is_final for j in jobs):
@@ -57,7 +56,7 @@ async def run_until_final(
 
 
 async def test_keeps_the_engine_exactly_full_and_finishes_everything():
-    store, engine = FakeStore(), CountingEngine(parallel=3)
+    store, engine = UnitStore(), CountingEngine(parallel=3)
     jobs = [make_job() for _ in range(10)]
     await run_until_final(store, engine, jobs)
     assert engine.peak == 3
@@ -66,7 +65,7 @@ async def test_keeps_the_engine_exactly_full_and_finishes_everything():
 
 
 async def test_several_engines_of_one_model_are_each_kept_full():
-    store = FakeStore()
+    store = UnitStore()
     engines = [CountingEngine(parallel=2, id="a"), CountingEngine(parallel=3, id="b")]
     jobs = [make_job() for _ in range(20)]
     await run_until_final(store, engines, jobs)
@@ -78,10 +77,10 @@ async def test_several_engines_of_one_model_are_each_kept_full():
 async def test_an_engine_is_filled_by_one_dispatcher_at_a_time():
     """Two dispatchers share a store and an engine (one upstream server): only the holder of the
     engine's lease starts work there; when it stops, the other takes the engine over."""
-    store = FakeStore()
+    store = UnitStore()
     first, second = CountingEngine(parallel=2, id="gpu-0"), CountingEngine(parallel=2, id="gpu-0")
-    a = Dispatcher(store, [first], JobEvents(), lease_seconds=0.3, poll_seconds=0.01)
-    b = Dispatcher(store, [second], JobEvents(), lease_seconds=0.3, poll_seconds=0.01)
+    a = Dispatcher(store, [first], PieceLog(), lease_seconds=0.3, poll_seconds=0.01)
+    b = Dispatcher(store, [second], PieceLog(), lease_seconds=0.3, poll_seconds=0.01)
     a.start()
     await asyncio.sleep(0.05)  # a holds the engine before b asks
     b.start()
@@ -107,7 +106,7 @@ async def test_an_engine_is_filled_by_one_dispatcher_at_a_time():
 
 
 async def test_asap_first_then_least_slack_then_flex():
-    store, engine = FakeStore(), CountingEngine(parallel=1)
+    store, engine = UnitStore(), CountingEngine(parallel=1)
     t = time.time()
     flex = make_job(window=Window.FLEX, created_at=t, deadline=t + 86_400)
     late = make_job(window=Window.STANDARD, created_at=t, deadline=t + 300)
@@ -118,7 +117,7 @@ async def test_asap_first_then_least_slack_then_flex():
 
 
 async def test_an_engine_error_fails_only_that_job():
-    store = FakeStore()
+    store = UnitStore()
     jobs = [make_job() for _ in range(3)]
     engine = CountingEngine(parallel=2, fail_on=jobs[1].id)
     await run_until_final(store, engine, jobs)
@@ -129,11 +128,11 @@ async def test_an_engine_error_fails_only_that_job():
 
 
 async def test_stop_hands_running_jobs_back_without_spending_an_attempt():
-    store, engine = FakeStore(), CountingEngine(parallel=2, delay=10)
+    store, engine = UnitStore(), CountingEngine(parallel=2, delay=10)
     jobs = [make_job() for _ in range(2)]
     for job in jobs:
         await store.create(job)
-    dispatcher = Dispatcher(store, [engine], JobEvents(), lease_seconds=30, poll_seconds=0.01)
+    dispatcher = Dispatcher(store, [engine], PieceLog(), lease_seconds=30, poll_seconds=0.01)
     dispatcher.start()
     for _ in range(500):
         if engine.now == 2:
@@ -146,10 +145,10 @@ async def test_stop_hands_running_jobs_back_without_spending_an_attempt():
 
 
 async def test_progress_and_the_final_job_are_published_to_subscribers():
-    store, engine, events = FakeStore(), CountingEngine(parallel=1), JobEvents()
+    store, engine, events = UnitStore(), CountingEngine(parallel=1), PieceLog()
     job = make_job()
     await store.create(job)
-    sub = events.subscribe(job.id)
+    sub, _ = events.subscribe(job.id)
     dispatcher = Dispatcher(
         store, [engine], events, lease_seconds=30, poll_seconds=10
     )  # only the wake-up can start it promptly
@@ -159,17 +158,17 @@ async def test_progress_and_the_final_job_are_published_to_subscribers():
     async def never_final() -> None:
         return None
 
-    updates = [u async for u in sub.updates(never_final, seconds=5)]
+    updates = [u async for u in sub.updates(never_final, start=None)]
     await dispatcher.stop()
     *deltas, final = updates
     assert deltas == ["fake ", "fake1 ", "fake2 ", "fake3 "]
     assert final.status is Status.COMPLETED and final.output.text == "".join(deltas)
-    assert not events.watched(job.id)  # the subscription ended with the job
+    assert not events.followed(job.id)  # the subscription ended with the job
 
 
-async def _preempt_scenario(running_windows: list[Window]) -> tuple[FakeStore, list[Job], Job]:
+async def _preempt_scenario(running_windows: list[Window]) -> tuple[UnitStore, list[Job], Job]:
     """Fill a 2-sequence engine with slow jobs, then queue an asap job; run all to the end."""
-    store, engine = FakeStore(), CountingEngine(parallel=2, delay=0.02)
+    store, engine = UnitStore(), CountingEngine(parallel=2, delay=0.02)
     engine._tokens = 20
     t = time.time()
     targets = {Window.PRIORITY: 60, Window.STANDARD: 300, Window.FLEX: 86_400}
@@ -182,7 +181,7 @@ async def _preempt_scenario(running_windows: list[Window]) -> tuple[FakeStore, l
     dispatcher = Dispatcher(
         store,
         [engine],
-        JobEvents(),
+        PieceLog(),
         lease_seconds=30,
         poll_seconds=0.01,
         policy=PolicyConfig(flex_reserve=0),
@@ -234,26 +233,28 @@ async def test_priority_work_never_yields():
 async def test_a_yielding_jobs_text_stays_visible_until_its_progress_is_stored():
     gate = asyncio.Event()
 
-    class SlowRequeue(FakeStore):
-        async def requeue(self, claim, pieces, tokens):
+    class SlowRequeue(UnitStore):
+        async def requeue(self, claim, pieces, tokens, tail=""):
             await gate.wait()
-            return await super().requeue(claim, pieces, tokens)
+            return await super().requeue(claim, pieces, tokens, tail)
 
     store, engine = SlowRequeue(), CountingEngine(parallel=1, delay=0.02)
+    engine._tokens = 40  # still running when the asap job comes, however loaded the machine
     t = time.time()
     flex = make_job(window=Window.FLEX, created_at=t, deadline=t + 86_400)
     await store.create(flex)
+    log = PieceLog()
     dispatcher = Dispatcher(
         store,
         [engine],
-        JobEvents(),
+        log,
         lease_seconds=30,
         poll_seconds=0.01,
         policy=PolicyConfig(flex_reserve=0),
     )
     dispatcher.start()
     for _ in range(200):
-        if len(dispatcher.pieces(flex.id) or []) >= 3:
+        if len(log.pieces(flex.id) or []) >= 3:
             break
         await asyncio.sleep(0.01)
     urgent = make_job(window=Window.ASAP, created_at=time.time(), deadline=time.time())
@@ -263,7 +264,7 @@ async def test_a_yielding_jobs_text_stays_visible_until_its_progress_is_stored()
         if store.jobs[urgent.id].status is not Status.QUEUED:
             break
         await asyncio.sleep(0.01)
-    held = dispatcher.pieces(flex.id)
+    held = log.pieces(flex.id)
     gate.set()
     await dispatcher.stop()
     assert held is not None and "".join(held).startswith("fake fake1 fake2")
@@ -272,10 +273,10 @@ async def test_a_yielding_jobs_text_stays_visible_until_its_progress_is_stored()
 async def test_a_job_cancelled_through_another_process_stops_at_the_next_renewal():
     """Cancelling in the store (as another API process does) drops the lease; the dispatcher sees
     it when it renews and stops generating, freeing the sequence."""
-    store, engine = FakeStore(), CountingEngine(parallel=1, delay=10)
+    store, engine = UnitStore(), CountingEngine(parallel=1, delay=10)
     job = make_job()
     await store.create(job)
-    dispatcher = Dispatcher(store, [engine], JobEvents(), lease_seconds=0.3, poll_seconds=0.01)
+    dispatcher = Dispatcher(store, [engine], PieceLog(), lease_seconds=0.3, poll_seconds=0.01)
     dispatcher.start()
     for _ in range(100):
         if engine.now:
@@ -308,7 +309,7 @@ class UnavailableFor(CountingEngine):
 
 
 async def test_a_job_no_engine_can_take_is_requeued_then_fails_after_five_runs():
-    store = FakeStore()
+    store = UnitStore()
     jobs = [make_job() for _ in range(3)]
     engine = UnavailableFor(jobs[0].id)
     await run_until_final(store, engine, jobs)
@@ -323,59 +324,61 @@ async def test_a_job_no_engine_can_take_is_requeued_then_fails_after_five_runs()
 async def test_publishing_appends_every_running_jobs_new_pieces_in_few_writes():
     """With publishing on, the pieces of the running jobs reach the store in batches, numbered as
     streamed (each once, in order), while generation goes on; a final job's are dropped."""
-    store, events = FakeStore(), JobEvents()
+    store, events = UnitStore(), PieceLog()
     engine = CountingEngine(parallel=3, delay=0.02)
     engine._tokens = 10
     jobs = [make_job() for _ in range(3)]
     for job in jobs:
         await store.create(job)
     seen: dict[str, dict[int, str]] = {j.id: {} for j in jobs}
-    dispatcher = Dispatcher(
-        store, [engine], events, lease_seconds=30, poll_seconds=0.01, publish_seconds=0.05
-    )
+    dispatcher = Dispatcher(store, [engine], events, lease_seconds=30, poll_seconds=0.01)
+    publisher = Publisher(events, store, seconds=0.05)
     dispatcher.start()
+    await publisher.start()
     for _ in range(300):
-        for job_id, got in (await store.deltas({j.id: 0 for j in jobs})).items():
+        for job_id, got in (await store.pieces({j.id: 0 for j in jobs})).items():
             seen[job_id].update(got.pieces)
         if all(store.jobs[j.id].status.is_final for j in jobs):
             break
         await asyncio.sleep(0.01)
+    await publisher.stop()
     await dispatcher.stop()
     for job in jobs:
         text = store.jobs[job.id].output.text
         pieces = [seen[job.id][n] for n in sorted(seen[job.id])]
         assert sorted(seen[job.id]) == list(range(len(pieces))) and len(pieces) >= 2
         assert text.startswith("".join(pieces))  # the rest is in the final job's text
-        assert (await store.deltas({job.id: 0}))[job.id].pieces == []
+        assert (await store.pieces({job.id: 0}))[job.id].pieces == []
     # ~0.2 s of generation for three jobs at once: a write per flush (for all), not per piece
-    assert 1 <= store.delta_writes <= 15
+    assert 1 <= store.piece_writes <= 15
 
 
 async def test_a_slow_store_makes_pieces_wait_never_the_engine():
-    store, events = FakeStore(), JobEvents()
+    store, events = UnitStore(), PieceLog()
     engine = CountingEngine(parallel=1, delay=0.01)
     engine._tokens = 20
     job = make_job()
     await store.create(job)
     written: list[list[str]] = []
-    append = store.append_deltas
+    append = store.append_pieces
 
     async def slow_append(pieces):  # type: ignore[no-untyped-def]
         written.extend(list(texts) for _, _, texts in pieces)
         await asyncio.sleep(0.1)
         return await append(pieces)
 
-    store.append_deltas = slow_append  # type: ignore[method-assign]
-    dispatcher = Dispatcher(
-        store, [engine], events, lease_seconds=30, poll_seconds=0.01, publish_seconds=0.02
-    )
+    store.append_pieces = slow_append  # type: ignore[method-assign]
+    dispatcher = Dispatcher(store, [engine], events, lease_seconds=30, poll_seconds=0.01)
+    publisher = Publisher(events, store, seconds=0.02)
     started = time.monotonic()
     dispatcher.start()
+    await publisher.start()
     for _ in range(300):
         if store.jobs[job.id].status.is_final:
             break
         await asyncio.sleep(0.01)
     elapsed = time.monotonic() - started
+    await publisher.stop()
     await dispatcher.stop()
     assert store.jobs[job.id].output is not None
     assert elapsed < 0.5  # ~16 tokens at 10 ms, not held up by 100 ms writes

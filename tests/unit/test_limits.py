@@ -13,8 +13,7 @@ from leeway.app import build_app
 from leeway.catalog import ModelConfig
 from leeway.errors import RateLimited
 from leeway.settings import Limits
-from leeway.store.fake import FakeStore
-from tests.conftest import FAKE_MODEL, Client, add_keys, fake_settings, make_job
+from tests.conftest import FAKE_MODEL, Client, UnitStore, add_keys, claim, fake_settings, make_job
 
 
 @pytest.fixture
@@ -72,7 +71,7 @@ def test_the_request_rate_is_429_naming_requests_per_second_and_replays_are_free
 async def test_the_bucket_refills_with_time():
     now = [0.0]
     settings = fake_settings(Path("/nonexistent"), limits=Limits(requests_per_second=2))
-    limiter = Limiter(settings, FakeStore(), clock=lambda: now[0])
+    limiter = Limiter(settings, UnitStore(), clock=lambda: now[0])
     await limiter.admit("t")
     await limiter.admit("t")
     with pytest.raises(RateLimited) as e:
@@ -83,12 +82,12 @@ async def test_the_bucket_refills_with_time():
 
 
 async def test_max_queued_counts_only_waiting_jobs():
-    store = FakeStore()
+    store = UnitStore()
     settings = fake_settings(Path("/nonexistent"), limits=Limits(max_queued=1))
     limiter = Limiter(settings, store)
     await limiter.admit("t1")
     await store.create(make_job())  # tenant t1, queued
     with pytest.raises(RateLimited, match="max_queued"):
         await limiter.admit("t1")
-    await store.claim(FAKE_MODEL, 1, now=0.0)  # now running, not waiting
+    await claim(store, FAKE_MODEL, 1, now=0.0)  # now running, not waiting
     await limiter.admit("t1")

@@ -12,13 +12,11 @@ def test_names_become_numbers_once_each_and_casts_stay():
     assert q.args({"b": 2, "a": 1, "ids": [], "unused": 0}) == [1, 2, []]
 
 
-def test_every_postgres_query_has_a_sqlite_twin_or_is_postgres_only():
+def test_both_dialects_ship_the_same_queries_with_the_same_parameters():
+    """One store runs either dialect by query name: each name exists in both, taking the same
+    parameters, except each driver's own hook (PostgreSQL's grouped finishes, SQLite's staging)."""
     postgres, sqlite = load_queries("postgres"), load_queries("sqlite")
-    # sqlite's three queued_* in one query; locks SQLite's single writer makes needless; SQLite
-    # stores batch items queued from the start (unseen until the commit), PostgreSQL queues them then;
-    # append_deltas is SQLite's delta_fence and insert_delta in one statement
-    postgres_only = {
-        *("queued", "lock_delivery", "lock_secrets", "finish_many", "commit_items"),
-        "append_deltas",
-    }
-    assert set(postgres) - set(sqlite) <= postgres_only
+    hooks = {"finish_many": "postgres", "stage_item": "sqlite"}
+    assert set(postgres) ^ set(sqlite) == set(hooks)
+    for name in set(postgres) & set(sqlite):
+        assert set(numbered(postgres[name]).names) == set(numbered(sqlite[name]).names), name

@@ -9,19 +9,18 @@ import pytest
 from starlette.testclient import TestClient
 
 from leeway import settings as config
-from leeway.app import build_app, open_store
+from leeway.app import build_app, store_from
 from leeway.errors import ConfigError
 from leeway.retention import KeyPruner
 from leeway.store import IdempotencyKey
-from leeway.store.fake import FakeStore
-from tests.conftest import fake_settings, make_job
+from tests.conftest import UnitStore, fake_settings, make_job
 
 HOUR = 3600.0
 NOW = 1_000_000.0
 
 
 async def test_keys_younger_than_the_period_are_kept_older_ones_forgotten():
-    store = FakeStore()
+    store = UnitStore()
     old, young = IdempotencyKey("old", "f"), IdempotencyKey("young", "f")
     await store.create(make_job(created_at=NOW - 73 * HOUR), old)
     await store.create(make_job(created_at=NOW - 71 * HOUR), young)
@@ -31,11 +30,11 @@ async def test_keys_younger_than_the_period_are_kept_older_ones_forgotten():
 
 
 async def test_start_prunes_at_once_and_stop_ends_the_loop():
-    store = FakeStore()
+    store = UnitStore()
     await store.create(make_job(created_at=NOW - 100 * HOUR), IdempotencyKey("k", "f"))
     pruner = KeyPruner(store, 72, every=HOUR, clock=lambda: NOW)
     await pruner.start()
-    assert store.idempotency == {}
+    assert await store.held("t1", IdempotencyKey("k", "f")) is None  # pruned at once
     tasks = {t.get_name() for t in asyncio.all_tasks()}
     assert "leeway-key-pruner" in tasks
     await pruner.stop()
@@ -47,13 +46,13 @@ def test_the_app_prunes_old_keys_when_it_starts(tmp_path: Path):
     old, kept = IdempotencyKey("old", "f"), IdempotencyKey("kept", "f")
 
     async def seed() -> None:
-        store = open_store(settings)
+        store = store_from(settings)
         await store.create(make_job(created_at=1.0), old)  # 1970: long past any period
         await store.create(make_job(), kept)
         await store.close()
 
     async def held(key: IdempotencyKey) -> bool:
-        store = open_store(settings)
+        store = store_from(settings)
         try:
             return await store.held("t1", key) is not None
         finally:

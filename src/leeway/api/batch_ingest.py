@@ -134,10 +134,10 @@ class Ingest:
         item per model (to wake the dispatcher with once they are queued). Raises
         ``InvalidRequest`` for the first invalid item, after discarding the batch."""
         loop = asyncio.get_running_loop()
-        await self._store.open(batch)
+        await self._store.open_batch(batch)
 
         def stage(chunk: list[tuple[int, Job]]) -> None:
-            asyncio.run_coroutine_threadsafe(self._store.stage(batch.id, chunk), loop).result()
+            asyncio.run_coroutine_threadsafe(self._store.stage_items(chunk), loop).result()
 
         def work() -> tuple[int, dict[str, Job]]:
             seen: set[str] = set()
@@ -170,7 +170,7 @@ class Ingest:
                 )
         except BaseException:
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._store.discard(batch.id))
+                await asyncio.shield(self._store.discard_batch(batch.id))
             raise
         return count, list(models.values())
 

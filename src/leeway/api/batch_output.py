@@ -50,12 +50,12 @@ class Finalizer(Periodic):
     async def tick(self) -> None:
         """Expire the batches past their expiry, then finalize every finished batch."""
         await self._results.expire_batches(self._clock())
-        for batch in await self._results.to_finalize():
+        for batch in await self._results.batches_to_finalize():
             await self.finalize(batch)
 
     async def finalize(self, batch: Batch) -> None:
         if batch.shape is not Shape.OPENAI:  # the reference shape has no files to write
-            await self._results.finalize(batch, None, None, self._clock())
+            await self._results.finalize_batch(batch, None, None, self._clock())
             return
         output = _Writer(self._dir, batch, "output")
         errors = _Writer(self._dir, batch, "errors")
@@ -66,7 +66,7 @@ class Finalizer(Periodic):
                 await asyncio.to_thread(_write, lines, output, errors)
                 after = page[-1][0]
             files = output.close(), errors.close()
-            await self._results.finalize(batch, *files, self._clock())
+            await self._results.finalize_batch(batch, *files, self._clock())
         finally:
             output.discard()
             errors.discard()

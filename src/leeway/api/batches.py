@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from leeway.api import batch_wire, chat, idempotency, responses
+from leeway.api import batch_wire, idempotency
 from leeway.api.auth import Authenticator
 from leeway.api.batch_ingest import (
     ENDPOINTS,
@@ -26,15 +26,16 @@ from leeway.api.batch_ingest import (
     inline_items,
     spool,
 )
+from leeway.api.create import json_response
 from leeway.api.files import file_path
 from leeway.api.idempotency import REPLAYED
 from leeway.api.intake import Intake
-from leeway.api.routes import json_response
+from leeway.api.surfaces import Surfaces
 from leeway.api.wire import check_metadata
 from leeway.batches import Batch, Shape
 from leeway.errors import InvalidRequest, NotFound
-from leeway.jobs import Job, Surface, new_id
-from leeway.scheduler.dispatcher import Dispatcher
+from leeway.jobs import Webhook, new_id
+from leeway.runtime import Runtime
 from leeway.settings import Settings
 from leeway.store import BatchResults, BatchStore, FileStore, IdempotencyKey
 from leeway.webhooks.sender import Render
@@ -53,7 +54,8 @@ class BatchApi:
         files: FileStore,
         auth: Authenticator,
         intake: Intake,
-        dispatcher: Dispatcher,
+        runtime: Runtime,
+        surfaces: Surfaces,
     ) -> None:
         self._settings, self._batches, self._results, self._files = (
             settings,
@@ -61,9 +63,9 @@ class BatchApi:
             results,
             files,
         )
-        self._auth, self._dispatcher, self._intake = auth, dispatcher, intake
+        self._auth, self._runtime, self._intake = auth, runtime, intake
         self._ingest = Ingest(intake, batches, settings.max_batch_requests)
-        self._strict = settings.strict_incomplete
+        self._surfaces = surfaces
 
     def routes(self) -> list[Route]:
         return [
@@ -105,6 +107,7 @@ class BatchApi:
             raise InvalidRequest(
                 "requests is required: a list of {custom_id, params}.", param="requests"
             )
+        metadata, hook = self._metadata(fields)
         return Batch(
             id=new_id("batch_"),
             tenant=tenant,
@@ -113,7 +116,8 @@ class BatchApi:
             completion_window="standard",
             created_at=time.time(),
             label=check_label(fields.get("label")),
-            metadata=self._metadata(fields),
+            metadata=metadata,
+            webhook=hook,
         )
 
     async def _openai(self, tenant: str, fields: dict[str, Any]) -> Batch:
@@ -136,7 +140,7 @@ class BatchApi:
                 "POST /v1/files (purpose=batch) first.",
                 param="input_file_id",
             )
-        now = time.time()
+        now, (metadata, hook) = time.time(), self._metadata(fields)
         return Batch(
             id=new_id("batch_"),
             tenant=tenant,
@@ -144,16 +148,16 @@ class BatchApi:
             endpoint=endpoint,
             completion_window=window,
             created_at=now,
-            metadata=self._metadata(fields),
+            metadata=metadata,
+            webhook=hook,
             input_file_id=file_id,
             expires_at=now + self._settings.batch_expiry_seconds,
         )
 
-    def _metadata(self, fields: dict[str, Any]) -> dict[str, str]:
-        """The batch's metadata; a ``completion_webhook`` there is called when the batch is final."""
+    def _metadata(self, fields: dict[str, Any]) -> tuple[dict[str, str], Webhook | None]:
+        """The batch's metadata, and the webhook it names (called when the batch is final)."""
         metadata = check_metadata(fields.get("metadata"))
-        self._intake.check_webhook(metadata)
-        return metadata
+        return metadata, self._intake.webhook(metadata)
 
     async def _store(self, batch: Batch, body: Path | None, key: IdempotencyKey | None) -> Batch:
         """Stage the batch's items (from the spooled body, or its input file), then commit."""
@@ -164,11 +168,11 @@ class BatchApi:
         try:
             await self._intake.admit(batch.tenant, count)
         except BaseException:
-            await self._batches.discard(batch.id)
+            await self._batches.discard_batch(batch.id)
             raise
-        stored = await self._batches.commit(batch, count, key)
+        stored = await self._batches.commit_batch(batch, count, key)
         for job in woken:
-            self._dispatcher.wake(job)
+            self._runtime.wake(job)
         return stored
 
     async def list(self, request: Request) -> Response:
@@ -226,7 +230,7 @@ class BatchApi:
                 f"Batch '{batch.id}' has no request with custom_id {custom_id!r}.",
                 param="custom_id",
             )
-        return json_response(render_item(job, self._strict))
+        return json_response(self._surfaces.render(job))
 
     async def cancel(self, request: Request) -> Response:
         batch = await self._own(request)
@@ -264,13 +268,6 @@ def batch_renderer(batches: BatchStore) -> Render:
         return orjson.dumps(batch_wire.reference_status(batch))
 
     return render
-
-
-def render_item(job: Job, strict_incomplete: bool) -> dict[str, Any]:
-    """A batch item as its surface's GET would show it."""
-    if job.surface is Surface.CHAT:
-        return chat.render(job)
-    return responses.render(job, strict_incomplete=strict_incomplete)
 
 
 def _read(path: Path, reader: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:

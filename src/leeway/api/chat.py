@@ -17,8 +17,9 @@ from leeway.api.chat_tools import (
     output_format,
     tools,
 )
+from leeway.api.create import Mode
 from leeway.api.intake import Draft
-from leeway.api.sse import frame
+from leeway.api.sse import Encoder, frame
 from leeway.api.wire import (
     Metadata,
     PositiveInt,
@@ -30,6 +31,7 @@ from leeway.api.wire import (
 )
 from leeway.errors import EngineFailed, InvalidRequest
 from leeway.jobs import Finish, Job, Message, Surface
+from leeway.store import Jobs
 
 # Known parameters not built yet, each with the value that means "not used" (accepted).
 _NOT_YET: dict[str, Any] = {
@@ -201,7 +203,6 @@ class ChatStream:
 
     def __init__(self, job: Job, include_usage: bool) -> None:
         self._job, self._include_usage = job, include_usage
-        self._before = structure.TextBeforeCalls() if structure.calling(job) else None
         self._sent = 0  # characters of text streamed
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -223,8 +224,6 @@ class ChatStream:
         return [self._chunk({"role": "assistant", "content": "", "refusal": None})]
 
     def delta(self, text: str) -> list[bytes]:
-        if self._before is not None:
-            text = self._before.feed(text)
         self._sent += len(text)
         return [self._chunk({"content": text})] if text else []
 
@@ -243,13 +242,11 @@ class ChatStream:
                     }
                 )
             ]
-        frames = []
-        if self._before is not None:  # text held back as a possible call, then the calls
-            got = structure.reply(job)
-            if len(got.text) > self._sent:
-                frames.append(self._chunk({"content": got.text[self._sent :]}))
-            for i, call in enumerate(got.calls):
-                frames.append(self._chunk({"tool_calls": [{"index": i, **call_out(call)}]}))
+        frames, got = [], structure.reply(job)
+        if len(got.text) > self._sent:  # text not streamed (a replay of a reply cut short)
+            frames.append(self._chunk({"content": got.text[self._sent :]}))
+        for i, call in enumerate(got.calls):
+            frames.append(self._chunk({"tool_calls": [{"index": i, **call_out(call)}]}))
         frames.append(self._chunk({}, _finish_reason(job)))
         if self._include_usage:
             frames.append(
@@ -265,3 +262,24 @@ class ChatStream:
                 )
             )
         return [*frames, frame(b"[DONE]")]
+
+
+class Chat:
+    """The surface, for the one create flow."""
+
+    def draft(self, body: CreateChatCompletion) -> Draft:
+        return draft(body)
+
+    def mode(self, body: CreateChatCompletion) -> Mode:
+        return Mode.STREAM if body.stream else Mode.BLOCK
+
+    async def prepare(
+        self, body: CreateChatCompletion, draft: Draft, tenant: str, store: Jobs
+    ) -> Draft:
+        return draft
+
+    def render(self, job: Job) -> dict[str, Any]:
+        return render(job)
+
+    def encoder(self, job: Job, body: CreateChatCompletion) -> Encoder:
+        return ChatStream(job, bool(body.stream_options and body.stream_options.include_usage))

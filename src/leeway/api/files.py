@@ -18,8 +18,8 @@ from starlette.routing import Route
 
 from leeway.api import idempotency
 from leeway.api.auth import Authenticator
+from leeway.api.create import json_response
 from leeway.api.idempotency import REPLAYED
-from leeway.api.routes import json_response
 from leeway.batches import StoredFile
 from leeway.errors import InvalidRequest, NotFound, PayloadTooLarge
 from leeway.jobs import new_id

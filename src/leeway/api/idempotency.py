@@ -3,7 +3,7 @@
 A key is scoped to the tenant. The fingerprint is the SHA-256 of the route path and the raw body
 bytes, so the same key sent to two endpoints, or with a different body, is a mismatch. The store
 keeps the key in the same transaction as the job it creates; a request whose key is already held
-replays that job (``Replayed``) instead of creating another.
+is answered with that job (``Intake.held``, ``Taken.replayed``) instead of creating another.
 """
 
 from __future__ import annotations
@@ -13,20 +13,11 @@ import hashlib
 from starlette.requests import Request
 
 from leeway.errors import InvalidRequest
-from leeway.jobs import Job
 from leeway.store import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 REPLAYED = {"Idempotent-Replayed": "true"}
 MAX_LENGTH = 255
-
-
-class Replayed(Exception):  # not an error: the key already made this job
-    """Raised by intake when the request's key already holds a job; the route renders that job."""
-
-    def __init__(self, job: Job) -> None:
-        super().__init__(f"replaying {job.id}")
-        self.job = job
 
 
 def header(request: Request) -> str | None:

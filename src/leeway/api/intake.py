@@ -1,24 +1,23 @@
-"""Turning a validated request into a stored job, the same way for every surface."""
+"""Turning a validated request into a stored job, the same way for every surface and for batch items:
+``prepare`` checks a draft against its model and makes the job (nothing stored), ``accept`` stores
+it durably and wakes the dispatchers. An idempotency key that already made a job is not an error:
+``held`` finds that job, and ``accept`` says when a concurrent request with the same key won."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from leeway import windows
-from leeway.api.idempotency import Replayed
 from leeway.api.limits import Limiter
-from leeway.api.relay import Relay
-from leeway.api.webhook_metadata import check_metadata
-from leeway.engines import Engine
+from leeway.api.webhook_metadata import webhook
 from leeway.errors import ContextLengthExceeded, ModelNotFound, UnsupportedParameter
-from leeway.events import JobEvents, Update
-from leeway.jobs import Job, Message, Sampling, Surface, new_id
-from leeway.scheduler.dispatcher import Dispatcher
+from leeway.jobs import Job, Message, Sampling, Surface, Webhook, new_id
+from leeway.runtime import Runtime
 from leeway.settings import Settings
-from leeway.store import IdempotencyKey, Store
+from leeway.store import IdempotencyKey, Jobs
 from leeway.structured import OutputFormat, Tools
 from leeway.webhooks.guard import Guard
 
@@ -40,6 +39,7 @@ class Draft:
     stop: tuple[str, ...] = ()
     metadata: Mapping[str, str] = field(default_factory=dict)
     echo: Mapping[str, Any] = field(default_factory=dict)
+    instructions: str | None = None  # the system message given apart (Responses' instructions)
     input_param: str = "input"  # the wire field holding the prompt, for error messages
     output_format: OutputFormat | None = None
     tools: Tools | None = None
@@ -57,87 +57,45 @@ class BatchItem:
     arrived: float
 
 
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """A job the service has: the one a request made, or (``replayed``) the one its idempotency
+    key had made already."""
+
+    job: Job
+    replayed: bool = False
+
+
 class Intake:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
-        engines: Mapping[str, Engine],
-        dispatcher: Dispatcher,
-        events: JobEvents,
+        store: Jobs,
+        runtime: Runtime,
         clock: Callable[[], float] = time.time,
-        relay: Relay | None = None,
     ) -> None:
-        self._settings, self._store, self._engines = settings, store, engines
-        self.relay = relay or Relay(store, events)  # never started: relays nothing
-        self._dispatcher, self._events, self._clock = dispatcher, events, clock
+        self._settings, self._store, self._runtime, self._clock = settings, store, runtime, clock
         self._limiter = Limiter(settings, store)
         self._guard = Guard(settings.webhooks.allow)
 
-    async def submit(
-        self, tenant: str, draft: Draft, idempotency: IdempotencyKey | None = None
-    ) -> Job:
-        """Validate against the model, store durably, and wake the dispatcher. Raises ``Replayed``
-        with the job an idempotency key already made (checked before anything else)."""
-        await self.replay_if_held(tenant, idempotency)
-        job = self.prepare(tenant, draft)
-        await self._accept(job, idempotency)
-        return job
+    async def held(self, tenant: str, idempotency: IdempotencyKey | None) -> Job | None:
+        """The job the tenant's key made already, in its current state (a retry is answered with
+        it before its request is validated again: the same body was valid when first accepted)."""
+        return None if idempotency is None else await self._store.held(tenant, idempotency)
 
-    async def follow(
-        self,
-        tenant: str,
-        draft: Draft,
-        idempotency: IdempotencyKey | None = None,
-        *,
-        pieces: bool = True,
-    ) -> tuple[Job, AsyncIterator[Update]]:
-        """Submit, already subscribed to the job's progress: text deltas (unless not ``pieces``:
-        then they may be left out), then the final job. The job may run in any process."""
-        await self.replay_if_held(tenant, idempotency)
-        job = self.prepare(tenant, draft)
-        sub = self._events.subscribe(job.id)
-        try:
-            await self._accept(job, idempotency)
-        except BaseException:
-            sub.close()
-            raise
-        self.relay.follow(job, 0 if pieces else None)
-        return job, sub.updates(lambda: self.final(job), start=0)
+    async def accept(self, job: Job, idempotency: IdempotencyKey | None = None) -> Taken:
+        """Store ``job`` durably and wake the dispatchers; if a concurrent request with the same
+        key won, the job it made instead."""
+        await self._limiter.admit(job.tenant)  # a replay never gets here: it costs no budget
+        stored = await self._store.create(job, idempotency)
+        if stored.id != job.id:
+            return Taken(stored, replayed=True)
+        self._runtime.wake(job)
+        return Taken(job)
 
-    async def run(
-        self, tenant: str, draft: Draft, idempotency: IdempotencyKey | None = None
-    ) -> Job:
-        """Submit and wait for the final job (a blocking request)."""
-        _, updates = await self.follow(tenant, draft, idempotency, pieces=False)
-        async for update in updates:
-            if isinstance(update, Job):
-                return update
-        raise AssertionError("updates end with the final job")
-
-    async def settled(self, job: Job) -> Job:
-        """The job once it is final: now if it is already, else when it becomes final."""
-        sub = self._events.subscribe(job.id)
-        try:
-            if (final := await self.final(job)) is not None:
-                return final
-            self.relay.follow(job, None)
-            async for update in sub.updates(lambda: self.final(job)):
-                if isinstance(update, Job):
-                    return update
-            raise AssertionError("updates end with the final job")
-        finally:
-            sub.close()
-
-    async def replay_if_held(self, tenant: str, idempotency: IdempotencyKey | None) -> None:
-        """Raise ``Replayed`` if the key already made a job: a retry replays it before the request
-        is validated again (the same body was valid when it was first accepted)."""
-        if idempotency is not None and (held := await self._store.held(tenant, idempotency)):
-            raise Replayed(held)
-
-    def check_webhook(self, metadata: Mapping[str, str]) -> None:
-        """400 naming the field if ``metadata`` names a webhook that is visibly unusable."""
-        check_metadata(metadata, self._guard)
+    def webhook(self, metadata: Mapping[str, str]) -> Webhook | None:
+        """The webhook ``metadata`` names (400 naming the field if it is visibly unusable)."""
+        return webhook(metadata, self._guard)
 
     async def admit(self, tenant: str, jobs: int) -> None:
         """Raise ``RateLimited`` if a batch of ``jobs`` is over the tenant's limits."""
@@ -147,8 +105,10 @@ class Intake:
         """The job ``draft`` becomes, checked against its model (nothing is stored). A batch
         ``item`` runs in the background, in the window it names, from the batch's arrival."""
         model = self._settings.model(draft.model)
-        engine = self._engines.get(model.id) if model is not None else None
-        if model is None or engine is None:
+        counted = None
+        if model is not None:
+            counted = self._runtime.count_tokens(model.id, draft.messages, draft.tools)
+        if model is None or counted is None:
             raise ModelNotFound(
                 f"The model '{draft.model}' does not exist. GET /v1/models lists "
                 "the models this server serves.",
@@ -160,17 +120,16 @@ class Intake:
                 "or choose a model that reasons.",
                 param=draft.reasoning_param,
             )
-        check_metadata(draft.metadata, self._guard)
+        hook = webhook(draft.metadata, self._guard)
         requested = draft.requested_window if item is None else item.window
         background = draft.background or item is not None
         window = windows.resolve(requested, model.windows, background=background)
-        prompt_tokens = engine.count_tokens(draft.messages, draft.tools)
-        room = engine.context - prompt_tokens
+        room = counted.context - counted.tokens
         if room < 1:
             raise ContextLengthExceeded(
-                f"The input is {prompt_tokens} tokens once formatted for this model; its context "
-                f"holds {engine.context} tokens, so the input may be at most {engine.context - 1} "
-                "tokens (and leaves that much less room for output).",
+                f"The input is {counted.tokens} tokens once formatted for this model; its context "
+                f"holds {counted.context} tokens, so the input may be at most "
+                f"{counted.context - 1} tokens (and leaves that much less room for output).",
                 param=draft.input_param,
             )
         now = self._clock() if item is None else item.arrived
@@ -191,24 +150,15 @@ class Intake:
             requested_window=requested,
             created_at=now,
             deadline=windows.deadline(window, now, self._settings.window_targets),
-            prompt_tokens=prompt_tokens,
+            prompt_tokens=counted.tokens,
             metadata=draft.metadata,
-            echo=draft.echo if item is None else {**draft.echo, "background": True},
+            echo=draft.echo,
+            background=background,
+            instructions=draft.instructions,
+            webhook=hook,
             batch_id=None if item is None else item.batch_id,
             custom_id=None if item is None else item.custom_id,
             output_format=draft.output_format,
             tools=draft.tools,
             reasoning=draft.reasoning,
         )
-
-    async def _accept(self, job: Job, idempotency: IdempotencyKey | None) -> None:
-        await self._limiter.admit(job.tenant)  # a replay never gets here: it costs no budget
-        stored = await self._store.create(job, idempotency)
-        if stored.id != job.id:  # a concurrent request with the same key won: replay its job
-            raise Replayed(stored)
-        self._dispatcher.wake(job)
-
-    async def final(self, job: Job) -> Job | None:
-        """The job as stored, if it is final now."""
-        current = await self._store.get(job.tenant, job.id)
-        return current if current is not None and current.status.is_final else None

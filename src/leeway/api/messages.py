@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from leeway.api import structure
+from leeway.api.create import Mode
 from leeway.api.errors import anthropic_envelope
 from leeway.api.intake import Draft
 from leeway.api.messages_tools import (
@@ -23,10 +24,11 @@ from leeway.api.messages_tools import (
     tools,
     turn,
 )
-from leeway.api.sse import frame
+from leeway.api.sse import Encoder, frame
 from leeway.api.wire import Metadata, PositiveInt, Request, TopP, Wire, reject_unsupported
 from leeway.errors import EngineFailed
 from leeway.jobs import Finish, Job, Message, Surface
+from leeway.store import Jobs
 
 _NOT_YET: dict[str, Any] = {
     "top_k": None,
@@ -134,8 +136,7 @@ class MessageStream:
 
     def __init__(self, job: Job) -> None:
         self._job = job
-        self._before = structure.TextBeforeCalls() if structure.calling(job) else None
-        self._opened = self._before is None
+        self._opened = not structure.calling(job)
         self._sent = 0  # characters of text streamed
 
     def start(self) -> list[bytes]:
@@ -162,8 +163,6 @@ class MessageStream:
         return [frame(start, "content_block_start")]
 
     def delta(self, text: str) -> list[bytes]:
-        if self._before is not None:
-            text = self._before.feed(text)
         if not text:
             return []
         self._sent += len(text)
@@ -217,3 +216,22 @@ def _delta(index: int, delta: dict[str, Any]) -> bytes:
 
 def _stop(index: int) -> bytes:
     return frame({"type": "content_block_stop", "index": index}, "content_block_stop")
+
+
+class Messages:
+    """The surface, for the one create flow (errors in Anthropic's shape: ``api.errors``)."""
+
+    def draft(self, body: CreateMessage) -> Draft:
+        return draft(body)
+
+    def mode(self, body: CreateMessage) -> Mode:
+        return Mode.STREAM if body.stream else Mode.BLOCK
+
+    async def prepare(self, body: CreateMessage, draft: Draft, tenant: str, store: Jobs) -> Draft:
+        return draft
+
+    def render(self, job: Job) -> dict[str, Any]:
+        return render(job)
+
+    def encoder(self, job: Job, body: CreateMessage) -> Encoder:
+        return MessageStream(job)

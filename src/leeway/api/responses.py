@@ -1,11 +1,23 @@
-"""The OpenAI Responses surface: ``POST /v1/responses`` and ``GET /v1/responses/{id}``."""
+"""The OpenAI Responses surface: ``POST /v1/responses`` (its wire model, draft and rendering, for the
+one create flow), and its own routes: ``GET``, ``cancel`` and ``DELETE`` of a response, and
+``previous_response_id`` (a conversation continued from a stored response)."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from typing import Any, Literal
 
+import orjson
+from starlette.requests import Request as HttpRequest
+from starlette.responses import Response
+from starlette.routing import Route
+
 from leeway.api import structure
+from leeway.api.auth import Authenticator
+from leeway.api.create import Mode, json_response
 from leeway.api.intake import Draft
+from leeway.api.responses_stream import ResponseStream
 from leeway.api.responses_tools import (
     AnyTool,
     CallItem,
@@ -13,12 +25,11 @@ from leeway.api.responses_tools import (
     Reasoning,
     TextConfig,
     history_item,
-    message_item,
     output_format,
     output_items,
     tools,
 )
-from leeway.api.sse import frame
+from leeway.api.sse import Encoder, stream
 from leeway.api.wire import (
     Metadata,
     PositiveInt,
@@ -28,8 +39,10 @@ from leeway.api.wire import (
     Wire,
     reject_unsupported,
 )
-from leeway.errors import InvalidRequest
+from leeway.errors import InvalidRequest, NotFound
 from leeway.jobs import Finish, Job, Message, Status, Surface
+from leeway.runtime import Runtime
+from leeway.store import Jobs
 
 # Parameters of OpenAI's Responses API that Leeway does not implement yet: rejected by name, never
 # silently ignored. Each maps to the value that means "not used", which is accepted.
@@ -108,13 +121,12 @@ def draft(body: CreateResponse) -> Draft:
         background=background,
         requested_window=metadata.get("completion_window"),
         metadata=metadata,
+        instructions=body.instructions,
         echo={
-            "instructions": body.instructions,
             "max_output_tokens": body.max_output_tokens,
             "temperature": temperature,
             "top_p": top_p,
             "user": body.user,
-            "background": background,
             **_echo_structure(body),
         },
         output_format=output_format(body.text),
@@ -171,11 +183,11 @@ def render(job: Job, *, strict_incomplete: bool) -> dict[str, Any]:
         "object": "response",
         "created_at": int(job.created_at),
         "status": status.value,
-        "background": echo.get("background", False),
+        "background": job.background,
         "completed_at": int(job.completed_at) if job.completed_at else None,
         "error": {"code": job.error.code, "message": job.error.message} if job.error else None,
         "incomplete_details": {"reason": "max_output_tokens"} if capped else None,
-        "instructions": echo.get("instructions"),
+        "instructions": job.instructions,
         "max_output_tokens": echo.get("max_output_tokens"),
         "metadata": dict(job.metadata),
         "model": job.model,
@@ -207,108 +219,123 @@ def _usage(job: Job) -> dict[str, Any] | None:
     }
 
 
-class ResponseStream:
-    """Responses events: created, in_progress, the message item's text deltas, then the outcome.
-    A job that may call tools opens its message only once text that is not a call arrives, and
-    its calls follow as function_call / custom_tool_call items when it ends."""
+class Responses:
+    """The surface, its rendering options fixed: a response cut short by its output cap reports
+    ``completed`` as the reference service does, or OpenAI's ``incomplete`` (``strict``)."""
 
-    def __init__(self, job: Job, *, strict_incomplete: bool, after: int = -1) -> None:
-        """``after``: events up to this sequence number were seen already and are skipped."""
-        self._job, self._strict, self._seq, self._after = job, strict_incomplete, 0, after
-        self._item = "msg_" + job.id.removeprefix("resp_")
-        self._before = structure.TextBeforeCalls() if structure.calling(job) else None
-        self._opened = self._before is None
-        self._sent: list[str] = []
+    def __init__(self, *, strict_incomplete: bool) -> None:
+        self._strict = strict_incomplete
 
-    def _event(self, kind: str, **fields: Any) -> bytes:
-        seq = self._seq
-        self._seq += 1
-        if seq <= self._after:
-            return b""
-        return frame({"type": kind, "sequence_number": seq, **fields}, kind)
+    def draft(self, body: CreateResponse) -> Draft:
+        return draft(body)
 
-    def _where(self) -> dict[str, Any]:
-        return {"item_id": self._item, "output_index": 0, "content_index": 0}
+    def mode(self, body: CreateResponse) -> Mode:
+        if body.stream:
+            return Mode.STREAM
+        return Mode.BACKGROUND if body.background else Mode.BLOCK
 
-    def start(self) -> list[bytes]:
-        created = render(self._job, strict_incomplete=self._strict)
-        return [
-            self._event("response.created", response=created),
-            self._event("response.in_progress", response={**created, "status": "in_progress"}),
-            *(self._open() if self._opened else []),
-        ]
-
-    def _open(self) -> list[bytes]:
-        self._opened = True
-        return [
-            self._event(
-                "response.output_item.added",
-                output_index=0,
-                item=message_item(self._job, None, "in_progress"),
-            ),
-            self._event(
-                "response.content_part.added",
-                **self._where(),
-                part={"type": "output_text", "text": "", "annotations": []},
-            ),
-        ]
-
-    def delta(self, text: str) -> list[bytes]:
-        if self._before is not None:
-            text = self._before.feed(text)
-        if not text:
-            return []
-        opening = [] if self._opened else self._open()
-        self._sent.append(text)
-        return [
-            *opening,
-            self._event("response.output_text.delta", **self._where(), delta=text, logprobs=[]),
-        ]
-
-    def end(self, job: Job) -> list[bytes]:
-        final = render(job, strict_incomplete=self._strict)
-        if job.output is None:
-            return [self._event("response.failed", response=final)]
-        items = final["output"]
-        events = []
-        if items and items[0]["type"] == "message":
-            events += self._close_message(items[0])
-        for index, item in enumerate(items):
-            if item["type"] != "message":
-                events += self._call(index, item)
-        outcome = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
-        return [*events, self._event(outcome, response=final)]
-
-    def _close_message(self, item: dict[str, Any]) -> list[bytes]:
-        part = item["content"][0]
-        events = [] if self._opened else self._open()
-        sent = "".join(self._sent)
-        if len(part["text"]) > len(sent):  # held back as a possible call, and it was not one
-            rest = part["text"][len(sent) :]
-            events.append(
-                self._event("response.output_text.delta", **self._where(), delta=rest, logprobs=[])
+    async def prepare(self, body: CreateResponse, draft: Draft, tenant: str, store: Jobs) -> Draft:
+        """With ``previous_response_id``: the stored conversation so far, then this request's
+        input. As in OpenAI's API, the previous request's instructions are not carried over."""
+        if body.previous_response_id is None:
+            return draft
+        prev = await store.get(tenant, body.previous_response_id)
+        if prev is None or prev.surface is not Surface.RESPONSES:
+            raise NotFound(
+                f"Previous response with id '{body.previous_response_id}' not found.",
+                param="previous_response_id",
             )
+        if prev.output is None:
+            raise InvalidRequest(
+                f"Previous response '{prev.id}' has no output yet (status "
+                f"{prev.status.value}); continue once it has completed.",
+                param="previous_response_id",
+            )
+        history = prev.messages[1:] if prev.instructions is not None else prev.messages
+        turn = (*history, structure.assistant_turn(prev))
+        given = draft.messages[:1] if draft.instructions is not None else ()
+        return replace(draft, messages=(*given, *turn, *draft.messages[len(given) :]))
+
+    def render(self, job: Job) -> dict[str, Any]:
+        return render(job, strict_incomplete=self._strict)
+
+    def encoder(self, job: Job, body: CreateResponse | None = None, after: int = -1) -> Encoder:
+        return ResponseStream(job, self.render, after)
+
+
+class ResponseRoutes:
+    """``GET``, ``POST …/cancel`` and ``DELETE`` of ``/v1/responses/{id}``."""
+
+    def __init__(
+        self, surface: Responses, auth: Authenticator, store: Jobs, runtime: Runtime
+    ) -> None:
+        self._surface, self._auth, self._store, self._runtime = surface, auth, store, runtime
+
+    def routes(self) -> list[Route]:
         return [
-            *events,
-            self._event(
-                "response.output_text.done", **self._where(), text=part["text"], logprobs=[]
-            ),
-            self._event("response.content_part.done", **self._where(), part=part),
-            self._event("response.output_item.done", output_index=0, item=item),
+            Route("/v1/responses/{id}", self.get, methods=["GET"]),
+            Route("/v1/responses/{id}", self.delete, methods=["DELETE"]),
+            Route("/v1/responses/{id}/cancel", self.cancel, methods=["POST"]),
         ]
 
-    def _call(self, index: int, item: dict[str, Any]) -> list[bytes]:
-        where = {"item_id": item["id"], "output_index": index}
-        custom = item["type"] == "custom_tool_call"
-        value = item["input"] if custom else item["arguments"]
-        kind = "response.custom_tool_call_input" if custom else "response.function_call_arguments"
-        started = (
-            {**item, "input": ""} if custom else {**item, "arguments": "", "status": "in_progress"}
-        )
-        done = {"input": value} if custom else {"arguments": value}
-        return [
-            self._event("response.output_item.added", output_index=index, item=started),
-            self._event(f"{kind}.delta", **where, delta=value),
-            self._event(f"{kind}.done", **where, **done),
-            self._event("response.output_item.done", output_index=index, item=item),
-        ]
+    async def get(self, request: HttpRequest) -> Response:
+        """The response in its current state; ``?stream=true&starting_after=N`` streams a
+        background response from its event N + 1 on (its text from the first piece, then live)."""
+        job = await self._own(request)
+        if request.query_params.get("stream", "false").lower() not in ("true", "1"):
+            return Response(orjson.dumps(self._surface.render(job)), media_type="application/json")
+        if not job.background:
+            raise InvalidRequest(
+                "Only responses created with background: true can be streamed "
+                "with GET; this one was returned whole when it was created.",
+                param="stream",
+            )
+        raw = request.query_params.get("starting_after", "-1")
+        try:
+            after = int(raw)
+        except ValueError:
+            raise InvalidRequest(
+                f"starting_after must be an event sequence number (an integer), not {raw!r}.",
+                param="starting_after",
+            ) from None
+        return stream(self._surface.encoder(job, after=after), self._runtime.follow(job, 0))
+
+    async def cancel(self, request: HttpRequest) -> Response:
+        job = await self._own(request)
+        if not job.background:
+            raise InvalidRequest(
+                "Only responses created with background: true can be cancelled.", param="id"
+            )
+        return json_response(self._surface.render(await self._stop(job)))
+
+    async def delete(self, request: HttpRequest) -> Response:
+        """Deleting a response that is still queued or running cancels it first."""
+        job = await self._own(request)
+        if job.batch_id is not None:
+            raise InvalidRequest(
+                f"Response '{job.id}' is an item of batch '{job.batch_id}' and is kept with it; "
+                "cancel it instead (POST /v1/responses/{id}/cancel), or cancel the batch.",
+                param="id",
+            )
+        if not job.status.is_final:
+            await self._stop(job)
+        if not await self._store.delete(job.tenant, job.id):
+            raise NotFound(f"No response with id '{job.id}' found.", param="id")
+        return json_response({"id": job.id, "object": "response", "deleted": True})
+
+    async def _stop(self, job: Job) -> Job:
+        """Cancel in the store, stop generating, and end the job's streams."""
+        cancelled = await self._store.cancel(job.tenant, job.id, time.time())
+        if cancelled is None:
+            raise NotFound(f"No response with id '{job.id}' found.", param="id")
+        self._runtime.cancel(cancelled)
+        return cancelled
+
+    async def _own(self, request: HttpRequest) -> Job:
+        """This tenant's response (a job created on another surface is not a response)."""
+        tenant = await self._auth.tenant(request)
+        job_id = request.path_params["id"]
+        job = await self._store.get(tenant, job_id)
+        if job is None or job.surface is not Surface.RESPONSES:
+            raise NotFound(f"No response with id '{job_id}' found.", param="id")
+        return job

@@ -8,8 +8,8 @@ from typing import Any, Protocol
 import orjson
 from starlette.responses import StreamingResponse
 
-from leeway.events import Update
 from leeway.jobs import Job
+from leeway.pieces import Update
 
 
 def frame(data: Any, event: str | None = None) -> bytes:

@@ -1,17 +1,16 @@
 """What every surface shares for structured generation: schemas and tools checked (a 400 names the
-field, down to the part of a schema at fault), a finished job's reply split into text and calls, and
-the text of a stream held back where a call may be starting."""
+field, down to the part of a schema at fault), and a finished job's reply: its text and calls."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from leeway import grammar
-from leeway.engines.stops import StopMatcher
 from leeway.errors import InvalidRequest
-from leeway.grammar.calls import OPEN, Reply, read
+from leeway.grammar.calls import Reply
 from leeway.jobs import Job, Message
 from leeway.structured import OutputFormat, Tool, ToolChoice, ToolKind, Tools
 
@@ -92,34 +91,24 @@ def reasoning(effort: str | None, **more: Any) -> dict[str, Any] | None:
 
 
 def reply(job: Job, prefix: str = "call_") -> Reply:
-    """A finished job's reply: its text, and the calls it made (ids derived from the job id)."""
+    """A finished job's reply: its text, and the calls it made. ``prefix``: how the surface names
+    call ids (a call id the engine made, ``call_…``, is shown with it; an upstream's as it is)."""
     assert job.output is not None
-    return read(job.output.text, job.tools, job.id, prefix)
+    calls = job.output.calls
+    if prefix != "call_":
+        calls = tuple(replace(c, id=prefix + c.id.removeprefix("call_")) for c in calls)
+    return Reply(job.output.text, calls)
 
 
 def assistant_turn(job: Job) -> Message:
     """A finished job's reply as the assistant message of a conversation that goes on."""
-    got = reply(job)
-    return Message("assistant", got.text, got.calls)
+    assert job.output is not None
+    return Message("assistant", job.output.text, job.output.calls)
 
 
 def calling(job: Job) -> bool:
-    """The job may reply with calls (its text is held back where one may start)."""
+    """The job may reply with calls."""
     return job.tools is not None and bool(job.tools.allowed())
-
-
-class TextBeforeCalls:
-    """A stream's text up to the first call: what may be the start of ``<tool_call>`` is held
-    back until it is not, and nothing after a call starts is text."""
-
-    def __init__(self) -> None:
-        self._matcher = StopMatcher((OPEN,))
-
-    def feed(self, text: str) -> str:
-        return "" if self._matcher.matched is not None else self._matcher.feed(text)
-
-    def flush(self) -> str:
-        return "" if self._matcher.matched is not None else self._matcher.flush()
 
 
 def _checked(check: Any, schema: Any, param: str) -> None:

@@ -11,14 +11,15 @@ import re
 from collections.abc import Mapping
 
 from leeway.errors import InvalidRequest
+from leeway.jobs import Webhook
 from leeway.webhooks.guard import Guard
 
 URL_FIELD, TOKEN_FIELD = "completion_webhook", "webhook_token"
 _TOKEN = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: nothing that could end a header
 
 
-def check_metadata(metadata: Mapping[str, str], guard: Guard) -> None:
-    """400 naming the field if the webhook metadata is visibly unusable."""
+def webhook(metadata: Mapping[str, str], guard: Guard) -> Webhook | None:
+    """The webhook the metadata names, if any; 400 naming the field if it is visibly unusable."""
     url = metadata.get(URL_FIELD)
     if url is not None and (problem := guard.url_problem(url)) is not None:
         param = f"metadata.{URL_FIELD}"
@@ -30,3 +31,4 @@ def check_metadata(metadata: Mapping[str, str], guard: Guard) -> None:
             "visible ASCII characters without spaces.",
             param=param,
         )
+    return None if url is None else Webhook(url, token)

@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from leeway.api import chat, messages, responses
 from leeway.api.auth import Authenticator
 from leeway.api.errors import anthropic_envelope, envelope
+from leeway.api.surfaces import Surfaces
 from leeway.errors import InvalidRequest, LeewayError
 from leeway.jobs import Job, Surface
 from leeway.store import Jobs
@@ -23,25 +23,21 @@ from leeway.webhooks.sender import Render
 _MAX_LIMIT = 100
 
 
-def body(job: Job, *, strict_incomplete: bool) -> bytes:
+def body(job: Job, surfaces: Surfaces) -> bytes:
     """What a completion webhook for ``job`` sends: for a response, exactly what
     ``GET /v1/responses/{id}`` returns; for a chat completion or a message, the object its create
     request returns, or for a failed one its error (in that surface's envelope) with the job's id."""
-    if job.surface is Surface.RESPONSES:
-        return orjson.dumps(responses.render(job, strict_incomplete=strict_incomplete))
     try:
-        if job.surface is Surface.CHAT:
-            return orjson.dumps(chat.render(job))
-        return orjson.dumps(messages.render(job))
+        return orjson.dumps(surfaces.render(job))
     except LeewayError as e:
         shaped = anthropic_envelope(e) if job.surface is Surface.MESSAGES else envelope(e)
         return orjson.dumps({"id": job.id, **shaped})
 
 
-def job_renderer(store: Jobs, *, strict_incomplete: bool) -> Render:
+def job_renderer(store: Jobs, surfaces: Surfaces) -> Render:
     async def render(tenant: str, job_id: str) -> bytes | None:
         job = await store.get(tenant, job_id)
-        return None if job is None else body(job, strict_incomplete=strict_incomplete)
+        return None if job is None else body(job, surfaces)
 
     return render
 

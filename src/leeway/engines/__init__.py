@@ -21,18 +21,24 @@ from typing import Protocol
 
 from leeway.errors import EngineFailed, EngineRejected, EngineUnavailable
 from leeway.jobs import Finish, Job, Message, Usage
-from leeway.structured import Tools
+from leeway.structured import ToolCall, Tools
 
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """New text; the last chunk of a generation also carries why it stopped and the exact usage."""
+    """New text to show (a piece of the job's log); the last chunk of a generation also carries
+    why it stopped, the exact usage and the tools the reply called (read by the engine from its
+    own encoding, ids kept where the engine has them)."""
 
     text: str
     tokens: int = 0  # output tokens generated so far (earlier runs of the job included)
     finish: Finish | None = None
     usage: Usage | None = None
     stop_sequence: str | None = None
+    calls: tuple[ToolCall, ...] = ()
+    # text generated so far but not shown: held back where a stop sequence or a call may start
+    # (a run that yields keeps it, so the next one continues after it)
+    tail: str = ""
 
 
 __all__ = ["Chunk", "Engine", "EngineFailed", "EngineRejected", "EngineUnavailable"]
@@ -52,7 +58,8 @@ class Engine(Protocol):
 
     def generate(self, job: Job) -> AsyncGenerator[Chunk, None]:
         """Run one job; the last chunk has ``finish`` and ``usage`` set. A job with
-        ``partial_tokens`` continues after its ``partial_text`` (re-prefilled, not re-generated).
+        ``partial_tokens`` continues after its ``partial_text`` (re-prefilled, not re-generated;
+        its pieces were shown already, the rest of it is a tail held back).
         A job with an output format or tools replies as they require (how is the engine's
         business: a grammar, a guided-decoding parameter, a script)."""
 

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Sequence
 
 from leeway.engines import Chunk
-from leeway.engines.stops import StopMatcher
+from leeway.engines.reply import ReplyFilter
 from leeway.grammar.calls import NO_PARAMETERS, encode
 from leeway.grammar.instance import minimal
 from leeway.grammar.schema import compact
@@ -54,20 +54,21 @@ class FakeEngine:
             pieces = [f"fake{i} " if i else "fake " for i in range(self._tokens)]
         else:
             pieces = [structured[i : i + _PIECE] for i in range(0, len(structured), _PIECE)]
-        stops = StopMatcher(job.sampling.stop)
+        reply = ReplyFilter(job)
         n = min(len(pieces), job.sampling.max_output_tokens)
         for i in range(job.partial_tokens, n):
             if self._delay:
                 await asyncio.sleep(self._delay)
-            text = stops.feed(pieces[i])
-            if stops.matched is not None:
+            text = reply.feed(pieces[i])
+            if reply.stop_sequence is not None:
                 usage = Usage(job.prompt_tokens, i + 1)
-                yield Chunk(text, i + 1, Finish.STOP, usage, stops.matched)
+                yield Chunk(text, i + 1, Finish.STOP, usage, reply.stop_sequence, reply.calls())
                 return
             if text:
-                yield Chunk(text, i + 1)
+                yield Chunk(text, i + 1, tail=reply.tail)
         finish = Finish.LENGTH if n < len(pieces) else Finish.STOP
-        yield Chunk(stops.flush(), n, finish, Usage(job.prompt_tokens, n))
+        usage = Usage(job.prompt_tokens, n)
+        yield Chunk(reply.flush(), n, finish, usage, calls=reply.calls())
 
     def ready(self) -> bool:
         return True

@@ -29,7 +29,7 @@ from leeway.catalog import ModelConfig
 from leeway.engines import Chunk, local_id
 from leeway.engines.constrained import Grammars
 from leeway.engines.llama_model import Batch, LlamaModel, Sampler, default_model_path
-from leeway.engines.stops import StopMatcher
+from leeway.engines.reply import ReplyFilter
 from leeway.errors import EngineFailed
 from leeway.jobs import Finish, Job, Message, Sampling, Usage
 from leeway.structured import Tools
@@ -55,7 +55,7 @@ class _Sequence:
     text: codecs.IncrementalDecoder = field(
         default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
     )
-    stops: StopMatcher = field(default_factory=lambda: StopMatcher(()))
+    reply: ReplyFilter | None = None  # what of the text is shown, held, or a call
     cancelled: bool = False
 
 
@@ -110,7 +110,7 @@ class LlamaCppEngine:
             input_tokens=len(prompt),
             generated=job.partial_tokens,
             resumed=job.partial_tokens,
-            stops=StopMatcher(job.sampling.stop),
+            reply=ReplyFilter(job),
             grammar=grammar.for_job(job),
         )
         self._waiting.put(seq)
@@ -230,31 +230,32 @@ class LlamaCppEngine:
             self._loop.call_soon_threadsafe(_deliver, out)
 
     def _next_token(self, llama: LlamaModel, seq: _Sequence, index: int) -> Chunk | None:
-        assert seq.sampler is not None
-        token = seq.sampler.sample(llama, index)
+        assert seq.sampler is not None and seq.reply is not None
+        reply, token = seq.reply, seq.sampler.sample(llama, index)
         if llama.is_eog(token):
-            return self._final(seq, seq.stops.feed(seq.text.decode(b"", final=True)), Finish.STOP)
+            return self._final(seq, reply.feed(seq.text.decode(b"", final=True)), Finish.STOP)
         seq.generated += 1
         seq.last = token
-        text = seq.stops.feed(seq.text.decode(llama.piece(token)))
-        if seq.stops.matched is not None:
+        text = reply.feed(seq.text.decode(llama.piece(token)))
+        if reply.stop_sequence is not None:
             return self._final(seq, text, Finish.STOP)
         if seq.sampler.complete():  # the grammar allows nothing more: end without asking
             return self._final(
-                seq, text + seq.stops.feed(seq.text.decode(b"", final=True)), Finish.STOP
+                seq, text + reply.feed(seq.text.decode(b"", final=True)), Finish.STOP
             )
         room = self.context - len(seq.prompt) - (seq.generated - seq.resumed)
         if seq.generated >= seq.sampling.max_output_tokens or room <= 0:
-            return self._final(
-                seq, text + seq.stops.feed(seq.text.decode(b"", final=True)), Finish.LENGTH
-            )
-        return Chunk(text, seq.generated) if text else None
+            last = text + reply.feed(seq.text.decode(b"", final=True))
+            return self._final(seq, last, Finish.LENGTH)
+        return Chunk(text, seq.generated, tail=reply.tail) if text else None
 
     def _final(self, seq: _Sequence, text: str, finish: Finish) -> Chunk:
-        if seq.stops.matched is None:
-            text += seq.stops.flush()
+        assert seq.reply is not None
+        reply = seq.reply
+        if reply.stop_sequence is None:
+            text += reply.flush()
         usage = Usage(seq.input_tokens, seq.generated)
-        return Chunk(text, seq.generated, finish, usage, seq.stops.matched)
+        return Chunk(text, seq.generated, finish, usage, reply.stop_sequence, reply.calls())
 
 
 def _deliver(out: list[tuple[_Sequence, Chunk | BaseException]]) -> None:

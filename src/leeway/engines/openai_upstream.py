@@ -135,7 +135,6 @@ class OpenAIEngine:
         yield self._final(job, reply)
 
     def _final(self, job: Job, reply: Reply) -> Chunk:
-        tail = reply.calls_text(job.tools)
         finish = Finish.LENGTH if reply.finish == "length" else Finish.STOP
         stop = reply.stop_reason if reply.stop_reason in job.sampling.stop else None
         generated = reply.deltas
@@ -148,7 +147,8 @@ class OpenAIEngine:
                 if not job.partial_text:
                     self._learn(job, upstream)
         tokens = job.partial_tokens + generated
-        return Chunk(tail, tokens, finish, Usage(prompt, tokens), stop)
+        calls = reply.tool_calls(job.tools, job.id)
+        return Chunk("", tokens, finish, Usage(prompt, tokens), stop, calls)
 
     def _learn(self, job: Job, prompt_tokens: int) -> None:
         """Refine the characters-per-token estimate from a prompt size the server reported."""

@@ -12,9 +12,8 @@ standard 2, flex 3. ``sglang``: its ``priority`` field, which by default runs *h
 **Output format and tools** go as ``response_format`` (``json_schema`` with the job's schema, or
 ``json_object``: vLLM and SGLang decode under it, guided) and ``tools`` / ``tool_choice`` /
 ``parallel_tool_calls``. A custom (free-form) tool is sent as a function taking one string,
-``input``. Calls that come back as ``tool_calls`` deltas are re-encoded as Leeway stores every
-engine's calls (``<tool_call>{…}</tool_call>`` after the text, ``leeway.grammar.calls``), so the API
-reads them exactly as it reads llama.cpp's.
+``input``. Calls that come back as ``tool_calls`` deltas become the reply's typed calls, keeping the
+server's call ids.
 
 **A resumed job** (one that yielded its engine, or whose upstream failed mid-reply, with
 ``partial_text``) is continued, not regenerated: the text so far is sent as the last, assistant,
@@ -27,6 +26,7 @@ structured reply is only as valid as the upstream makes it.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 from collections.abc import Mapping
@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leeway.errors import EngineFailed, EngineRejected, EngineUnavailable
-from leeway.grammar.calls import NO_PARAMETERS, encode
+from leeway.grammar.calls import NO_PARAMETERS, call_id
+from leeway.grammar.schema import compact
 from leeway.jobs import Job, Message, Window
 from leeway.structured import OutputFormat, Tool, ToolCall, ToolChoice, ToolKind, Tools
 
@@ -143,6 +144,7 @@ def _tool(tool: Tool) -> dict[str, Any]:
 
 @dataclass
 class _Call:
+    id: str = ""  # the server's own call id, kept
     name: str = ""
     arguments: list[str] = field(default_factory=list)
 
@@ -170,6 +172,7 @@ class Reply:
             text += piece
             for tc in delta.get("tool_calls") or ():
                 call = self.calls.setdefault(int(tc.get("index", len(self.calls))), _Call())
+                call.id = call.id or str(tc.get("id") or "")
                 function = tc.get("function") or {}
                 call.name += function.get("name") or ""
                 call.arguments.append(function.get("arguments") or "")
@@ -180,12 +183,14 @@ class Reply:
                 self.stop_reason = choice.get("stop_reason")
         return text
 
-    def calls_text(self, tools: Tools | None) -> str:
-        """The calls, encoded as Leeway stores them."""
-        return "".join(encode(_tool_call(c, tools)) for _, c in sorted(self.calls.items()))
+    def tool_calls(self, tools: Tools | None, job_id: str) -> tuple[ToolCall, ...]:
+        """The calls, with the server's ids (one it did not name gets one made from the job's)."""
+        return tuple(
+            _tool_call(c, tools, c.id or call_id(job_id, i)) for i, c in sorted(self.calls.items())
+        )
 
 
-def _tool_call(call: _Call, tools: Tools | None) -> ToolCall:
+def _tool_call(call: _Call, tools: Tools | None, cid: str) -> ToolCall:
     arguments = "".join(call.arguments)
     tool = tools.get(call.name) if tools is not None else None
     if tool is not None and tool.kind is ToolKind.CUSTOM:
@@ -194,8 +199,10 @@ def _tool_call(call: _Call, tools: Tools | None) -> ToolCall:
         except ValueError:
             given = None
         text = given.get("input") if isinstance(given, dict) else None
-        return ToolCall("", call.name, text if isinstance(text, str) else arguments, tool.kind)
-    return ToolCall("", call.name, arguments or "{}")
+        return ToolCall(cid, call.name, text if isinstance(text, str) else arguments, tool.kind)
+    with contextlib.suppress(ValueError):  # compact, as every engine's arguments are stored
+        arguments = compact(json.loads(arguments or "{}"))
+    return ToolCall(cid, call.name, arguments or "{}")
 
 
 def stream_error(error: Mapping[str, Any]) -> Exception:

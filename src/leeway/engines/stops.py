@@ -15,6 +15,11 @@ class StopMatcher:
         self._held = ""
         self.matched: str | None = None
 
+    @property
+    def held(self) -> str:
+        """Text held back: what may be the start of a stop sequence."""
+        return self._held
+
     def feed(self, text: str) -> str:
         """Text that is safe to emit now; once a stop matches, ``matched`` is set and the rest
         (the stop sequence and anything after it) is dropped."""

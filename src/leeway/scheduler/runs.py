@@ -38,9 +38,8 @@ class Run:
     claim: Claim
     slot: Slot
     task: asyncio.Task[None] | None = None
-    parts: list[str] = field(default_factory=list)  # text so far, earlier runs included
-    stored: int = 0  # parts in the store's job_deltas (when publishing), from the first
     tokens: int = 0  # output tokens so far, earlier runs included
+    tail: str = ""  # text generated but not shown yet (the engine holds it back)
     yielding: bool = False  # cancelled to make room for urgent work, not stopped
     finishing: bool = False  # generation is over; storing the result
     started: float = field(default_factory=time.monotonic)

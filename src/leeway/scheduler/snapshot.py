@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from leeway.jobs import Window
-from leeway.settings import DEFAULT_TARGETS
+from leeway.windows import DEFAULT_TARGETS
 
 
 @dataclass(frozen=True, slots=True)

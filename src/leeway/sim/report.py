@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from leeway.jobs import Window
-from leeway.settings import DEFAULT_TARGETS
 from leeway.sim.runner import Outcome
+from leeway.windows import DEFAULT_TARGETS
 
 ASAP_WAIT = 1.0  # seconds: asap "attains" when it starts within this
 

@@ -1,237 +1,131 @@
-"""Durable state. The only package that knows SQL.
+"""Durable state: the only package that knows SQL.
 
-``Store`` is the boundary, in three parts (``Jobs`` for the API, ``Queue`` for dispatchers,
-``Sharing`` for processes sharing one store), beside ``KeyStore``, ``BatchStore``, ``BatchResults``
-and ``FileStore``; ``SqliteStore`` is the embedded default, ``PostgresStore`` the scale-out
-one (many processes on one database), ``FakeStore`` stands beside them for unit tests. Claims are
-leases with a token: a completion whose token is stale changes nothing.
+One store, written once: ``SqlStore`` runs named queries (``sql/<dialect>/*.sql``, the same names
+and parameters in both dialects) over a dialect driver (``driver.Driver``): ``SqliteDriver`` (the
+embedded default: one file, one writer thread committing in groups) or ``PostgresDriver`` (any
+number of processes on one database). Its users take the narrow views of it they need
+(``contract``: ``Jobs``, ``Queue``, ``Sharing``, ``KeyStore``, ``BatchStore``, ``BatchResults``,
+``FileStore``, and the webhook ``Outbox``). ``sql/<dialect>/schema.sql`` shows the current schema
+(the numbered migrations produce exactly it: ``tests/integration/test_schema.py``).
 
-Optional, outside the protocol: ``async def listen(self, on_queued: Callable[[str], None]) -> None``
-calls ``on_queued(model)`` on the caller's loop whenever work of ``model`` becomes queued in *any*
-process (so dispatchers wake at once, not at their next poll). ``PostgresStore`` offers it (LISTEN
-on a connection of its own; a trigger NOTIFYs). ``SqliteStore`` does not: one process owns its file
-and calls ``Dispatcher.wake`` itself.
+Claims are leases with a token: a finish, requeue or release whose token is stale changes nothing.
+
+Rules the database keeps itself, as triggers (both dialects):
+
+- ``jobs_completion_webhook``: a job with a ``webhook_url`` that becomes final (completed, failed,
+  incomplete, cancelled, by any path: a finish, a cancel, a lease out of attempts) gets a webhook
+  delivery in the same transaction, so a crash between the final state and the POST loses nothing.
+- ``batches_completion_webhook``: likewise for a batch with a ``webhook_url`` once it is finalized.
+- ``batch_item_moved`` (PostgreSQL: ``batch_items_moved``, once per statement): a committed batch
+  item that changes status moves one count between the batch's ``n_<status>`` columns; the batch's
+  ``finished_at`` is set when none is queued or running.
+- ``job_deleted_frees_key``, ``file_deleted_frees_key``: deleting a job or a file frees the
+  idempotency key that made it.
+- ``job_pieces_done``: a job's streamed pieces are dropped when it leaves ``in_progress`` (final:
+  its text is in the row; requeued: in ``partial_text``, and its next run stores them again).
+- ``jobs_inserted_notify``, ``jobs_updated_notify`` (PostgreSQL only): work that becomes queued
+  notifies ``leeway_queued`` with its model, at commit.
+
+A new storage method touches: its query in ``sql/sqlite/*.sql`` and ``sql/postgres/*.sql``, its
+method here (``jobs``, ``batches`` or ``outbox``), and the view in ``contract`` that offers it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+import time
+from collections.abc import Callable
+from pathlib import Path
 
-from leeway.batches import Batch, ItemState, StoredFile
-from leeway.jobs import Finish, Job, JobError, Output, Status, Usage, Window
+from leeway.store.batches import BatchesSql, discard_abandoned
+from leeway.store.contract import (
+    BatchResults,
+    BatchStore,
+    Claim,
+    FileStore,
+    IdempotencyKey,
+    JobPieces,
+    Jobs,
+    KeyStore,
+    Queue,
+    Result,
+    Sharing,
+    Store,
+)
+from leeway.store.driver import Driver, Queries
+from leeway.store.jobs import JobsSql
+from leeway.store.outbox import OutboxSql
+
+__all__ = [
+    "BatchResults",
+    "BatchStore",
+    "Claim",
+    "FileStore",
+    "IdempotencyKey",
+    "JobPieces",
+    "Jobs",
+    "KeyStore",
+    "Queue",
+    "Result",
+    "Sharing",
+    "SqlStore",
+    "Store",
+    "open_store",
+]
+
+_POSTGRES = ("postgresql://", "postgres://")
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
-    job: Job
-    token: str
+class SqlStore(JobsSql, BatchesSql, OutboxSql):
+    """Every view of the store, on one database."""
 
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """What running a job produced: an output with its usage, or an error."""
-
-    output: Output | None = None
-    usage: Usage | None = None
-    error: JobError | None = None
+    def __init__(
+        self,
+        driver: Driver,
+        *,
+        lease_seconds: float = 30.0,
+        max_attempts: int = 3,
+        max_crashes: int = 10,
+    ) -> None:
+        self._db = driver
+        self._lease = lease_seconds
+        self._max_attempts, self._max_crashes = max_attempts, max_crashes
 
     @property
-    def status(self) -> Status:
-        """The final state this result puts its job in."""
-        if self.error is not None:
-            return Status.FAILED
-        if self.output is not None and self.output.finish is Finish.LENGTH:
-            return Status.INCOMPLETE
-        return Status.COMPLETED
+    def dialect(self) -> str:
+        return self._db.dialect
+
+    @property
+    def driver(self) -> Driver:
+        return self._db
+
+    async def listen(self, on_queued: Callable[[str], None]) -> None:
+        await self._db.listen(on_queued)
+
+    async def close(self) -> None:
+        await self._db.close()
 
 
-@dataclass(frozen=True, slots=True)
-class IdempotencyKey:
-    """A client's ``Idempotency-Key`` (scoped to the job's tenant) and the SHA-256 fingerprint of the
-    request that carries it."""
-
-    key: str
-    fingerprint: str
+async def _at_start(q: Queries) -> None:
+    await discard_abandoned(q, time.time())
 
 
-@dataclass(frozen=True, slots=True)
-class JobDeltas:
-    """A watched job's status and its stored text pieces, ``(seq, text)`` in order."""
+def open_store(
+    where: str | Path,
+    *,
+    lease_seconds: float = 30.0,
+    max_attempts: int = 3,
+    max_crashes: int = 10,
+) -> SqlStore:
+    """The store at ``where``: a PostgreSQL URL, or a SQLite file's path."""
+    driver: Driver
+    if isinstance(where, str) and where.startswith(_POSTGRES):
+        from leeway.store.postgres import PostgresDriver
 
-    status: Status
-    pieces: list[tuple[int, str]]
+        driver = PostgresDriver(where, at_start=_at_start)
+    else:
+        from leeway.store.sqlite import SqliteDriver
 
-
-class Jobs(Protocol):
-    """What the API does with jobs: create and read them, stop them, count what waits."""
-
-    async def create(self, job: Job, idempotency: IdempotencyKey | None = None) -> Job:
-        """Persist a new queued job; returns only once it is durable. With a key, the key is stored
-        in the same transaction; if the tenant's key is already held, nothing is written and the
-        job that holds it is returned instead (``IdempotencyMismatch`` if its fingerprint differs).
-        """
-
-    async def held(self, tenant: str, idempotency: IdempotencyKey) -> Job | None:
-        """The job this tenant's key made, in its current state (``IdempotencyMismatch`` if the key
-        was used with another fingerprint); None if the key is free."""
-
-    async def get(self, tenant: str, job_id: str) -> Job | None:
-        """The job in its current state, or None if it is not this tenant's."""
-
-    async def cancel(self, tenant: str, job_id: str, now: float) -> Job | None:
-        """Cancel a queued or running job (its lease is dropped, so a late result changes
-        nothing); a final job is returned unchanged. None if no such job."""
-
-    async def delete(self, tenant: str, job_id: str) -> bool:
-        """Remove the job; False if there was none."""
-
-    async def count_queued(self, tenant: str) -> int:
-        """How many of ``tenant``'s jobs are waiting."""
-
-    async def queue_depths(self) -> dict[Window, int]: ...
-
-    async def prune_keys(self, before: float) -> int:
-        """Forget idempotency keys created before ``before``; how many were forgotten."""
-
-
-class Queue(Protocol):
-    """What a dispatcher does: pick and lease queued jobs, keep the leases, store results."""
-
-    async def queued(self, model: str, limit: int, now: float) -> list[Job]:
-        """What a policy picks from (nothing is claimed): up to ``limit`` each of the queued asap
-        jobs of ``model``, those whose deadline is still ahead, and those that missed it, each
-        earliest deadline first."""
-
-    async def claim_ids(self, model: str, ids: list[str], now: float) -> list[Claim]:
-        """Lease exactly these jobs, those still queued (expired leases are requeued first)."""
-
-    async def claim(self, model: str, limit: int, now: float) -> list[Claim]:
-        """Lease up to ``limit`` queued jobs of ``model``, most urgent first (expired leases count)."""
-
-    async def renew(self, claims: list[Claim], now: float) -> set[str]:
-        """Extend the leases still held; returns their jobs' ids (a job missing was cancelled or
-        deleted, perhaps by another process: its run should stop)."""
-
-    async def expire(self, now: float) -> int:
-        """Requeue jobs whose lease ran out (their holder died), or fail those that used every
-        attempt; how many changed."""
-
-    async def finish(self, claim: Claim, result: Result, now: float) -> Job | None:
-        """Store the final state; None (and nothing changed) if the lease is no longer held."""
-
-    async def requeue(self, claim: Claim, pieces: list[str], tokens: int) -> bool:
-        """Put a running job back in the queue keeping what it generated (it yielded its engine to
-        more urgent work); no attempt is spent. False if the lease is no longer held."""
-
-    async def release(self, claims: list[Claim]) -> None:
-        """Hand claims back to the queue without spending an attempt (graceful stop)."""
-
-
-class Sharing(Protocol):
-    """What processes sharing one store coordinate through it: who fills each engine, and the text
-    of running jobs for API processes that do not run them."""
-
-    async def hold_engines(
-        self, holder: str, engine_ids: list[str], until: float, now: float
-    ) -> set[str]:
-        """Take (or extend to ``until``) ``holder``'s lease on each engine no other holder has an
-        unexpired lease on; returns the engines ``holder`` now holds. ``until=now`` hands them
-        over."""
-
-    async def append_deltas(self, pieces: Sequence[tuple[Claim, int, Sequence[str]]]) -> set[str]:
-        """Store running jobs' new text pieces in one write: for each claim, ``pieces`` numbered
-        from ``seq`` (a piece stored already is left as it is). Only a claim still holding its
-        job's lease stores anything; returns the ids of the jobs whose pieces were stored (the others
-        may be retried). A job's pieces are dropped when it leaves in_progress."""
-
-    async def deltas(self, after: Mapping[str, int]) -> dict[str, JobDeltas]:
-        """For each job ``{id: seq}`` that exists: its status and its stored pieces numbered
-        ``seq`` and on, in one read."""
-
-
-class Store(Jobs, Queue, Sharing, Protocol):
-    """The whole boundary, as ``SqliteStore``, ``PostgresStore`` and ``FakeStore`` implement it."""
-
-    async def close(self) -> None: ...
-
-
-class KeyStore(Protocol):
-    async def add_key(self, key_hash: str, tenant: str, now: float) -> None: ...
-
-    async def tenant_for_key(self, key_hash: str) -> str | None: ...
-
-    async def count_keys(self) -> int: ...
-
-
-class BatchStore(Protocol):
-    """Creating batches: items are staged in chunks while the body is read, then made visible
-    (queued) at once with the batch, or discarded: a batch is stored whole or not at all."""
-
-    async def open(self, batch: Batch) -> None:
-        """Write the batch, not yet visible to anyone."""
-
-    async def stage(self, batch_id: str, items: Sequence[tuple[int, Job]]) -> None:
-        """Store these items (index in the batch, job) invisibly."""
-
-    async def commit(self, batch: Batch, total: int, idempotency: IdempotencyKey | None) -> Batch:
-        """Make the batch and its staged items visible and queued, with the key in the same
-        transaction. If the key is held already, discard this batch and return the holder's
-        (``IdempotencyMismatch`` if its fingerprint differs)."""
-
-    async def discard(self, batch_id: str) -> None: ...
-
-    async def held_batch(self, tenant: str, idempotency: IdempotencyKey) -> Batch | None:
-        """The batch this tenant's key made (``IdempotencyMismatch`` on another fingerprint)."""
-
-    async def get_batch(self, tenant: str, batch_id: str) -> Batch | None: ...
-
-    async def list_batches(
-        self, tenant: str, limit: int, after_id: str | None = None, before_id: str | None = None
-    ) -> list[Batch]:
-        """Newest first: the newest, or the nearest created after/before a cursor batch."""
-
-    async def cancel_batch(self, tenant: str, batch_id: str, now: float) -> Batch | None:
-        """Cancel the items still queued (running ones finish); None if no such batch."""
-
-
-class BatchResults(Protocol):
-    """Reading a batch's items, and its output files once every item is final."""
-
-    async def item(self, tenant: str, batch_id: str, custom_id: str) -> Job | None: ...
-
-    async def item_states(self, batch_id: str, after: int, limit: int) -> list[ItemState]:
-        """Items in batch order, from index ``after`` + 1."""
-
-    async def item_jobs(self, batch_id: str, after: int, limit: int) -> list[tuple[int, Job]]:
-        """Items with their jobs, in batch order, from index ``after`` + 1."""
-
-    async def to_finalize(self) -> list[Batch]:
-        """Batches whose every item is final, not yet finalized."""
-
-    async def expire_batches(self, now: float) -> int:
-        """Expire the batches whose ``expires_at`` is ``now`` or before with items not yet final
-        (and no cancel asked for): their queued items are cancelled (``completed_at`` = ``now``;
-        running ones finish) and ``expired_at`` = ``now``, in one transaction. How many expired."""
-
-    async def finalize(
-        self, batch: Batch, output: StoredFile | None, errors: StoredFile | None, now: float
-    ) -> None:
-        """Record the batch's output and error files (those it has), and that it is finalized."""
-
-
-class FileStore(Protocol):
-    async def add_file(self, file: StoredFile, idempotency: IdempotencyKey | None) -> StoredFile:
-        """Record an uploaded file; the holder's file instead if the key is held already."""
-
-    async def held_file(self, tenant: str, idempotency: IdempotencyKey) -> StoredFile | None: ...
-
-    async def get_file(self, tenant: str, file_id: str) -> StoredFile | None: ...
-
-    async def list_files(
-        self, tenant: str, limit: int, purpose: str | None = None, after: str | None = None
-    ) -> list[StoredFile]:
-        """Newest first, from just after the cursor file ``after``."""
-
-    async def delete_file(self, tenant: str, file_id: str) -> bool: ...
+        driver = SqliteDriver(Path(where), at_start=_at_start)
+    return SqlStore(
+        driver, lease_seconds=lease_seconds, max_attempts=max_attempts, max_crashes=max_crashes
+    )

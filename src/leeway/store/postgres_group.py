@@ -5,6 +5,7 @@ for the lot), as SQLite's writer groups its commits. A caller hears back once it
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -13,8 +14,8 @@ from leeway.store.postgres_pool import Pools
 
 _MAX_GROUP = 256
 _COLUMNS = (
-    *("id", "token", "status", "output_text", "finish", "stop_sequence", "deltas"),
-    *("input_tokens", "output_tokens", "error", "now"),
+    *("id", "token", "status", "output_text", "finish", "stop_sequence", "piece_sizes"),
+    *("output_calls", "input_tokens", "output_tokens", "error", "now"),
 )
 
 
@@ -23,10 +24,10 @@ class FinishGroups:
         self._db = db
         self._writing: set[asyncio.Task[None]] = set()
         self._waiting: dict[
-            asyncio.AbstractEventLoop, list[tuple[dict[str, Any], asyncio.Future[Any]]]
+            asyncio.AbstractEventLoop, list[tuple[Mapping[str, Any], asyncio.Future[Any]]]
         ] = {}
 
-    async def finish(self, params: dict[str, Any]) -> asyncpg.Record | None:
+    async def finish(self, params: Mapping[str, Any]) -> asyncpg.Record | None:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[asyncpg.Record | None] = loop.create_future()
         waiting = self._waiting.setdefault(loop, [])
@@ -51,7 +52,7 @@ class FinishGroups:
             self._start(loop)
         arrays = {c: [p[c] for p, _ in group] for c in _COLUMNS}
         try:
-            rows = await self._db.fetch("finish_many", arrays)
+            rows = await self._db.rows("finish_many", arrays)
         except Exception as e:  # noqa: BLE001 - handed to every caller in the group
             for _, future in group:
                 if not future.done():

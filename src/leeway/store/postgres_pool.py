@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from leeway.store.driver import NO_PARAMS, Params
 from leeway.store.queries import Numbered, load_queries, migrations, numbered
 
 log = logging.getLogger(__name__)
@@ -49,19 +50,18 @@ async def migrate(conn: asyncpg.Connection | PoolConnectionProxy[Any]) -> list[i
 class Tx:
     """Named queries on one connection, inside its transaction (``Pools.transaction``)."""
 
-    def __init__(self, conn: PoolConnectionProxy[Any]) -> None:
+    def __init__(self, conn: PoolConnectionProxy[Any] | asyncpg.Connection) -> None:
         self.conn = conn
 
-    async def fetch(self, name: str, params: dict[str, Any]) -> list[asyncpg.Record]:
+    async def rows(self, name: str, params: Params = NO_PARAMS) -> list[Any]:
         q = Q[name]
         return await self.conn.fetch(q.sql, *q.args(params))
 
-    async def fetchrow(self, name: str, params: dict[str, Any]) -> asyncpg.Record | None:
+    async def row(self, name: str, params: Params = NO_PARAMS) -> Any | None:
         q = Q[name]
         return await self.conn.fetchrow(q.sql, *q.args(params))
 
-    async def execute(self, name: str, params: dict[str, Any]) -> int:
-        """How many rows the statement changed."""
+    async def run(self, name: str, params: Params = NO_PARAMS) -> int:
         q = Q[name]
         return rowcount(await self.conn.execute(q.sql, *q.args(params)))
 
@@ -102,19 +102,17 @@ class Pools:
         async with (await self.pool()).acquire() as conn, conn.transaction():
             yield Tx(conn)
 
-    async def fetch(self, name: str, params: dict[str, Any]) -> list[asyncpg.Record]:
+    async def rows(self, name: str, params: Params = NO_PARAMS) -> list[Any]:
         q = Q[name]
         return await (await self.pool()).fetch(q.sql, *q.args(params))
 
-    async def fetchrow(self, name: str, params: dict[str, Any]) -> asyncpg.Record | None:
+    async def row(self, name: str, params: Params = NO_PARAMS) -> Any | None:
         q = Q[name]
         return await (await self.pool()).fetchrow(q.sql, *q.args(params))
 
-    async def execute(self, name: str, params: dict[str, Any]) -> int:
-        """How many rows the statement changed."""
+    async def run(self, name: str, params: Params = NO_PARAMS) -> int:
         q = Q[name]
-        status = await (await self.pool()).execute(q.sql, *q.args(params))
-        return rowcount(status)
+        return rowcount(await (await self.pool()).execute(q.sql, *q.args(params)))
 
     async def listen(self, on_queued: Callable[[str], None]) -> None:
         conn = await asyncpg.connect(self._url)

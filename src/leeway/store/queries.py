@@ -13,11 +13,11 @@ _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 def load_queries(dialect: str) -> dict[str, str]:
     """``{name: sql}`` from the ``-- name: x`` sections of the dialect's unnumbered ``*.sql``
-    files (``queries.sql``, ``batches.sql``)."""
+    files (``queries.sql``, ``batches.sql``, …; not ``schema.sql``)."""
     folder = resources.files("leeway.store").joinpath("sql", dialect)
     found: dict[str, str] = {}
     for f in sorted(folder.iterdir(), key=lambda f: f.name):
-        if f.name.endswith(".sql") and not f.name[:3].isdigit():
+        if f.name.endswith(".sql") and not f.name[:3].isdigit() and f.name != "schema.sql":
             parts = _NAME.split(f.read_text())[1:]
             found.update(
                 (name, sql.strip()) for name, sql in zip(parts[::2], parts[1::2], strict=True)

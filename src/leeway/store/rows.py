@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from leeway.batches import Batch, Counts, Shape, StoredFile
-from leeway.errors import IdempotencyMismatch
+from leeway.grammar.calls import OPEN, read
 from leeway.jobs import (
     Finish,
     Job,
@@ -18,10 +18,19 @@ from leeway.jobs import (
     Status,
     Surface,
     Usage,
+    Webhook,
     Window,
 )
-from leeway.store import IdempotencyKey, JobDeltas, Result
-from leeway.store.structure import message_from, message_json, structure_from, structure_json
+from leeway.store.contract import JobPieces, Result
+from leeway.store.structure import (
+    calls_from,
+    calls_json,
+    message_from,
+    message_json,
+    structure_from,
+    structure_json,
+)
+from leeway.structured import ToolCall, Tools
 from leeway.webhooks.outbox import Attempt, Delivery, DeliveryStatus
 
 
@@ -37,6 +46,10 @@ def job_row(job: Job) -> dict[str, Any]:
         ],
         **structure_json(job),
     }
+    if job.background:
+        request["background"] = True
+    if job.instructions is not None:
+        request["instructions"] = job.instructions
     return {
         "id": job.id,
         "tenant": job.tenant,
@@ -52,6 +65,8 @@ def job_row(job: Job) -> dict[str, Any]:
         "request": orjson.dumps(request).decode(),
         "metadata": orjson.dumps(job.metadata).decode(),
         "echo": orjson.dumps(job.echo).decode(),
+        "webhook_url": job.webhook.url if job.webhook else None,
+        "webhook_token": job.webhook.token if job.webhook else None,
         "batch_id": job.batch_id,
         "custom_id": job.custom_id,
     }
@@ -64,7 +79,8 @@ def result_row(result: Result) -> dict[str, Any]:
         "output_text": out.text if out else None,
         "finish": out.finish.value if out else None,
         "stop_sequence": out.stop_sequence if out else None,
-        "deltas": orjson.dumps(out.deltas).decode() if out else None,
+        "piece_sizes": orjson.dumps(out.piece_sizes).decode() if out else None,
+        "output_calls": calls_json(out.calls) if out and out.calls else None,
         "input_tokens": usage.input_tokens if usage else None,
         "output_tokens": usage.output_tokens if usage else None,
         "error": error_json(error) if error else None,
@@ -80,6 +96,7 @@ def row_job(row: Any) -> Job:
     request = orjson.loads(row["request"])
     max_out, temperature, top_p, seed, stop = request["sampling"]
     error = orjson.loads(row["error"]) if row["error"] else None
+    echo, structure = orjson.loads(row["echo"]), structure_from(request)
     return Job(
         id=row["id"],
         tenant=row["tenant"],
@@ -93,34 +110,49 @@ def row_job(row: Any) -> Job:
         deadline=row["deadline"],
         prompt_tokens=row["prompt_tokens"],
         metadata=orjson.loads(row["metadata"]),
-        echo=orjson.loads(row["echo"]),
+        echo=echo,
+        # (jobs stored before 012 kept these two in the echo)
+        background=request.get("background", echo.get("background", False)),
+        instructions=request.get("instructions", echo.get("instructions")),
+        webhook=_webhook(row),
         status=Status(row["status"]),
         attempts=row["attempts"],
         partial_text=row["partial_text"],
         partial_tokens=row["partial_tokens"],
-        partial_deltas=tuple(orjson.loads(row["partial_deltas"])),
+        partial_piece_sizes=tuple(orjson.loads(row["partial_piece_sizes"])),
         started_at=row["started_at"],
         completed_at=row["completed_at"],
-        output=(
-            Output(
-                row["output_text"],
-                Finish(row["finish"]),
-                row["stop_sequence"],
-                tuple(orjson.loads(row["deltas"] or "[]")),
-            )
-            if row["finish"]
-            else None
-        ),
+        output=_output(row, structure.get("tools")) if row["finish"] else None,
         usage=(
             Usage(row["input_tokens"], row["output_tokens"])
             if row["output_tokens"] is not None
             else None
         ),
         error=JobError(error["code"], error["message"]) if error else None,
-        **structure_from(request),
+        **structure,
         batch_id=row["batch_id"],
         custom_id=row["custom_id"],
     )
+
+
+def _output(row: Any, tools: Tools | None) -> Output:
+    text, calls = row["output_text"], tuple[ToolCall, ...]()
+    if row["output_calls"]:
+        calls = calls_from(row["output_calls"])
+    elif tools is not None and OPEN in text:  # stored before 012: its calls still in its text
+        reply = read(text, tools, row["id"])
+        text, calls = reply.text, reply.calls
+    return Output(
+        text,
+        Finish(row["finish"]),
+        row["stop_sequence"],
+        tuple(orjson.loads(row["piece_sizes"] or "[]")),
+        calls,
+    )
+
+
+def _webhook(row: Any) -> Webhook | None:
+    return Webhook(row["webhook_url"], row["webhook_token"]) if row["webhook_url"] else None
 
 
 def batch_row(batch: Batch) -> dict[str, Any]:
@@ -135,6 +167,8 @@ def batch_row(batch: Batch) -> dict[str, Any]:
         "input_file_id": batch.input_file_id,
         "created_at": batch.created_at,
         "expires_at": batch.expires_at,
+        "webhook_url": batch.webhook.url if batch.webhook else None,
+        "webhook_token": batch.webhook.token if batch.webhook else None,
     }
 
 
@@ -164,6 +198,7 @@ def row_batch(row: Any) -> Batch:
         error_file_id=row["error_file_id"],
         expires_at=row["expires_at"],
         expired_at=row["expired_at"],
+        webhook=_webhook(row),
     )
 
 
@@ -239,30 +274,11 @@ def row_attempt(row: Any) -> Attempt:
     return Attempt(row["at"], row["duration"], row["status_code"], row["error"])
 
 
-class KeyTaken(Exception):  # a signal inside a write, never seen outside the store
-    def __init__(self, row: Any) -> None:
-        super().__init__("idempotency key taken")
-        self.row = row
-
-
-def check_holder(row: Any, idempotency: IdempotencyKey) -> Any:
-    """The row an idempotency key made, if the request matches the one that made it."""
-    if row["key_fingerprint"] != idempotency.fingerprint or row["id"] is None:
-        raise IdempotencyMismatch(_MISMATCH.format(key=idempotency.key))
-    return row
-
-
-_MISMATCH = (
-    "The Idempotency-Key '{key}' was already used with a different request (another body or "
-    "another endpoint). Use a new key for a new request, or resend exactly the same request."
-)
-
-
-def collect_deltas(rows: Sequence[Any]) -> dict[str, JobDeltas]:
+def collect_pieces(rows: Sequence[Any]) -> dict[str, JobPieces]:
     """Rows of ``(id, status, seq, text)`` (seq NULL: no pieces) by job."""
-    found: dict[str, JobDeltas] = {}
+    found: dict[str, JobPieces] = {}
     for job_id, status, seq, text in rows:
-        got = found.setdefault(job_id, JobDeltas(Status(status), []))
+        got = found.setdefault(job_id, JobPieces(Status(status), []))
         if seq is not None:
             got.pieces.append((seq, text))
     return found

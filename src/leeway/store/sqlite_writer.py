@@ -34,7 +34,7 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
+def migrate(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     for number, sql in migrations("sqlite"):
         if number > version:
@@ -70,11 +70,18 @@ class Reader:
 class GroupWriter:
     """One thread, one connection; runs queued writes in shared transactions."""
 
-    def __init__(self, path: Path, at_start: tuple[str, ...] = ()) -> None:
+    def __init__(self, path: Path, at_start: Write | None = None) -> None:
+        """``at_start``: a write run once, in a transaction of its own, after the migrations."""
         self._conn = connect(path)
-        _migrate(self._conn)
-        for sql in at_start:
-            self._conn.execute(sql)
+        migrate(self._conn)
+        if at_start is not None:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                at_start(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
         self._queue: queue.SimpleQueue[tuple[Write, asyncio.Future[Any]] | None] = (
             queue.SimpleQueue()
         )

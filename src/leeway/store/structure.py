@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from leeway.jobs import Job, Message
 from leeway.structured import OutputFormat, Tool, ToolCall, ToolChoice, ToolKind, Tools
 
@@ -13,8 +15,7 @@ def message_json(m: Message) -> list[Any]:
     """``[role, content]``, with the calls and the call answered when there are any."""
     if not m.calls and m.call_id is None:
         return [m.role, m.content]
-    calls = [[c.id, c.name, c.arguments, c.kind.value] for c in m.calls]
-    return [m.role, m.content, {"calls": calls, "call_id": m.call_id}]
+    return [m.role, m.content, {"calls": _calls(m.calls), "call_id": m.call_id}]
 
 
 def message_from(item: list[Any]) -> Message:
@@ -22,8 +23,24 @@ def message_from(item: list[Any]) -> Message:
     if not rest:
         return Message(role, content)
     extra = rest[0]
-    calls = tuple(ToolCall(i, n, a, ToolKind(k)) for i, n, a, k in extra["calls"])
-    return Message(role, content, calls, extra["call_id"])
+    return Message(role, content, _read_calls(extra["calls"]), extra["call_id"])
+
+
+def calls_json(calls: tuple[ToolCall, ...]) -> str:
+    """A reply's calls as a column's JSON text."""
+    return orjson.dumps(_calls(calls)).decode()
+
+
+def calls_from(text: str) -> tuple[ToolCall, ...]:
+    return _read_calls(orjson.loads(text))
+
+
+def _calls(calls: tuple[ToolCall, ...]) -> list[list[str]]:
+    return [[c.id, c.name, c.arguments, c.kind.value] for c in calls]
+
+
+def _read_calls(items: list[list[str]]) -> tuple[ToolCall, ...]:
+    return tuple(ToolCall(i, n, a, ToolKind(k)) for i, n, a, k in items)
 
 
 def structure_json(job: Job) -> dict[str, Any]:

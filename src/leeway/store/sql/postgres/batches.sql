@@ -2,9 +2,9 @@
 
 -- name: insert_batch
 INSERT INTO batches (id, tenant, shape, endpoint, label, completion_window, metadata, input_file_id,
-                     created_at, expires_at)
+                     created_at, expires_at, webhook_url, webhook_token)
 VALUES (:id, :tenant, :shape, :endpoint, :label, :completion_window, :metadata, :input_file_id,
-        :created_at, :expires_at);
+        :created_at, :expires_at, :webhook_url, :webhook_token);
 
 -- name: commit_items
 UPDATE jobs SET status = 'queued' WHERE batch_id = :id AND status = 'staged';

@@ -1,41 +1,50 @@
--- Jobs and keys on PostgreSQL (leeway.store.postgres). Parameters are :name, numbered ($1, …) when
--- loaded; ids lists are text[] arrays.
+-- Jobs, API keys, idempotency keys and engine leases (leeway.store.jobs). Both dialects ship these
+-- names with the same parameters; :name parameters are numbered ($1, …) when loaded, and a list
+-- parameter is an array. Rows other processes are changing right now are skipped (SKIP LOCKED),
+-- never waited for, wherever a dispatcher claims or expires.
 
 -- name: insert_job
 INSERT INTO jobs (id, tenant, surface, model, status, completion_window, requested_window,
-                  window_rank, created_at, deadline, prompt_tokens, request, metadata, echo)
+                  window_rank, created_at, deadline, prompt_tokens, request, metadata, echo,
+                  webhook_url, webhook_token)
 VALUES (:id, :tenant, :surface, :model, :status, :completion_window, :requested_window,
-        :window_rank, :created_at, :deadline, :prompt_tokens, :request, :metadata, :echo);
+        :window_rank, :created_at, :deadline, :prompt_tokens, :request, :metadata, :echo,
+        :webhook_url, :webhook_token);
 
 -- name: get_job
 SELECT * FROM jobs WHERE id = :id AND tenant = :tenant;
 
 -- name: expire_leases
--- Claims whose holder stopped renewing go back to the queue, or fail once they used every attempt.
--- Rows another process is changing right now are left to it (SKIP LOCKED): nobody waits.
+-- Claims whose holder stopped renewing go back to the queue. If the holder is still alive (it
+-- renews its engine leases) the run stalled on this job, which spends an attempt: a job with
+-- :max_attempts of them (runs started, less those lost to crashes) fails. If the holder died, the
+-- run is not the job's fault: it spends no attempt, it counts a crash, and only a job its holders
+-- died running :max_crashes times fails (likely their cause).
 UPDATE jobs
-SET status        = CASE WHEN attempts >= :max_attempts THEN 'failed' ELSE 'queued' END,
-    error         = CASE WHEN attempts >= :max_attempts THEN :error ELSE NULL END,
-    completed_at  = CASE WHEN attempts >= :max_attempts THEN :now ELSE NULL END,
+SET status        = CASE WHEN x.failed THEN 'failed' ELSE 'queued' END,
+    error         = CASE WHEN NOT x.failed THEN NULL
+                         WHEN x.alive THEN :stalled_error::text ELSE :crashed_error::text END,
+    completed_at  = CASE WHEN x.failed THEN :now::float8 ELSE NULL END,
+    crashes       = jobs.crashes + CASE WHEN x.alive THEN 0 ELSE 1 END,
     lease_token   = NULL,
-    lease_expires = NULL
-WHERE id IN (SELECT id FROM jobs WHERE status = 'in_progress' AND lease_expires < :now
-             FOR UPDATE SKIP LOCKED)
-RETURNING id, status;
-
--- name: claim
--- Jobs another dispatcher is claiming at the same moment are skipped, not waited for.
-UPDATE jobs
-SET status = 'in_progress', lease_token = :token, lease_expires = :expires, attempts = attempts + 1,
-    started_at = coalesce(started_at, :now)
-WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND model = :model
-             ORDER BY window_rank, deadline LIMIT :limit FOR UPDATE SKIP LOCKED)
-RETURNING *;
+    lease_expires = NULL,
+    lease_holder  = NULL
+FROM (SELECT id, alive,
+             CASE WHEN alive THEN attempts - crashes >= :max_attempts
+                  ELSE crashes + 1 >= :max_crashes END AS failed
+      FROM (SELECT j.id, j.attempts, j.crashes,
+                   EXISTS (SELECT 1 FROM engine_leases e
+                           WHERE e.holder = j.lease_holder AND e.expires >= :now) AS alive
+            FROM jobs j WHERE j.status = 'in_progress' AND j.lease_expires < :now
+            FOR UPDATE OF j SKIP LOCKED) AS expired) AS x
+WHERE jobs.id = x.id
+RETURNING jobs.id, jobs.status;
 
 -- name: queued
 -- What the policy chooses from, in three parts (each an index range): asap work, the earliest
 -- deadlines still ahead, and the earliest already missed (so neither hides the other); one round
--- trip. A job may be in two parts: the caller keeps its first.
+-- trip. A job may be in two parts: the caller keeps its first. A batch's items are 'staged' until
+-- its commit queues them, so they are unseen here without a filter.
 SELECT * FROM (
     (SELECT 0 AS part, * FROM jobs WHERE status = 'queued' AND model = :model AND window_rank = 0
      ORDER BY deadline LIMIT :limit)
@@ -50,8 +59,8 @@ ORDER BY part, deadline;
 
 -- name: claim_ids
 UPDATE jobs
-SET status = 'in_progress', lease_token = :token, lease_expires = :expires, attempts = attempts + 1,
-    started_at = coalesce(started_at, :now)
+SET status = 'in_progress', lease_token = :token, lease_expires = :expires,
+    lease_holder = :holder, attempts = attempts + 1, started_at = coalesce(started_at, :now)
 WHERE id IN (SELECT id FROM jobs WHERE id = ANY(:ids::text[]) AND status = 'queued'
                AND model = :model
              FOR UPDATE SKIP LOCKED)
@@ -73,35 +82,30 @@ RETURNING jobs.id;
 -- Fenced: a holder whose lease was taken over changes nothing.
 UPDATE jobs
 SET status = :status, output_text = :output_text, finish = :finish, stop_sequence = :stop_sequence,
-    deltas = :deltas,
-    input_tokens = :input_tokens,
+    piece_sizes = :piece_sizes, output_calls = :output_calls, input_tokens = :input_tokens,
     output_tokens = :output_tokens, error = :error, completed_at = :now,
-    lease_token = NULL, lease_expires = NULL
+    lease_token = NULL, lease_expires = NULL, lease_holder = NULL
 WHERE id = :id AND lease_token = :token AND status = 'in_progress'
 RETURNING *;
 
 -- name: requeue
-UPDATE jobs SET status = 'queued', lease_token = NULL, lease_expires = NULL, attempts = attempts - 1,
-                partial_text = :text, partial_tokens = :tokens, partial_deltas = :deltas
+-- A job that yielded its engine keeps what it generated; no attempt is spent.
+UPDATE jobs SET status = 'queued', lease_token = NULL, lease_expires = NULL, lease_holder = NULL,
+                attempts = attempts - 1, partial_text = :text, partial_tokens = :tokens,
+                partial_piece_sizes = :piece_sizes
 WHERE id = :id AND lease_token = :token AND status = 'in_progress';
 
 -- name: release
 -- A graceful stop hands its claims back without spending an attempt.
-UPDATE jobs SET status = 'queued', lease_token = NULL, lease_expires = NULL, attempts = attempts - 1
+UPDATE jobs SET status = 'queued', lease_token = NULL, lease_expires = NULL, lease_holder = NULL,
+                attempts = attempts - 1
 FROM unnest(:ids::text[], :tokens::text[]) AS held (id, token)
 WHERE jobs.id = held.id AND jobs.lease_token = held.token AND jobs.status = 'in_progress';
 
 -- name: cancel
--- The job in its state after the cancel (a final job unchanged; no row: no such job).
-WITH cancelled AS (
-    UPDATE jobs SET status = 'cancelled', completed_at = :now, lease_token = NULL,
-                    lease_expires = NULL
-    WHERE id = :id AND tenant = :tenant AND status IN ('queued', 'in_progress')
-    RETURNING *
-)
-SELECT * FROM cancelled
-UNION ALL
-SELECT * FROM jobs WHERE id = :id AND tenant = :tenant AND NOT EXISTS (SELECT FROM cancelled);
+UPDATE jobs SET status = 'cancelled', completed_at = :now, lease_token = NULL,
+                lease_expires = NULL, lease_holder = NULL
+WHERE id = :id AND tenant = :tenant AND status IN ('queued', 'in_progress');
 
 -- name: delete_job
 DELETE FROM jobs WHERE id = :id AND tenant = :tenant;
@@ -131,21 +135,6 @@ WHERE k.tenant = :tenant AND k.key = :key;
 -- name: prune_idempotency_keys
 DELETE FROM idempotency_keys WHERE created_at < :before;
 
--- name: finish_many
--- ``finish`` for many jobs in one statement (the store groups concurrent finishes); fenced alike.
-UPDATE jobs
-SET status = f.status, output_text = f.output_text, finish = f.finish,
-    stop_sequence = f.stop_sequence, deltas = f.deltas, input_tokens = f.input_tokens,
-    output_tokens = f.output_tokens, error = f.error, completed_at = f.now,
-    lease_token = NULL, lease_expires = NULL
-FROM unnest(:id::text[], :token::text[], :status::text[], :output_text::text[], :finish::text[],
-            :stop_sequence::text[], :deltas::text[], :input_tokens::int[], :output_tokens::int[],
-            :error::text[], :now::float8[])
-     AS f (id, token, status, output_text, finish, stop_sequence, deltas, input_tokens,
-           output_tokens, error, now)
-WHERE jobs.id = f.id AND jobs.lease_token = f.token AND jobs.status = 'in_progress'
-RETURNING jobs.*, f.token AS held_token;
-
 -- name: hold_engines
 -- Take each engine's lease if it is free or expired, or extend ours; returns the engines held.
 INSERT INTO engine_leases (engine_id, holder, expires)
@@ -153,3 +142,19 @@ SELECT unnest(:engine_ids::text[]), :holder, :until
 ON CONFLICT (engine_id) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
 WHERE engine_leases.holder = excluded.holder OR engine_leases.expires < :now
 RETURNING engine_id;
+
+-- name: finish_many
+-- The grouped-finish hook (PostgreSQL only): ``finish`` for many jobs in one statement, fenced
+-- alike; the store's concurrent finishes join one group.
+UPDATE jobs
+SET status = f.status, output_text = f.output_text, finish = f.finish,
+    stop_sequence = f.stop_sequence, piece_sizes = f.piece_sizes, output_calls = f.output_calls,
+    input_tokens = f.input_tokens, output_tokens = f.output_tokens, error = f.error,
+    completed_at = f.now, lease_token = NULL, lease_expires = NULL, lease_holder = NULL
+FROM unnest(:id::text[], :token::text[], :status::text[], :output_text::text[], :finish::text[],
+            :stop_sequence::text[], :piece_sizes::text[], :output_calls::text[],
+            :input_tokens::int[], :output_tokens::int[], :error::text[], :now::float8[])
+     AS f (id, token, status, output_text, finish, stop_sequence, piece_sizes, output_calls,
+           input_tokens, output_tokens, error, now)
+WHERE jobs.id = f.id AND jobs.lease_token = f.token AND jobs.status = 'in_progress'
+RETURNING jobs.*, f.token AS held_token;

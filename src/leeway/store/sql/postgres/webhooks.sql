@@ -1,4 +1,4 @@
--- Completion webhooks: the outbox (leeway.store.postgres_outbox). Tables: 005_webhooks.sql.
+-- Completion webhooks: the outbox (leeway.store.outbox). Tables: 005_webhooks.sql.
 
 -- name: insert_delivery
 -- For subjects other than jobs (whose deliveries a trigger writes); a caller that must write it
@@ -8,12 +8,17 @@ INSERT INTO webhook_deliveries (id, tenant, subject_kind, subject_id, url, token
 VALUES (:id, :tenant, :subject_kind, :subject_id, :url, :token, :body, :next_attempt_at,
         :created_at);
 
+-- name: due_deliveries
+SELECT id FROM webhook_deliveries
+WHERE status = 'pending' AND next_attempt_at <= :now
+ORDER BY next_attempt_at LIMIT :limit;
+
 -- name: lease_deliveries
--- Due deliveries, leased in one statement; those another sender is leasing are skipped.
+-- Those still due are leased; those another sender is leasing right now are skipped.
 UPDATE webhook_deliveries SET next_attempt_at = :until
 WHERE id IN (SELECT id FROM webhook_deliveries
-             WHERE status = 'pending' AND next_attempt_at <= :now
-             ORDER BY next_attempt_at LIMIT :limit FOR UPDATE SKIP LOCKED)
+             WHERE id = ANY(:ids::text[]) AND status = 'pending' AND next_attempt_at <= :now
+             FOR UPDATE SKIP LOCKED)
 RETURNING *;
 
 -- name: lock_delivery

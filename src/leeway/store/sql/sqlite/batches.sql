@@ -1,17 +1,23 @@
 -- name: insert_batch
 INSERT INTO batches (id, tenant, shape, endpoint, label, completion_window, metadata, input_file_id,
-                     created_at, expires_at)
+                     created_at, expires_at, webhook_url, webhook_token)
 VALUES (:id, :tenant, :shape, :endpoint, :label, :completion_window, :metadata, :input_file_id,
-        :created_at, :expires_at);
+        :created_at, :expires_at, :webhook_url, :webhook_token);
 
 -- name: stage_item
--- Queued already, but unseen while the batch is uncommitted (see 007_invisible_items.sql).
+-- The staging hook (SQLite only; PostgreSQL COPYs): queued already, but unseen while the batch is
+-- uncommitted (009_invisible_items.sql).
 INSERT INTO jobs (id, tenant, surface, model, status, completion_window, requested_window,
                   window_rank, created_at, deadline, prompt_tokens, request, metadata, echo,
-                  batch_id, custom_id, batch_index)
+                  webhook_url, webhook_token, batch_id, custom_id, batch_index)
 VALUES (:id, :tenant, :surface, :model, 'queued', :completion_window, :requested_window,
         :window_rank, :created_at, :deadline, :prompt_tokens, :request, :metadata, :echo,
-        :batch_id, :custom_id, :batch_index);
+        :webhook_url, :webhook_token, :batch_id, :custom_id, :batch_index);
+
+-- name: commit_items
+-- Items are queued from the start here (009): no item is 'staged', so this changes nothing; the
+-- batch's commit alone makes them seen.
+UPDATE jobs SET status = 'queued' WHERE batch_id = :id AND status = 'staged';
 
 -- name: commit_batch
 UPDATE batches SET committed = 1, total = :total, n_queued = :total WHERE id = :id;
@@ -25,14 +31,12 @@ DELETE FROM batches WHERE id = :id AND committed = 0;
 
 -- name: discard_abandoned_items
 -- At start-up: batches whose upload was cut off by a stop (their client never heard "accepted").
--- Other processes (--role api) may be taking uploads right now: only those a day old go.
+-- Other processes may be taking uploads right now: only batches older than :before go.
 DELETE FROM jobs WHERE batch_id IN (
-    SELECT id FROM batches
-    WHERE committed = 0 AND created_at < CAST(strftime('%s', 'now') AS REAL) - 86400);
+    SELECT id FROM batches WHERE committed = 0 AND created_at < :before);
 
 -- name: discard_abandoned_batches
-DELETE FROM batches
-WHERE committed = 0 AND created_at < CAST(strftime('%s', 'now') AS REAL) - 86400;
+DELETE FROM batches WHERE committed = 0 AND created_at < :before;
 
 -- name: get_batch
 SELECT * FROM batches WHERE id = :id AND tenant = :tenant AND committed = 1;
@@ -79,7 +83,7 @@ RETURNING id;
 
 -- name: expire_batch_items
 UPDATE jobs SET status = 'cancelled', completed_at = :now
-WHERE batch_id = :id AND status = 'queued';
+WHERE batch_id IN (SELECT value FROM json_each(:ids)) AND status = 'queued';
 
 -- name: batch_item_states
 SELECT batch_index, custom_id, status FROM jobs

@@ -1,57 +1,75 @@
+-- Jobs, API keys, idempotency keys and engine leases (leeway.store.jobs). Both dialects ship these
+-- names with the same parameters; a list parameter is bound as JSON text here (json_each).
+
 -- name: insert_job
 INSERT INTO jobs (id, tenant, surface, model, status, completion_window, requested_window,
-                  window_rank, created_at, deadline, prompt_tokens, request, metadata, echo)
+                  window_rank, created_at, deadline, prompt_tokens, request, metadata, echo,
+                  webhook_url, webhook_token)
 VALUES (:id, :tenant, :surface, :model, :status, :completion_window, :requested_window,
-        :window_rank, :created_at, :deadline, :prompt_tokens, :request, :metadata, :echo);
+        :window_rank, :created_at, :deadline, :prompt_tokens, :request, :metadata, :echo,
+        :webhook_url, :webhook_token);
 
 -- name: get_job
 SELECT * FROM jobs WHERE id = :id AND tenant = :tenant;
 
 -- name: expire_leases
--- Claims whose holder stopped renewing go back to the queue, or fail once they used every attempt.
+-- Claims whose holder stopped renewing go back to the queue. If the holder is still alive (it
+-- renews its engine leases) the run stalled on this job, which spends an attempt: a job with
+-- :max_attempts of them (runs started, less those lost to crashes) fails. If the holder died, the
+-- run is not the job's fault: it spends no attempt, it counts a crash, and only a job its holders
+-- died running :max_crashes times fails (likely their cause).
 UPDATE jobs
-SET status        = CASE WHEN attempts >= :max_attempts THEN 'failed' ELSE 'queued' END,
-    error         = CASE WHEN attempts >= :max_attempts THEN :error ELSE NULL END,
-    completed_at  = CASE WHEN attempts >= :max_attempts THEN :now ELSE NULL END,
+SET status        = CASE WHEN x.failed THEN 'failed' ELSE 'queued' END,
+    error         = CASE WHEN NOT x.failed THEN NULL
+                         WHEN x.alive THEN :stalled_error ELSE :crashed_error END,
+    completed_at  = CASE WHEN x.failed THEN :now ELSE NULL END,
+    crashes       = crashes + CASE WHEN x.alive THEN 0 ELSE 1 END,
     lease_token   = NULL,
-    lease_expires = NULL
-WHERE status = 'in_progress' AND lease_expires < :now
-RETURNING id, status;
-
--- Every query that reads the queue skips the items of a batch still being taken in (uncommitted):
--- they are stored 'queued' from the start, and the batch's commit makes them visible.
--- name: claim
-UPDATE jobs
-SET status = 'in_progress', lease_token = :token, lease_expires = :expires, attempts = attempts + 1,
-    started_at = coalesce(started_at, :now)
-WHERE rowid IN (SELECT rowid FROM jobs WHERE status = 'queued' AND model = :model
-                AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE committed = 0))
-                ORDER BY window_rank, deadline LIMIT :limit)
-RETURNING *;
+    lease_expires = NULL,
+    lease_holder  = NULL
+FROM (SELECT id, alive,
+             CASE WHEN alive THEN attempts - crashes >= :max_attempts
+                  ELSE crashes + 1 >= :max_crashes END AS failed
+      FROM (SELECT j.id, j.attempts, j.crashes,
+                   EXISTS (SELECT 1 FROM engine_leases e
+                           WHERE e.holder = j.lease_holder AND e.expires >= :now) AS alive
+            FROM jobs j WHERE j.status = 'in_progress' AND j.lease_expires < :now)) AS x
+WHERE jobs.id = x.id
+RETURNING jobs.id, jobs.status;
 
 -- What the policy chooses from, in three parts (each an index range): asap work, the earliest
--- deadlines still ahead, and the earliest already missed (so neither hides the other).
--- name: queued_asap
-SELECT * FROM jobs WHERE status = 'queued' AND model = :model AND window_rank = 0
-  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE committed = 0))
-ORDER BY deadline LIMIT :limit;
-
--- name: queued_ahead
-SELECT * FROM jobs WHERE status = 'queued' AND model = :model AND deadline >= :now
-  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE committed = 0))
-ORDER BY deadline LIMIT :limit;
-
--- name: queued_late
-SELECT * FROM jobs WHERE status = 'queued' AND model = :model AND deadline < :now
-  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE committed = 0))
-ORDER BY deadline LIMIT :limit;
+-- deadlines still ahead, and the earliest already missed (so neither hides the other). A job may be
+-- in two parts: the caller keeps its first. Every query that reads the queue skips the items of a
+-- batch still being taken in: they are stored 'queued' from the start (009), unseen until the
+-- batch's commit.
+-- name: queued
+SELECT * FROM (
+    SELECT * FROM (SELECT 0 AS part, * FROM jobs
+                   WHERE status = 'queued' AND model = :model AND window_rank = 0
+                     AND (batch_id IS NULL
+                          OR batch_id NOT IN (SELECT id FROM batches WHERE committed = 0))
+                   ORDER BY deadline LIMIT :limit)
+    UNION ALL
+    SELECT * FROM (SELECT 1 AS part, * FROM jobs
+                   WHERE status = 'queued' AND model = :model AND deadline >= :now
+                     AND (batch_id IS NULL
+                          OR batch_id NOT IN (SELECT id FROM batches WHERE committed = 0))
+                   ORDER BY deadline LIMIT :limit)
+    UNION ALL
+    SELECT * FROM (SELECT 2 AS part, * FROM jobs
+                   WHERE status = 'queued' AND model = :model AND deadline < :now
+                     AND (batch_id IS NULL
+                          OR batch_id NOT IN (SELECT id FROM batches WHERE committed = 0))
+                   ORDER BY deadline LIMIT :limit)
+)
+ORDER BY part, deadline;
 
 -- name: claim_ids
 -- By primary key: `+` keeps the planner off the queue indexes (with 100,000 items queued it walked
 -- every queued job of the model, ~40 ms a claim, instead of looking up a few ids).
 UPDATE jobs
-SET status = 'in_progress', lease_token = :token, lease_expires = :expires, attempts = attempts + 1,
-    started_at = coalesce(started_at, :now)
+SET status = 'in_progress', lease_token = :token, lease_expires = :expires,
+    lease_holder = :holder, attempts = attempts + 1, started_at = coalesce(started_at, :now)
 WHERE id IN (SELECT value FROM json_each(:ids)) AND +status = 'queued' AND +model = :model
 RETURNING *;
 
@@ -62,41 +80,49 @@ SELECT (SELECT count(*) FROM jobs WHERE tenant = :tenant AND status = 'queued')
             (SELECT id FROM batches WHERE committed = 0 AND tenant = :tenant));
 
 -- name: queue_depths
-SELECT window_rank, count(*) FROM jobs WHERE status = 'queued' GROUP BY window_rank;
-
--- name: unseen_depths
--- The items of batches being taken in, by window (queue_depths less these is what waits).
-SELECT window_rank, count(*) FROM jobs
-WHERE batch_id IN (SELECT id FROM batches WHERE committed = 0) GROUP BY window_rank;
+-- Queued jobs per window rank, less the items of batches being taken in.
+SELECT q.window_rank, q.n - coalesce(u.n, 0)
+FROM (SELECT window_rank, count(*) AS n FROM jobs WHERE status = 'queued'
+      GROUP BY window_rank) AS q
+LEFT JOIN (SELECT window_rank, count(*) AS n FROM jobs
+           WHERE batch_id IN (SELECT id FROM batches WHERE committed = 0)
+           GROUP BY window_rank) AS u ON u.window_rank = q.window_rank;
 
 -- name: renew
 UPDATE jobs SET lease_expires = :expires
-WHERE id = :id AND lease_token = :token AND status = 'in_progress'
-RETURNING id;
+FROM (SELECT i.value AS id, t.value AS token
+      FROM json_each(:ids) AS i JOIN json_each(:tokens) AS t ON t.key = i.key) AS held
+WHERE jobs.id = held.id AND jobs.lease_token = held.token AND jobs.status = 'in_progress'
+RETURNING jobs.id;
 
 -- name: finish
 -- Fenced: a holder whose lease was taken over changes nothing.
 UPDATE jobs
 SET status = :status, output_text = :output_text, finish = :finish, stop_sequence = :stop_sequence,
-    deltas = :deltas,
-    input_tokens = :input_tokens,
+    piece_sizes = :piece_sizes, output_calls = :output_calls, input_tokens = :input_tokens,
     output_tokens = :output_tokens, error = :error, completed_at = :now,
-    lease_token = NULL, lease_expires = NULL
+    lease_token = NULL, lease_expires = NULL, lease_holder = NULL
 WHERE id = :id AND lease_token = :token AND status = 'in_progress'
 RETURNING *;
 
 -- name: requeue
-UPDATE jobs SET status = 'queued', lease_token = NULL, lease_expires = NULL, attempts = attempts - 1,
-                partial_text = :text, partial_tokens = :tokens, partial_deltas = :deltas
+-- A job that yielded its engine keeps what it generated; no attempt is spent.
+UPDATE jobs SET status = 'queued', lease_token = NULL, lease_expires = NULL, lease_holder = NULL,
+                attempts = attempts - 1, partial_text = :text, partial_tokens = :tokens,
+                partial_piece_sizes = :piece_sizes
 WHERE id = :id AND lease_token = :token AND status = 'in_progress';
 
 -- name: release
 -- A graceful stop hands its claims back without spending an attempt.
-UPDATE jobs SET status = 'queued', lease_token = NULL, lease_expires = NULL, attempts = attempts - 1
-WHERE id = :id AND lease_token = :token AND status = 'in_progress';
+UPDATE jobs SET status = 'queued', lease_token = NULL, lease_expires = NULL, lease_holder = NULL,
+                attempts = attempts - 1
+FROM (SELECT i.value AS id, t.value AS token
+      FROM json_each(:ids) AS i JOIN json_each(:tokens) AS t ON t.key = i.key) AS held
+WHERE jobs.id = held.id AND jobs.lease_token = held.token AND jobs.status = 'in_progress';
 
 -- name: cancel
-UPDATE jobs SET status = 'cancelled', completed_at = :now, lease_token = NULL, lease_expires = NULL
+UPDATE jobs SET status = 'cancelled', completed_at = :now, lease_token = NULL,
+                lease_expires = NULL, lease_holder = NULL
 WHERE id = :id AND tenant = :tenant AND status IN ('queued', 'in_progress');
 
 -- name: delete_job
@@ -128,8 +154,9 @@ WHERE k.tenant = :tenant AND k.key = :key;
 DELETE FROM idempotency_keys WHERE created_at < :before;
 
 -- name: hold_engines
--- Take the engine's lease if it is free or expired, or extend ours; returns a row only if held.
-INSERT INTO engine_leases (engine_id, holder, expires) VALUES (:engine_id, :holder, :until)
+-- Take each engine's lease if it is free or expired, or extend ours; returns the engines held.
+INSERT INTO engine_leases (engine_id, holder, expires)
+SELECT value, :holder, :until FROM json_each(:engine_ids) WHERE true
 ON CONFLICT (engine_id) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
 WHERE engine_leases.holder = excluded.holder OR engine_leases.expires < :now
 RETURNING engine_id;

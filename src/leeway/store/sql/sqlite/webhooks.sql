@@ -1,4 +1,4 @@
--- Completion webhooks: the outbox (leeway.store.sqlite_outbox). Tables: 005_webhooks.sql.
+-- Completion webhooks: the outbox (leeway.store.outbox). Tables: 005_webhooks.sql.
 
 -- name: insert_delivery
 -- For subjects other than jobs (whose deliveries a trigger writes); a caller that must write it
@@ -17,6 +17,11 @@ ORDER BY next_attempt_at LIMIT :limit;
 UPDATE webhook_deliveries SET next_attempt_at = :until
 WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'pending' AND next_attempt_at <= :now
 RETURNING *;
+
+-- name: lock_delivery
+-- Attempts of one delivery are numbered one at a time: SQLite's one writer already does that, so
+-- this only reads the row (PostgreSQL locks it).
+SELECT id FROM webhook_deliveries WHERE id = :id;
 
 -- name: insert_attempt
 INSERT INTO webhook_attempts (delivery_id, number, at, duration, status_code, error)
@@ -45,6 +50,11 @@ ORDER BY delivery_id, number;
 SELECT secret FROM webhook_secrets
 WHERE tenant = :tenant AND (retires_at IS NULL OR retires_at > :now)
 ORDER BY created_at DESC, rowid DESC;
+
+-- name: lock_secrets
+-- Two first deliveries must not make two secrets: SQLite's one writer already runs them one at a
+-- time, so this reads nothing (PostgreSQL takes a lock).
+SELECT :tenant WHERE false;
 
 -- name: insert_secret
 INSERT INTO webhook_secrets (tenant, secret, created_at) VALUES (:tenant, :secret, :now);

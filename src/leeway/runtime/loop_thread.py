@@ -15,9 +15,10 @@ beside a thread that never lets go of the GIL, in 260-300 ms at the default inte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -47,6 +48,13 @@ class LoopThread:
             coro.close()
             raise RuntimeError(f"{self._name} has not started")
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
+    def call(self, fn: Callable[..., object], *args: Any) -> None:
+        """From any thread: ``fn(*args)`` on this thread's loop, as soon as it can (nothing, once
+        it has stopped)."""
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # closed meanwhile: nothing runs to call
+                self._loop.call_soon_threadsafe(fn, *args)
 
     async def stop(self) -> None:
         """Stop the loop (what still runs on it is cancelled) and wait for the thread to end."""
