@@ -64,11 +64,15 @@ class EngineConfig:
 
 
 def check_models(models: tuple[ModelConfig, ...], engines: tuple[EngineConfig, ...]) -> None:
-    """What no single field says: a batch holds a token per sequence; a model no engine entry
-    serves runs on an engine of its own."""
-    served = {e.model for e in engines}
+    """What no single field says: a model's names are its own; a batch holds a token per
+    sequence; a model no engine entry serves runs on an engine of its own."""
+    served, names = {e.model for e in engines}, dict[str, str]()
     for i, m in enumerate(models):
         at = f"models[{i}]"
+        for key, name in [(f"{at}.id", m.id), *((f"{at}.aliases", a) for a in m.aliases)]:
+            if name in names:
+                raise _error(key, f": {name!r} is also {names[name]!r}; names must be unique.")
+            names[name] = key
         if m.batch_tokens < m.parallel:
             raise ConfigError(
                 f"Setting '{at}.batch_tokens' ({m.batch_tokens}) must be at least "

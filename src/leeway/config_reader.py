@@ -67,6 +67,7 @@ _WORDS: Mapping[object, str] = {
 }
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+_LENGTH_ERRORS = {"too_short", "too_long", "string_too_short", "string_too_long"}
 
 
 def read(root: type[T], raw: Mapping[str, Any]) -> T:
@@ -122,7 +123,7 @@ def _error(root: type[Any], err: ErrorDetails, loc: Loc) -> ConfigError:
     elif rest == ("[key]",):
         parent = _key(path[:-1])
         message = f"Setting {key!r} is unknown: the keys of {parent!r} must be {_allowed(tp)}."
-    elif kind in _RANGE_ERRORS or kind == "string_too_short":
+    elif kind in _RANGE_ERRORS or (kind in _LENGTH_ERRORS and _bounds(tp)):
         message = f"Setting {key!r} must be {_bounds(tp)}, got {_shown(value)}."
     elif kind == "value_error" or rest:  # a constructor said no (an IP range), or a union did
         message = f"Setting {key!r}: {_shown(value)} is not {_allowed(tp)}."

@@ -62,7 +62,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
-from annotated_types import Ge, Le
+from annotated_types import Ge, Le, MinLen
 
 from leeway.catalog import EngineConfig, EngineKind, ModelConfig, check_engines, check_models
 from leeway.config_reader import (
@@ -140,7 +140,7 @@ class Settings:
     window_targets: Mapping[Window, NonNegative] = field(
         default_factory=lambda: dict(DEFAULT_TARGETS)
     )
-    models: tuple[ModelConfig, ...] = (ModelConfig(DEFAULT_MODEL),)
+    models: Annotated[tuple[ModelConfig, ...], MinLen(1)] = (ModelConfig(DEFAULT_MODEL),)
     engines: tuple[EngineConfig, ...] = ()  # none: each model gets one engine of its ``engine``
     limits: Limits = Limits()  # every tenant's, unless tenant_limits names it
     tenant_limits: Mapping[str, Limits] = field(default_factory=dict)

@@ -108,6 +108,14 @@ def test_serve_exits_with_one_line_and_no_traceback(
             "a string",
         ),
         ('[webhooks]\nallow = ["::1/129"]', "webhooks.allow[0]", "not a CIDR range"),
+        # rules across fields and entries, checked after the reading
+        ("models = []", "models", "non-empty"),
+        ('[[models]]\nid = "a"\n[[models]]\nid = "a"', "models[1].id", "unique"),
+        (
+            '[[models]]\nid = "a"\n[[models]]\nid = "b"\naliases = ["a"]',
+            "models[1].aliases",
+            "unique",
+        ),
     ],
 )
 def test_every_mistake_is_one_line_naming_its_key(tmp_path: Path, toml: str, key: str, words: str):
