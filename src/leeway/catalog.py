@@ -74,16 +74,16 @@ def check_models(models: tuple[ModelConfig, ...], engines: tuple[EngineConfig, .
                 raise _error(key, f": {name!r} is also {names[name]!r}; names must be unique.")
             names[name] = key
         if m.batch_tokens < m.parallel:
-            raise ConfigError(
-                f"Setting '{at}.batch_tokens' ({m.batch_tokens}) must be at least "
-                f"'{at}.parallel' ({m.parallel}): every sequence adds a token to each step.",
-                param=f"{at}.batch_tokens",
+            raise _error(
+                f"{at}.batch_tokens",
+                f" ({m.batch_tokens}) must be at least '{at}.parallel' ({m.parallel}): every "
+                "sequence adds a token to each step.",
             )
         if m.id not in served and m.engine not in LOCAL_KINDS:
-            raise ConfigError(
-                f"Setting '{at}.engine': an {m.engine!r} engine is an [[engines]] entry with its "
-                f"url; a model runs by itself on one of {', '.join(map(repr, LOCAL_KINDS))}.",
-                param=f"{at}.engine",
+            raise _error(
+                f"{at}.engine",
+                f": an {m.engine!r} engine is an [[engines]] entry with its url; a model runs by "
+                f"itself on one of {', '.join(map(repr, LOCAL_KINDS))}.",
             )
 
 
@@ -124,11 +124,11 @@ def _check_engine(engine: EngineConfig, at: str, models: tuple[ModelConfig, ...]
         return
     given = {
         "url": engine.url is not None,
-        "flavor": engine.flavor != "openai",
+        "flavor": engine.flavor != "openai",  # its default: writing it out is not told apart
         "upstream_model": engine.upstream_model is not None,
         "api_key_env": engine.api_key_env is not None,
     }
-    for name in (name for name, set_ in given.items() if set_):
+    if name := next((name for name, set_ in given.items() if set_), None):
         raise _error(f"{at}.{name}", " applies only to kind 'openai'.")
 
 
