@@ -1,47 +1,48 @@
-"""The models and engines a configuration describes (``[[models]]``, ``[[engines]]``), and the
-checks that name the exact key at fault. ``leeway.settings`` reads the file; this module knows what
-a model and an engine are."""
+"""The models and engines a configuration describes (``[[models]]``, ``[[engines]]``), and the rules
+that tie them together. ``leeway.settings`` reads the file (``leeway.config_reader`` checks each
+field against its type and range); this module knows what a model and an engine are."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Literal, get_args
 
+from leeway.config_reader import Count, Name, Natural, NonNegative, Positive
 from leeway.errors import ConfigError
 from leeway.jobs import Window
 
-
-@dataclass(frozen=True, slots=True)
-class ModelConfig:
-    id: str
-    engine: str = "llamacpp"
-    path: str | None = None
-    windows: tuple[Window, ...] = tuple(Window)
-    parallel: int = 32
-    context: int = 2048
-    batch_tokens: int = (
-        512  # most tokens in one decode step (prompt chunks + one per running sequence)
-    )
-    threads: int | None = None  # decode threads; default: all cores
-    fake_delay: float = 0.0  # fake engine: seconds per output token
-    fake_tokens: int = 16  # fake engine: output tokens per reply (capped by max_output_tokens)
-    reasoning: bool = False  # the model reasons: reasoning effort is passed to it (else: 400)
-    aliases: tuple[str, ...] = ()  # other names clients may use for this model
-    # prices per window, per million tokens (stored and validated; not billed yet)
-    prices: Mapping[Window, Price] = field(default_factory=dict, hash=False)
+EngineKind = Literal["llamacpp", "fake", "openai"]
+ENGINE_KINDS: tuple[EngineKind, ...] = get_args(EngineKind)
+LOCAL_KINDS: tuple[EngineKind, ...] = ("llamacpp", "fake")  # a model runs on one by itself
+FlavorName = Literal["vllm", "sglang", "openai"]  # how the window travels upstream as a priority
+FLAVORS: tuple[FlavorName, ...] = get_args(FlavorName)
 
 
 @dataclass(frozen=True, slots=True)
 class Price:
     """Per million tokens."""
 
-    input: float
-    output: float
+    input: NonNegative
+    output: NonNegative
 
 
-ENGINE_KINDS = ("llamacpp", "fake", "openai")
-FLAVORS = ("vllm", "sglang", "openai")
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    id: Name
+    engine: EngineKind = "llamacpp"
+    path: str | None = None
+    windows: tuple[Window, ...] = tuple(Window)
+    parallel: Count = 32
+    context: Count = 2048
+    batch_tokens: Count = 512  # most tokens in one decode step (prompt chunks + one per sequence)
+    threads: Count | None = None  # decode threads; default: all cores
+    fake_delay: NonNegative = 0.0  # fake engine: seconds per output token
+    fake_tokens: Natural = 16  # fake engine: output tokens per reply (capped by max_output_tokens)
+    reasoning: bool = False  # the model reasons: reasoning effort is passed to it (else: 400)
+    aliases: tuple[Name, ...] = ()  # other names clients may use for this model
+    # prices per window, per million tokens (stored and validated; not billed yet)
+    prices: Mapping[Window, Price] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,151 +50,87 @@ class EngineConfig:
     """``[[engines]]``: one engine serving one model. A model no entry names gets one engine of its
     own ``engine`` kind, as before."""
 
-    kind: str
-    model: str  # the Leeway model id it serves
+    kind: EngineKind
+    model: Name  # the Leeway model id it serves
     id: str = ""  # unique; default: the model id (then "<model>#2", "#3" … for more of one model)
-    url: str | None = None  # openai: the server's base URL (``/v1/chat/completions`` is added)
-    parallel: int | None = None  # requests at once; default: the model's ``parallel``
-    flavor: str = "openai"  # openai: vllm | sglang | openai (how the window travels as priority)
-    upstream_model: str | None = None  # openai: the model's name upstream; default: ``model``
-    api_key_env: str | None = None  # openai: env var holding the upstream key
-    api_key: str | None = field(default=None, repr=False)  # read from ``api_key_env`` at load
-    timeout_seconds: float = 600.0  # openai: connect, and the longest silence mid-stream
-    health_seconds: float = 5.0  # openai: how often health (and vLLM's metrics) are probed
+    url: Name | None = None  # openai: the server's base URL (``/v1/chat/completions`` is added)
+    parallel: Count | None = None  # requests at once; default: the model's ``parallel``
+    flavor: FlavorName = "openai"  # openai: how the window travels as priority
+    upstream_model: Name | None = None  # openai: the model's name upstream; default: ``model``
+    api_key_env: Name | None = None  # openai: env var holding the upstream key
+    api_key: str | None = field(default=None, repr=False)  # read from ``api_key_env``, not a file
+    timeout_seconds: Positive = 600.0  # openai: connect, and the longest silence mid-stream
+    health_seconds: Positive = 5.0  # openai: how often health (and vLLM's metrics) are probed
 
 
-def tables(raw: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
-    tables = raw[name]
-    if not isinstance(tables, list) or not all(isinstance(t, Mapping) for t in tables):
-        raise ConfigError(f"Setting {name!r} must be a list of tables ([[{name}]]).")
-    return tables
-
-
-def parse_model(raw: Mapping[str, Any], i: int) -> ModelConfig:
-    at = f"models[{i}]"
-    known = {f.name for f in fields(ModelConfig)}
-    if unknown := sorted(set(raw) - known):
-        raise ConfigError(f"Unknown setting(s) {unknown} in {at}; known: {sorted(known)}.")
-    if not isinstance(raw.get("id"), str) or not raw["id"]:
-        raise ConfigError(f"Setting '{at}.id' is required: the model's name.")
-    values = dict(raw)
-    if "windows" in values:
-        values["windows"] = tuple(_window(f"{at}.windows", w) for w in values["windows"])
-    if "aliases" in values:
-        values["aliases"] = tuple(str(a) for a in values["aliases"])
-    if "prices" in values:
-        values["prices"] = _prices(f"{at}.prices", values["prices"])
-    for name, kind in (("parallel", int), ("context", int), ("batch_tokens", int)):
-        if name in values:
-            values[name] = coerce(f"{at}.{name}", values[name], kind)
-            if values[name] < 1:
-                raise ConfigError(f"Setting '{at}.{name}' must be at least 1.")
-    model = ModelConfig(**values)
-    if model.batch_tokens < model.parallel:
-        raise ConfigError(
-            f"Setting '{at}.batch_tokens' ({model.batch_tokens}) must be at least "
-            f"'{at}.parallel' ({model.parallel}): every sequence adds a token to each step."
-        )
-    return model
-
-
-def _window(at: str, value: Any) -> Window:
-    try:
-        return Window(value)
-    except ValueError as e:
-        raise ConfigError(
-            f"Setting {at!r}: {value!r} is not a window; known: {[w.value for w in Window]}."
-        ) from e
-
-
-def _prices(at: str, raw: Any) -> dict[Window, Price]:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"Setting {at!r} must be a table: window = {{ input, output }}.")
-    prices = {}
-    for window, price in raw.items():
-        key = f"{at}.{window}"
-        if not isinstance(price, Mapping) or set(price) != {"input", "output"}:
-            raise ConfigError(
-                f"Setting {key!r} must be {{ input = …, output = … }} (per million tokens)."
+def check_models(models: tuple[ModelConfig, ...], engines: tuple[EngineConfig, ...]) -> None:
+    """What no single field says: a model's names are its own; a batch holds a token per
+    sequence; a model no engine entry serves runs on an engine of its own."""
+    served, names = {e.model for e in engines}, dict[str, str]()
+    for i, m in enumerate(models):
+        at = f"models[{i}]"
+        for key, name in [(f"{at}.id", m.id), *((f"{at}.aliases", a) for a in m.aliases)]:
+            if name in names:
+                raise _error(key, f": {name!r} is also {names[name]!r}; names must be unique.")
+            names[name] = key
+        if m.batch_tokens < m.parallel:
+            raise _error(
+                f"{at}.batch_tokens",
+                f" ({m.batch_tokens}) must be at least '{at}.parallel' ({m.parallel}): every "
+                "sequence adds a token to each step.",
             )
-        values = {k: coerce(f"{key}.{k}", price[k], float) for k in ("input", "output")}
-        if min(values.values()) < 0:
-            raise ConfigError(f"Setting {key!r}: prices must be 0 or more.")
-        prices[_window(key, window)] = Price(**values)
-    return prices
+        if m.id not in served and m.engine not in LOCAL_KINDS:
+            raise _error(
+                f"{at}.engine",
+                f": an {m.engine!r} engine is an [[engines]] entry with its url; a model runs by "
+                f"itself on one of {', '.join(map(repr, LOCAL_KINDS))}.",
+            )
 
 
-def parse_engines(
-    tables: list[Mapping[str, Any]], models: tuple[ModelConfig, ...], env: Mapping[str, str]
+def check_engines(
+    engines: tuple[EngineConfig, ...], models: tuple[ModelConfig, ...], env: Mapping[str, str]
 ) -> tuple[EngineConfig, ...]:
-    engines: list[EngineConfig] = []
-    for i, raw in enumerate(tables):
-        engine = _engine(raw, f"engines[{i}]", models, env)
+    """The engines with their ids given (unique) and their upstream keys read from ``env``."""
+    done: list[EngineConfig] = []
+    for i, engine in enumerate(engines):
+        at = f"engines[{i}]"
+        _check_engine(engine, at, models)
         if not engine.id:
-            n = sum(1 for e in engines if e.model == engine.model)
+            n = sum(1 for e in done if e.model == engine.model)
             engine = replace(engine, id=engine.model if n == 0 else f"{engine.model}#{n + 1}")
-        if any(e.id == engine.id for e in engines):
-            raise ConfigError(f"Setting 'engines[{i}].id': {engine.id!r} names another engine.")
-        engines.append(engine)
-    return tuple(engines)
+        if any(e.id == engine.id for e in done):
+            raise _error(f"{at}.id", f": {engine.id!r} names another engine.")
+        if (var := engine.api_key_env) is not None:
+            if not env.get(var):
+                raise _error(f"{at}.api_key_env", f": the environment variable {var!r} is not set.")
+            engine = replace(engine, api_key=env[var])
+        done.append(engine)
+    return tuple(done)
 
 
-def _engine(
-    raw: Mapping[str, Any], at: str, models: tuple[ModelConfig, ...], env: Mapping[str, str]
-) -> EngineConfig:
-    known = {f.name for f in fields(EngineConfig)} - {"api_key"}
-    if unknown := sorted(set(raw) - known):
-        raise ConfigError(f"Unknown setting(s) {unknown} in {at}; known: {sorted(known)}.")
-    values: dict[str, Any] = {}
-    for name in ("kind", "model", "id", "url", "flavor", "upstream_model", "api_key_env"):
-        if name in raw:
-            if not isinstance(raw[name], str) or not raw[name]:
-                raise ConfigError(f"Setting '{at}.{name}' must be a non-empty string.")
-            values[name] = raw[name]
-    for name in ("kind", "model"):
-        if name not in values:
-            raise ConfigError(f"Setting '{at}.{name}' is required.")
-    if values["kind"] not in ENGINE_KINDS:
-        raise ConfigError(f"Setting '{at}.kind': {values['kind']!r}; known: {list(ENGINE_KINDS)}.")
-    if not any(m.id == values["model"] for m in models):
-        raise ConfigError(
-            f"Setting '{at}.model': {values['model']!r} is not a configured model; "
-            f"known: {[m.id for m in models]}."
+def _check_engine(engine: EngineConfig, at: str, models: tuple[ModelConfig, ...]) -> None:
+    if engine.api_key is not None:
+        raise _error(f"{at}.api_key", " is not read from a file: name the env var in api_key_env.")
+    if not any(m.id == engine.model for m in models):
+        known = [m.id for m in models]
+        raise _error(
+            f"{at}.model", f": {engine.model!r} is not a configured model; known: {known}."
         )
-    if "parallel" in raw:
-        values["parallel"] = coerce(f"{at}.parallel", raw["parallel"], int)
-        if values["parallel"] < 1:
-            raise ConfigError(f"Setting '{at}.parallel' must be at least 1.")
-    for name in ("timeout_seconds", "health_seconds"):
-        if name in raw:
-            values[name] = coerce(f"{at}.{name}", raw[name], float)
-            if values[name] <= 0:
-                raise ConfigError(f"Setting '{at}.{name}' must be more than 0.")
-    if values.get("flavor", "openai") not in FLAVORS:
-        raise ConfigError(f"Setting '{at}.flavor': {values['flavor']!r}; known: {list(FLAVORS)}.")
-    if values["kind"] == "openai":
-        url = values.get("url")
-        if url is None:
-            raise ConfigError(f"Setting '{at}.url' is required for kind 'openai'.")
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"Setting '{at}.url' must be an http(s) URL, got {url!r}.")
-    else:
-        for name in ("url", "flavor", "upstream_model", "api_key_env"):
-            if name in values:
-                raise ConfigError(f"Setting '{at}.{name}' applies only to kind 'openai'.")
-    if (var := values.get("api_key_env")) is not None:
-        if not env.get(var):
-            raise ConfigError(
-                f"Setting '{at}.api_key_env': the environment variable {var!r} is not set."
-            )
-        values["api_key"] = env[var]
-    return EngineConfig(**values)
+    if engine.kind == "openai":
+        if engine.url is None:
+            raise _error(f"{at}.url", " is required for kind 'openai'.")
+        if not engine.url.startswith(("http://", "https://")):
+            raise _error(f"{at}.url", f" must be an http(s) URL, got {engine.url!r}.")
+        return
+    given = {
+        "url": engine.url is not None,
+        "flavor": engine.flavor != "openai",  # its default: writing it out is not told apart
+        "upstream_model": engine.upstream_model is not None,
+        "api_key_env": engine.api_key_env is not None,
+    }
+    if name := next((name for name, set_ in given.items() if set_), None):
+        raise _error(f"{at}.{name}", " applies only to kind 'openai'.")
 
 
-def coerce(name: str, value: Any, kind: type) -> Any:
-    if kind is bool and isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    try:
-        return kind(value)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"Setting {name!r} must be {kind.__name__}, got {value!r}.") from e
+def _error(key: str, rest: str) -> ConfigError:
+    return ConfigError(f"Setting {key!r}{rest}", param=key)

@@ -13,6 +13,7 @@ from pathlib import Path
 from leeway import settings as config
 from leeway.api.auth import create_key
 from leeway.app import build_app, store_from
+from leeway.catalog import LOCAL_KINDS
 from leeway.errors import LeewayError
 from leeway.settings import Settings
 
@@ -47,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
     serve.add_argument(
         "--engine",
-        choices=["llamacpp", "fake"],
+        choices=LOCAL_KINDS,
         help="serve every configured model with this engine",
     )
     serve.add_argument(

@@ -1,5 +1,15 @@
-"""Configuration: one frozen Settings, read from defaults, then a TOML file, then ``LEEWAY_*`` env vars,
-then command-line flags (each later source wins). This is the only module that reads configuration.
+"""Configuration: one frozen Settings, read from defaults, then a TOML file, then ``LEEWAY_<NAME>``
+env vars (for the top-level plain values), then command-line flags (each later source wins). This is
+the only module that reads configuration (through ``leeway.config_reader``).
+
+One declarative reader (``leeway.config_reader``) reads every table from the dataclasses' own fields:
+their types, and the ranges declared next to them (``Positive``, ``Count``, ``Annotated[…, Ge(0)]``).
+A wrong value is a ConfigError of one line naming its key (``limits.requests_per_second``,
+``window_targets.urgent``, ``off_peak_hours[0]``, ``models[1].prices.flex.input``) and what is
+allowed; ``leeway serve`` prints it and exits non-zero. A new setting or table is just a field. What
+no single field can say is checked after the reading, here and in ``leeway.catalog``: the store URL's
+shape, webhook backoff base ≤ max, a model's batch against its parallel, the engines' kind-specific
+keys, unique ids and upstream keys.
 
 Example file::
 
@@ -48,27 +58,43 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from leeway.catalog import EngineConfig, ModelConfig, coerce, parse_engines, parse_model, tables
+from annotated_types import Ge, Le, MinLen
+
+from leeway.catalog import EngineConfig, EngineKind, ModelConfig, check_engines, check_models
+from leeway.config_reader import (
+    Allowed,
+    Count,
+    Natural,
+    NonNegative,
+    Positive,
+    convert,
+    read,
+    scalars,
+)
 from leeway.errors import ConfigError
 from leeway.jobs import Window
 from leeway.windows import DEFAULT_TARGETS
 
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
+Hour = Annotated[float, Ge(0), Le(24)]
+HourRange = Annotated[tuple[Hour, Hour], Allowed("[start, end] UTC hours, each from 0 to 24")]
+IPNetwork = Annotated[
+    ipaddress.IPv4Network | ipaddress.IPv6Network,
+    Allowed('a CIDR range such as "10.1.0.0/16", "127.0.0.1/32" or "::1/128" (no host bits set)'),
+]
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Per tenant; 0 means no limit."""
 
-    requests_per_second: float = 0.0  # creates per second (bursts up to one second's worth)
-    max_queued: int = 0  # jobs waiting at once
-
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+    requests_per_second: NonNegative = 0.0  # creates per second (bursts up to one second's worth)
+    max_queued: Natural = 0  # jobs waiting at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,39 +102,41 @@ class WebhookSettings:
     """``[webhooks]``: delivery of completion webhooks (``leeway.webhooks``)."""
 
     allow: tuple[IPNetwork, ...] = ()  # ranges the URL guard lets through (loopback for tests)
-    timeout_seconds: float = 30.0  # one attempt, from resolving the host to the answer's status
-    retry_for_seconds: float = 86_400.0  # no attempt starts later than this after the final state
-    backoff_base_seconds: float = 5.0  # the first retry waits between half this and this
-    backoff_max_seconds: float = 3_600.0  # the wait doubles per attempt up to this
-    secret_grace_seconds: float = 86_400.0  # a rotated-out signing secret still signs this long
-    concurrency: int = 64  # deliveries in flight at once (slow receivers need many)
-    poll_seconds: float = 0.5  # how often the sender looks for due deliveries
-    keep_days: float = 30.0  # finished deliveries (and their attempts) are listed this long
+    timeout_seconds: Positive = 30.0  # one attempt, from resolving the host to the answer's status
+    retry_for_seconds: Positive = 86_400.0  # no attempt starts this long after the final state
+    backoff_base_seconds: Positive = 5.0  # the first retry waits between half this and this
+    backoff_max_seconds: Positive = 3_600.0  # the wait doubles per attempt up to this
+    secret_grace_seconds: NonNegative = 86_400.0  # a rotated-out secret still signs this long
+    concurrency: Count = 64  # deliveries in flight at once (slow receivers need many)
+    poll_seconds: Positive = 0.5  # how often the sender looks for due deliveries
+    keep_days: Positive = 30.0  # finished deliveries (and their attempts) are listed this long
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: Annotated[int, Ge(0), Le(65_535)] = 8000
     data_dir: Path = Path(".leeway")
-    max_body_bytes: int = 16 * 1024 * 1024
-    max_batch_bytes: int = 256 * 1024 * 1024  # a batch body or an uploaded file
-    max_batch_requests: int = 100_000
+    max_body_bytes: Count = 16 * 1024 * 1024
+    max_batch_bytes: Count = 256 * 1024 * 1024  # a batch body or an uploaded file
+    max_batch_requests: Count = 100_000
     # an OpenAI-shaped batch not finished this long after it was created expires: its queued items
     # are cancelled (OpenAI's 24 h completion window, plus an hour's grace for the flex queue)
-    batch_expiry_seconds: float = 25 * 3600.0
-    lease_seconds: float = 30.0  # a claim not renewed for this long is claimed again
-    max_attempts: int = (
-        3  # runs of one job that may stall (lease lost, holder alive) before it fails
-    )
-    max_crashes: int = 10  # runs of one job its process may die during before it fails (poison)
-    poll_seconds: float = 1.0  # how often the dispatcher looks for expired leases
+    batch_expiry_seconds: Positive = 25 * 3600.0
+    lease_seconds: Positive = 30.0  # a claim not renewed for this long is claimed again
+    max_attempts: Count = 3  # runs of one job that may stall (lease lost, holder alive)
+    max_crashes: Count = 10  # runs of one job its process may die in before it fails (poison)
+    poll_seconds: Positive = 1.0  # how often the dispatcher looks for expired leases
     strict_incomplete: bool = False  # True: a capped response reports status "incomplete" (OpenAI)
-    idempotency_hours: float = 72.0  # an Idempotency-Key is remembered at least this long
-    flex_reserve: float = 0.02  # share of each engine's sequences flex leaves free for asap work
-    off_peak_hours: tuple[tuple[float, float], ...] = ()  # UTC [start, end) hours flex may fill all
-    window_targets: Mapping[Window, float] = field(default_factory=lambda: dict(DEFAULT_TARGETS))
-    models: tuple[ModelConfig, ...] = (ModelConfig(DEFAULT_MODEL),)
+    idempotency_hours: Positive = 72.0  # an Idempotency-Key is remembered at least this long
+    # share of each engine's sequences flex leaves free for asap work
+    flex_reserve: Annotated[float, Ge(0), Le(1)] = 0.02
+    off_peak_hours: tuple[HourRange, ...] = ()  # UTC [start, end) hours flex may fill all
+    # seconds from arrival to the deadline; windows the file leaves out keep these defaults
+    window_targets: Mapping[Window, NonNegative] = field(
+        default_factory=lambda: dict(DEFAULT_TARGETS)
+    )
+    models: Annotated[tuple[ModelConfig, ...], MinLen(1)] = (ModelConfig(DEFAULT_MODEL),)
     engines: tuple[EngineConfig, ...] = ()  # none: each model gets one engine of its ``engine``
     limits: Limits = Limits()  # every tenant's, unless tenant_limits names it
     tenant_limits: Mapping[str, Limits] = field(default_factory=dict)
@@ -143,95 +171,49 @@ class Settings:
 _SQLITE = "sqlite:///"
 _POSTGRES = ("postgresql://", "postgres://")
 
-_SCALARS = {
-    "host": str,
-    "port": int,
-    "data_dir": Path,
-    "max_body_bytes": int,
-    "max_batch_bytes": int,
-    "max_batch_requests": int,
-    "batch_expiry_seconds": float,
-    "lease_seconds": float,
-    "max_attempts": int,
-    "max_crashes": int,
-    "poll_seconds": float,
-    "strict_incomplete": bool,
-    "flex_reserve": float,
-    "idempotency_hours": float,
-    "store_url": str,
-}
-
 
 def load(
     config_file: Path | None = None, env: Mapping[str, str] | None = None, **overrides: Any
 ) -> Settings:
     """Build Settings; ``overrides`` (command-line flags) that are None are left out."""
-    raw: dict[str, Any] = {}
-    if config_file is not None:
-        try:
-            with config_file.open("rb") as f:
-                raw = tomllib.load(f)
-        except OSError as e:
-            raise ConfigError(f"Config file {str(config_file)!r}: {e.strerror or e}.") from e
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"Config file {str(config_file)!r} is not valid TOML: {e}.") from e
+    raw = {} if config_file is None else _file(config_file)
     env = os.environ if env is None else env
-    for name in _SCALARS:
-        if (value := env.get(f"LEEWAY_{name.upper()}")) is not None:
-            raw[name] = value
+    for name in scalars(Settings):
+        if (text := env.get(f"LEEWAY_{name.upper()}")) is not None:
+            try:
+                raw[name] = convert(Settings, name, text)
+            except ConfigError as e:
+                where = f" (from LEEWAY_{name.upper()})."
+                raise ConfigError(e.message.removesuffix(".") + where, param=name) from None
     raw.update({k: v for k, v in overrides.items() if v is not None})
-    return _build(raw, env)
+    return _checked(read(Settings, raw), env)
 
 
-def _build(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:
-    known = {f.name for f in fields(Settings)}
-    if unknown := sorted(set(raw) - known):
-        raise ConfigError(f"Unknown setting(s) {unknown}; known: {sorted(known)}.")
-    values: dict[str, Any] = {}
-    for name, kind in _SCALARS.items():
-        if name in raw:
-            values[name] = coerce(name, raw[name], kind)
-    if values.get("idempotency_hours", 1.0) <= 0:
-        raise ConfigError("Setting 'idempotency_hours' must be more than 0 (default 72).")
-    if "store_url" in values:
-        _check_store_url(values["store_url"])
-    if values.get("batch_expiry_seconds", 1.0) <= 0:
-        raise ConfigError("Setting 'batch_expiry_seconds' must be more than 0 (default 90000).")
-    if "window_targets" in raw:
-        targets = dict(DEFAULT_TARGETS)
-        targets.update({Window(k): float(v) for k, v in raw["window_targets"].items()})
-        values["window_targets"] = targets
-    if "off_peak_hours" in raw:
-        values["off_peak_hours"] = tuple((float(a), float(b)) for a, b in raw["off_peak_hours"])
-    if "limits" in raw:
-        values["limits"] = _limits(raw["limits"])
-    if "tenant_limits" in raw:
-        values["tenant_limits"] = {t: _limits(v) for t, v in raw["tenant_limits"].items()}
-    if "models" in raw:
-        values["models"] = tuple(parse_model(m, i) for i, m in enumerate(tables(raw, "models")))
-    if "engines" in raw:
-        models = values.get("models", Settings().models)
-        values["engines"] = parse_engines(tables(raw, "engines"), models, env or {})
-    served = {e.model for e in values.get("engines", ())}
-    for i, m in enumerate(values.get("models", ())):
-        if m.id not in served and m.engine not in ("llamacpp", "fake"):
-            raise ConfigError(
-                f"Setting 'models[{i}].engine': {m.engine!r}; known: 'llamacpp', 'fake' (an "
-                "'openai' engine is an [[engines]] entry with its url)."
-            )
-    if "webhooks" in raw:
-        values["webhooks"] = _webhooks(raw["webhooks"])
-    return replace(Settings(), **values)
+def _file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"Config file {str(path)!r}: {e.strerror or e}.") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"Config file {str(path)!r} is not valid TOML: {e}.") from e
 
 
-_POSITIVE_WEBHOOK_SECONDS = (
-    "timeout_seconds",
-    "retry_for_seconds",
-    "backoff_base_seconds",
-    "backoff_max_seconds",
-    "poll_seconds",
-    "keep_days",
-)
+def _checked(s: Settings, env: Mapping[str, str]) -> Settings:
+    """What no single field says, checked once every field is read."""
+    if s.store_url is not None:
+        _check_store_url(s.store_url)
+    hooks = s.webhooks
+    if hooks.backoff_base_seconds > hooks.backoff_max_seconds:
+        raise ConfigError(
+            f"Setting 'webhooks.backoff_base_seconds' ({hooks.backoff_base_seconds:g}) must not "
+            f"be more than 'webhooks.backoff_max_seconds' ({hooks.backoff_max_seconds:g}).",
+            param="webhooks.backoff_base_seconds",
+        )
+    engines = check_engines(s.engines, s.models, env)
+    check_models(s.models, engines)
+    targets = {**DEFAULT_TARGETS, **s.window_targets}
+    return replace(s, engines=engines, window_targets=targets)
 
 
 def _check_store_url(url: str) -> None:
@@ -241,65 +223,12 @@ def _check_store_url(url: str) -> None:
     raise ConfigError(
         f"Setting 'store_url' must be a PostgreSQL URL (postgresql://user:password@host:port/db) "
         f"or a SQLite one (sqlite:///relative/path.db, sqlite:////absolute/path.db), or be left "
-        f"out (SQLite under data_dir); got {shown!r}."
+        f"out (SQLite under data_dir); got {shown!r}.",
+        param="store_url",
     )
 
 
-def _webhooks(raw: Mapping[str, Any]) -> WebhookSettings:
-    known = {f.name for f in fields(WebhookSettings)}
-    if not isinstance(raw, Mapping):
-        raise ConfigError("Setting 'webhooks' must be a table ([webhooks]).")
-    if unknown := sorted(set(raw) - known):
-        raise ConfigError(f"Unknown webhooks setting(s) {unknown}; known: {sorted(known)}.")
-    values: dict[str, Any] = {}
-    for name in known - {"allow", "concurrency"}:
-        if name in raw:
-            values[name] = coerce(f"webhooks.{name}", raw[name], float)
-    for name in _POSITIVE_WEBHOOK_SECONDS:
-        if values.get(name, 1.0) <= 0:
-            raise ConfigError(f"Setting 'webhooks.{name}' must be more than 0.")
-    if values.get("secret_grace_seconds", 0.0) < 0:
-        raise ConfigError("Setting 'webhooks.secret_grace_seconds' must be 0 or more.")
-    if "concurrency" in raw:
-        values["concurrency"] = coerce("webhooks.concurrency", raw["concurrency"], int)
-        if values["concurrency"] < 1:
-            raise ConfigError("Setting 'webhooks.concurrency' must be at least 1.")
-    if "allow" in raw:
-        values["allow"] = _networks(raw["allow"])
-    hooks = replace(WebhookSettings(), **values)
-    if hooks.backoff_base_seconds > hooks.backoff_max_seconds:
-        raise ConfigError(
-            f"Setting 'webhooks.backoff_base_seconds' ({hooks.backoff_base_seconds:g}) must not "
-            f"be more than 'webhooks.backoff_max_seconds' ({hooks.backoff_max_seconds:g})."
-        )
-    return hooks
-
-
-def _networks(raw: Any) -> tuple[IPNetwork, ...]:
-    if isinstance(raw, str) or not isinstance(raw, list):
-        raise ConfigError(
-            "Setting 'webhooks.allow' must be a list of CIDR ranges, e.g. [\"127.0.0.0/8\"]."
-        )
-    networks = []
-    for entry in raw:
-        try:
-            networks.append(ipaddress.ip_network(str(entry), strict=True))
-        except ValueError as e:
-            raise ConfigError(
-                f"Setting 'webhooks.allow': {entry!r} is not a CIDR range ({e}); write ranges "
-                'as "10.1.0.0/16", "127.0.0.1/32" or "::1/128".'
-            ) from e
-    return tuple(networks)
-
-
-def _limits(raw: Mapping[str, Any]) -> Limits:
-    known = {f.name for f in fields(Limits)}
-    if unknown := sorted(set(raw) - known):
-        raise ConfigError(f"Unknown limit(s) {unknown}; known: {sorted(known)}.")
-    return Limits(float(raw.get("requests_per_second", 0)), int(raw.get("max_queued", 0)))
-
-
-def with_engine(settings: Settings, engine: str) -> Settings:
+def with_engine(settings: Settings, engine: EngineKind) -> Settings:
     """The same settings with every model served by one ``engine`` of that kind (``leeway serve
     --engine fake``); ``[[engines]]`` are left out."""
     models = tuple(replace(m, engine=engine) for m in settings.models)
