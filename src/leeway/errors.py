@@ -9,7 +9,9 @@
     ├── AuthenticationFailed        401 invalid_api_key
     ├── NotFound                    404 not_found
     │   └── ModelNotFound           404 model_not_found
+    ├── RequestTimeout              408 request_timeout (a body too slow to arrive)
     ├── PayloadTooLarge             413 payload_too_large
+    ├── ClientGone                  499 (the client left before its request was read: no one hears it)
     ├── RateLimited                 429 rate_limit_exceeded (with Retry-After)
     ├── EngineFailed                500 engine_error (stored as the job's error)
     │   └── EngineRejected          the engine refused the job (an upstream 4xx): its message
@@ -91,6 +93,22 @@ class ModelNotFound(NotFound):
     """The model does not exist."""
 
     code = "model_not_found"
+
+
+class RequestTimeout(LeewayError):
+    """The request's body arrived too slowly; send it again, faster."""
+
+    status = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
+
+
+class ClientGone(LeewayError):
+    """The client disconnected before its request was read."""
+
+    status = 499
+    type = "invalid_request_error"
+    code = "client_disconnected"
 
 
 class PayloadTooLarge(LeewayError):
