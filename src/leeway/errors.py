@@ -16,6 +16,7 @@
     ├── EngineFailed                500 engine_error (stored as the job's error)
     │   └── EngineRejected          the engine refused the job (an upstream 4xx): its message
     ├── EngineUnavailable           503 (the engine could not run it now: the job is requeued)
+    ├── ServerBusy                  503 server_busy (too many connections or bodies at once: retry)
     └── ConfigError                 (at start-up: the configuration is wrong)
 
 Each class's docstring is its default message.
@@ -148,6 +149,13 @@ class EngineUnavailable(LeewayError):
 
     status = 503
     code = "engine_unavailable"
+
+
+class ServerBusy(LeewayError):
+    """The server is at its limit of connections or of request bodies held at once; retry shortly."""
+
+    status = 503
+    code = "server_busy"
 
 
 class ConfigError(LeewayError):

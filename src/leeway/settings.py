@@ -40,6 +40,13 @@ Example file::
     backoff_max_seconds = 3600
     secret_grace_seconds = 86400    # a rotated signing secret still signs this long
     concurrency = 64        # deliveries in flight at once (each holds a connection)
+
+    [server]                # slow and many clients (leeway.server)
+    header_timeout_seconds = 10     # a request's line and headers must arrive within this
+    body_timeout_seconds = 20       # a body gets this long, plus a second per body_min_rate bytes
+    body_min_rate = 16384           # bytes per second a body must keep up (after the above)
+    max_connections = 1000          # open connections per process (at most the open-file limit - 128)
+    max_buffered_body_bytes = 268435456     # request bodies held in memory, all requests together
 """
 
 from __future__ import annotations
@@ -92,6 +99,19 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """``[server]``: how the HTTP server treats slow and many clients (``leeway.server``)."""
+
+    header_timeout_seconds: float = 10.0  # from connecting (or a request's first byte) to its head
+    body_timeout_seconds: float = (
+        20.0  # a body's grace: it must arrive by this plus size / min rate
+    )
+    body_min_rate: float = 16_384.0  # bytes per second a body must keep up after its grace
+    max_connections: int = 1000  # open per process; over it the longest-waiting idle one is closed
+    max_buffered_body_bytes: int = 256 * 1024 * 1024  # request bodies in memory, all together
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
@@ -115,6 +135,7 @@ class Settings:
     limits: Limits = Limits()  # every tenant's, unless tenant_limits names it
     tenant_limits: Mapping[str, Limits] = field(default_factory=dict)
     webhooks: WebhookSettings = WebhookSettings()
+    server: ServerSettings = ServerSettings()
     # Where jobs live: None is SQLite at data_dir/leeway.db; "sqlite:///rel.db" or
     # "sqlite:////abs/path.db" another SQLite file; "postgresql://user:pw@host:port/db" PostgreSQL,
     # which any number of Leeway processes can share.
@@ -222,7 +243,23 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Sett
             )
     if "webhooks" in raw:
         values["webhooks"] = _webhooks(raw["webhooks"])
+    if "server" in raw:
+        values["server"] = _server(raw["server"])
     return replace(Settings(), **values)
+
+
+def _server(raw: Mapping[str, Any]) -> ServerSettings:
+    if not isinstance(raw, Mapping):
+        raise ConfigError("Setting 'server' must be a table ([server]).")
+    kinds = {f.name: f.type for f in fields(ServerSettings)}
+    if unknown := sorted(set(raw) - set(kinds)):
+        raise ConfigError(f"Unknown server setting(s) {unknown}; known: {sorted(kinds)}.")
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        values[name] = coerce(f"server.{name}", value, int if kinds[name] == "int" else float)
+        if values[name] <= 0:
+            raise ConfigError(f"Setting 'server.{name}' must be more than 0.")
+    return replace(ServerSettings(), **values)
 
 
 _POSITIVE_WEBHOOK_SECONDS = (
