@@ -14,7 +14,8 @@ So, on top of it:
   is busy with a request, the new one is answered 503 and closed. A connection whose response went
   out before its request body had arrived is closed unless the body is in within that deadline.
 - ``Paced``, an ASGI middleware: a request body must arrive within ``body_timeout_seconds`` plus one
-  second per ``body_min_rate`` bytes, else 408 (and the connection closes); and request bodies held
+  second per ``body_min_rate`` bytes, with no pause longer than ``body_timeout_seconds``, else 408
+  (and the connection closes); and request bodies held
   in memory by all requests together stay under ``max_buffered_body_bytes``, else 503.
 """
 
@@ -215,9 +216,10 @@ class _Body:
         if self._done:  # the body is in: what follows is the disconnect (for streaming responses)
             return await self._receive()  # type: ignore[no-any-return]
         server = self._paced._server
-        grace = server.body_timeout_seconds + self._received / server.body_min_rate
+        now, gap = time.monotonic(), server.body_timeout_seconds
+        due = self._started + gap + self._received / server.body_min_rate
         try:
-            async with asyncio.timeout(self._started + grace - time.monotonic()):
+            async with asyncio.timeout(min(due, now + gap) - now):
                 message: _Message = await self._receive()
         except TimeoutError:
             self.failed = True
@@ -225,8 +227,8 @@ class _Body:
             raise RequestTimeout(
                 f"The request body arrived too slowly: {self._received:,} bytes in "
                 f"{time.monotonic() - self._started:.0f} s; a body may take "
-                f"{server.body_timeout_seconds:g} s plus a second per "
-                f"{server.body_min_rate:,.0f} bytes."
+                f"{gap:g} s plus a second per {server.body_min_rate:,.0f} bytes, and "
+                f"{gap:g} s at most between two of its pieces."
             ) from None
         if message["type"] == "http.request":
             self._done = not message.get("more_body", False)

@@ -44,6 +44,7 @@ Example file::
     [server]                # slow and many clients (leeway.server)
     header_timeout_seconds = 10     # a request's line and headers must arrive within this
     body_timeout_seconds = 20       # a body gets this long, plus a second per body_min_rate bytes
+                                    # (and no pause between two of its pieces may be longer)
     body_min_rate = 16384           # bytes per second a body must keep up (after the above)
     max_connections = 1000          # open connections per process (at most the open-file limit - 128)
     max_buffered_body_bytes = 268435456     # request bodies held in memory, all requests together
