@@ -5,8 +5,8 @@ stops   Tenant B's 4-token request (the fake engine at 1 ms a token), alone and 
         allowed (64 stops of 256 characters, each sharing its start with the fake text: the worst
         case for holding text back); and, for reference, while A's same request has no stops. The
         fake engine runs the same StopMatcher as llama.cpp's. Target: B with A's stops ≤ 2× B alone.
-memory  100 responses with the largest fields allowed (10 MiB instructions, 128 tools whose schemas
-        make the rest of the 16 MiB body, a 64-character user, 16 metadata pairs), each read back:
+memory  100 responses with the largest fields allowed (10 MiB instructions, 128 tools of 1 MiB in all,
+        a 256 KiB output schema, a 64-character user, 16 metadata pairs), each read back:
         the server's RSS growth. Also run with the final-response cache off (--finals off), since that
         cache keeps every final response it served (the lead is removing it). Target: ≤ 150 MB.
 slow    The server started under an open-file limit of 1,024; then 1,100 connections trickle their
@@ -142,20 +142,19 @@ finals.Finals.put = lambda self, tenant, job_id, body: None
 
 
 def largest_body(i: int) -> dict[str, object]:
-    """A Responses create with every echoed field at its bound, ~16 MiB in all."""
-    schema_room = (16 * 1024 * 1024 - 10 * 1024 * 1024 - 128 * 1024) // 128
+    """A Responses create with every echoed field at its bound: 10 MiB of instructions, 128 tools
+    of 1 MiB together, a 256 KiB output schema, a 64-character user, 16 metadata pairs."""
+    each = 1024 * 1024 // 128 - 1400  # a tool's JSON, less its description and framing
     tools = [
         {
             "type": "function",
             "name": f"tool_{t}",
             "description": "d" * 1024,
-            "parameters": {
-                "type": "object",
-                "properties": {"a": {"type": "string", "description": "s" * (schema_room - 1200)}},
-            },
+            "parameters": {"type": "object", "description": "s" * each},
         }
         for t in range(128)
     ]
+    schema = {"type": "object", "description": "f" * (256 * 1024 - 100)}
     return {
         "model": MODEL,
         "input": "hi",
@@ -164,6 +163,7 @@ def largest_body(i: int) -> dict[str, object]:
         "metadata": {f"k{j:02d}" + "k" * 60: f"{i}" + "v" * 500 for j in range(16)},
         "tools": tools,
         "tool_choice": "none",
+        "text": {"format": {"type": "json_schema", "name": "out", "schema": schema}},
         "max_output_tokens": 4,
     }
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar
 
 import orjson
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from leeway.errors import InvalidRequest
 
@@ -32,6 +32,9 @@ MAX_ID = 256
 MAX_CHAT_STOPS, MAX_STOPS, MAX_STOP_CHARS = 4, 64, 256
 # OpenAI: "Invalid 'tools': array too long. Expected an array with maximum length 128".
 MAX_TOOLS = 128
+# All of a request's tools together, as JSON: they become one grammar, parsed where tokens are
+# decoded (no official bound; 1 MiB keeps that parse in the milliseconds).
+MAX_TOOLS_BYTES = 1024 * 1024
 # OpenAI: a function's description is at most 1024 characters.
 MAX_TOOL_DESCRIPTION = 1024
 # Messages (or input items) per request. Anthropic: "a limit of 100,000 messages in a single
@@ -73,6 +76,22 @@ def _shallow(value: Any) -> Any:
     return value
 
 
+def _tools_sized(value: Any) -> Any:
+    """A list of tools of at most ``MAX_TOOLS_BYTES`` as JSON (what is not JSON, or nests too
+    deep, is left for the tools' own checks to name)."""
+    if isinstance(value, list) and len(value) <= MAX_TOOLS:
+        try:
+            size = len(orjson.dumps(value))
+        except orjson.JSONEncodeError:
+            return value
+        if size > MAX_TOOLS_BYTES:
+            raise ValueError(
+                f"the tools are {size:,} bytes as JSON; together they may be at most "
+                f"{MAX_TOOLS_BYTES:,} bytes"
+            )
+    return value
+
+
 def _schema_sized(value: Any) -> Any:
     """``value`` if it serializes to at most ``MAX_SCHEMA_BYTES`` (and nests at most ``MAX_DEPTH``
     levels). Serialized first: orjson refuses (fast) what nests past 255 levels."""
@@ -92,7 +111,7 @@ def _schema_sized(value: Any) -> Any:
 T = TypeVar("T")
 Many = Annotated[list[T], Field(max_length=MAX_MESSAGES)]  # messages, items, parts, blocks
 Messages = Annotated[list[T], Field(min_length=1, max_length=MAX_MESSAGES)]
-Tools = Annotated[list[T], Field(max_length=MAX_TOOLS)]
+Tools = Annotated[list[T], BeforeValidator(_tools_sized), Field(max_length=MAX_TOOLS)]
 
 Json = Annotated[Any, AfterValidator(_shallow)]  # any JSON value, nesting bounded
 JsonObject = Annotated[dict[str, Any], AfterValidator(_shallow)]
