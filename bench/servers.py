@@ -39,15 +39,48 @@ APP = "bench.served_app:app"  # build_app from LEEWAY_CONFIG and LEEWAY_DATA_DIR
 def command(server: str, port: int, data: Path) -> list[str]:
     py = sys.executable
     if server == "leeway":
-        return [py, "-m", "leeway", "serve", "--port", str(port), "--data-dir", str(data),
-                "--config", str(data / "c.toml")]  # fmt: skip
+        return [
+            py,
+            "-m",
+            "leeway",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            "--config",
+            str(data / "c.toml"),
+        ]
     if server == "uvicorn":
-        return [py, "-m", "uvicorn", APP, "--port", str(port), "--no-access-log",
-                "--log-level", "warning"]  # fmt: skip
+        return [
+            py,
+            "-m",
+            "uvicorn",
+            APP,
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
     if server == "hypercorn":
         return [py, "-m", "hypercorn", APP, "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
-    return [py, "-m", "granian", "--interface", "asgi", "--port", str(port), "--workers", "1",
-            "--loop", "asyncio", "--log-level", "warning", APP]  # fmt: skip
+    return [
+        py,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--loop",
+        "asyncio",
+        "--log-level",
+        "warning",
+        APP,
+    ]
 
 
 def run(server: str, requests: int, concurrency: int) -> str:
@@ -56,10 +89,22 @@ def run(server: str, requests: int, concurrency: int) -> str:
         (data / "c.toml").write_text(CONFIG)
         env = {**os.environ, "LEEWAY_CONFIG": str(data / "c.toml"), "LEEWAY_DATA_DIR": str(data)}
         key = subprocess.run(
-            [sys.executable, "-m", "leeway", "keys", "create", "--data-dir", str(data),
-             "--config", str(data / "c.toml")],  # fmt: skip
-            check=True, capture_output=True, text=True, env=env,
-        ).stdout.strip()  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "leeway",
+                "keys",
+                "create",
+                "--data-dir",
+                str(data),
+                "--config",
+                str(data / "c.toml"),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+        ).stdout.strip()
         port = free_port()
         log = (data / "server.log").open("wb")
         proc = subprocess.Popen(
@@ -91,8 +136,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    servers = [s for s in ("leeway", "uvicorn", "hypercorn", "granian")
-               if s in ("leeway", "uvicorn") or importlib.util.find_spec(s)]  # fmt: skip
+    servers = [
+        s
+        for s in ("leeway", "uvicorn", "hypercorn", "granian")
+        if s in ("leeway", "uvicorn") or importlib.util.find_spec(s)
+    ]
     rows = [run(s, args.requests, args.concurrency) for _ in range(args.repeat) for s in servers]
     print(
         f"\n{args.requests:,} background creates at concurrency {args.concurrency}, then a poll of each"
