@@ -22,6 +22,7 @@ So, on top of it:
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import resource
 import time
@@ -38,6 +39,7 @@ from leeway.settings import ServerSettings, Settings
 log = logging.getLogger(__name__)
 
 MAX_HEAD = 64 * 1024  # bytes of a request line and its headers
+_M_MMAP_THRESHOLD, _MMAP_THRESHOLD = -3, 256 * 1024  # glibc's mallopt: blocks over 256 KiB mmapped
 _RESERVED_FILES = 128  # descriptors kept for the store, spooled bodies, webhook deliveries, …
 _Scope = dict[str, Any]
 _Message = dict[str, Any]
@@ -45,6 +47,7 @@ _Message = dict[str, Any]
 
 def serve(app: Any, settings: Settings) -> None:
     """Serve ``app`` on ``settings.host:port`` until interrupted."""
+    return_large_frees()
     server = settings.server
     uvicorn.run(
         Paced(app, server, settings.max_body_bytes),
@@ -54,6 +57,18 @@ def serve(app: Any, settings: Settings) -> None:
         log_level="info",
         access_log=False,
     )
+
+
+def return_large_frees() -> None:
+    """Have glibc give every large block (a request body, a rendered response) back to the system
+    when it is freed. By default glibc raises its mmap threshold to the largest block freed (up to
+    32 MiB), after which blocks that size come from its heaps and stay in the process once freed:
+    100 responses of 11 MiB left 231 MB behind (bench/hardening.py memory). Nothing elsewhere."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
 
 
 def connection_limit(configured: int) -> int:
