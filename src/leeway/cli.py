@@ -110,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
-    import uvicorn
+    from leeway.server import serve
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -122,13 +122,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
             f"once:\n\n    {key}\n",
             flush=True,
         )
-    uvicorn.run(
-        build_app(settings, role=args.role),
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        access_log=False,
-    )
+    serve(build_app(settings, role=args.role), settings)
 
 
 async def _first_key(settings: Settings) -> str | None:

@@ -9,11 +9,14 @@
     ├── AuthenticationFailed        401 invalid_api_key
     ├── NotFound                    404 not_found
     │   └── ModelNotFound           404 model_not_found
+    ├── RequestTimeout              408 request_timeout (a body too slow to arrive)
     ├── PayloadTooLarge             413 payload_too_large
+    ├── ClientGone                  499 (the client left before its request was read: no one hears it)
     ├── RateLimited                 429 rate_limit_exceeded (with Retry-After)
     ├── EngineFailed                500 engine_error (stored as the job's error)
     │   └── EngineRejected          the engine refused the job (an upstream 4xx): its message
     ├── EngineUnavailable           503 (the engine could not run it now: the job is requeued)
+    ├── ServerBusy                  503 server_busy (too many connections or bodies at once: retry)
     └── ConfigError                 (at start-up: the configuration is wrong)
 
 Each class's docstring is its default message.
@@ -93,6 +96,22 @@ class ModelNotFound(NotFound):
     code = "model_not_found"
 
 
+class RequestTimeout(LeewayError):
+    """The request's body arrived too slowly; send it again, faster."""
+
+    status = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
+
+
+class ClientGone(LeewayError):
+    """The client disconnected before its request was read."""
+
+    status = 499
+    type = "invalid_request_error"
+    code = "client_disconnected"
+
+
 class PayloadTooLarge(LeewayError):
     """The request body is too large."""
 
@@ -130,6 +149,13 @@ class EngineUnavailable(LeewayError):
 
     status = 503
     code = "engine_unavailable"
+
+
+class ServerBusy(LeewayError):
+    """The server is at its limit of connections or of request bodies held at once; retry shortly."""
+
+    status = 503
+    code = "server_busy"
 
 
 class ConfigError(LeewayError):

@@ -50,6 +50,14 @@ Example file::
     backoff_max_seconds = 3600
     secret_grace_seconds = 86400    # a rotated signing secret still signs this long
     concurrency = 64        # deliveries in flight at once (each holds a connection)
+
+    [server]                # slow and many clients (leeway.server)
+    header_timeout_seconds = 10     # a request's line and headers must arrive within this
+    body_timeout_seconds = 20       # a body gets this long, plus a second per body_min_rate bytes
+                                    # (and no pause between two of its pieces may be longer)
+    body_min_rate = 16384           # bytes per second a body must keep up (after the above)
+    max_connections = 1000          # open connections per process (at most the open-file limit - 128)
+    max_buffered_body_bytes = 268435456     # request bodies held in memory, all requests together
 """
 
 from __future__ import annotations
@@ -113,6 +121,21 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """``[server]``: how the HTTP server treats slow and many clients (``leeway.server``)."""
+
+    header_timeout_seconds: Positive = (
+        10.0  # from connecting (or a request's first byte) to its head
+    )
+    body_timeout_seconds: Positive = (
+        20.0  # a body's grace: it must arrive by this + size / min rate
+    )
+    body_min_rate: Positive = 16_384.0  # bytes per second a body must keep up after its grace
+    max_connections: Count = 1000  # open per process; over it the longest-idle one is closed
+    max_buffered_body_bytes: Count = 256 * 1024 * 1024  # request bodies in memory, all together
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "127.0.0.1"
     port: Annotated[int, Ge(0), Le(65_535)] = 8000
@@ -141,6 +164,7 @@ class Settings:
     limits: Limits = Limits()  # every tenant's, unless tenant_limits names it
     tenant_limits: Mapping[str, Limits] = field(default_factory=dict)
     webhooks: WebhookSettings = WebhookSettings()
+    server: ServerSettings = ServerSettings()
     # Where jobs live: None is SQLite at data_dir/leeway.db; "sqlite:///rel.db" or
     # "sqlite:////abs/path.db" another SQLite file; "postgresql://user:pw@host:port/db" PostgreSQL,
     # which any number of Leeway processes can share.

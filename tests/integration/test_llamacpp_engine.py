@@ -91,3 +91,11 @@ async def test_a_cancelled_generation_frees_its_sequence(engine):
     jobs = [job_for(engine, "Say hi.", max_output_tokens=4) for _ in range(engine.parallel)]
     results = await asyncio.wait_for(asyncio.gather(*(run(engine, j) for j in jobs)), 60)
     assert len(results) == engine.parallel
+
+
+async def test_a_prompt_too_long_to_fit_is_counted_over_the_context_without_tokenizing(engine):
+    short = (Message("user", "Name three colors."),)
+    assert engine.count_tokens(short) == len(engine._tokens(short, None))  # exact when it may fit
+    huge = (Message("user", "hello world, " * 80_000),)  # ~1 MB: over a second to tokenize
+    fewest = engine.count_tokens(huge)
+    assert engine.context < fewest <= len(engine._tokens(huge, None))  # a true lower bound

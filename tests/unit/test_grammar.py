@@ -187,3 +187,14 @@ def test_literals_escape_what_gbnf_needs():
     rules = Rules()
     assert schema.compile_schema(rules, {"const": 'say "hi"'}, "f") == "f"
     assert '"\\"say \\\\\\"hi\\\\\\"\\""' in rules.text("f")
+
+
+def test_the_grammar_caches_are_bounded_by_bytes_not_count():
+    from leeway.grammar import _Cache
+
+    cache = _Cache(most=1000)
+    for i in range(50):
+        cache.put(f"k{i:02d}", "v", 100)  # 103 bytes each: nine fit
+    assert "k49" in cache and "k41" in cache and "k40" not in cache
+    cache.put("huge", None, 5000)  # one over the bound alone is kept, alone
+    assert "huge" in cache and "k49" not in cache

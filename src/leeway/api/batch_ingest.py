@@ -26,7 +26,8 @@ import orjson
 from starlette.requests import Request
 
 from leeway.api import chat, idempotency, responses
-from leeway.api.body import parse
+from leeway.api.body import parse, stream
+from leeway.api.bounds import declared_length
 from leeway.api.intake import BatchItem, Draft, Intake
 from leeway.batches import Batch
 from leeway.errors import InvalidRequest, LeewayError, PayloadTooLarge
@@ -56,15 +57,15 @@ async def spool(request: Request, limit: int, folder: Path) -> Spooled:
     """Write the request body to a temporary file under ``folder`` as it arrives (the caller
     removes it); 413 before anything is read if it declares more than ``limit`` bytes, else as soon
     as it is over."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = declared_length(request.headers)
+    if declared is not None and declared > limit:
         raise PayloadTooLarge(too_large(limit))
     folder.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - a metadata operation
     fd, name = tempfile.mkstemp(dir=folder, suffix=".part")
     path, size, digest = Path(name), 0, idempotency.hasher(request.url.path)
     try:
         with os.fdopen(fd, "wb") as out:
-            async for chunk in request.stream():
+            async for chunk in stream(request):
                 size += len(chunk)
                 if size > limit:
                     raise PayloadTooLarge(too_large(limit))
@@ -91,18 +92,29 @@ def envelope(f: BinaryIO) -> dict[str, Any]:
             builder.event(event, value)
             if prefix == "" and event == "map_key" and value == "requests":
                 builder.event("boolean", True)
-    except ijson.JSONError as e:
+    except (ijson.JSONError, UnicodeDecodeError) as e:
         raise InvalidRequest(f"The body of your request is not valid JSON ({e}).") from e
     if not isinstance(builder.value, dict):
         raise InvalidRequest("The body must be a JSON object.")
+    writable(builder.value, "The body of your request", None)
     return builder.value
+
+
+def writable(value: Any, what: str, param: str | None) -> Any:
+    """``value`` if it can be written as JSON again: ijson lets through what orjson refuses (a lone
+    surrogate such as ``"\\ud800"``, nesting past 255 levels), and a job is stored as JSON."""
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError as e:
+        raise InvalidRequest(f"{what} is not valid JSON ({e}).", param=param) from e
+    return value
 
 
 def inline_items(f: BinaryIO) -> Iterator[Any]:
     """The reference shape: the items of the body's ``requests`` array, one at a time."""
     try:
         yield from ijson.items(f, "requests.item", use_float=True)
-    except ijson.JSONError as e:
+    except (ijson.JSONError, UnicodeDecodeError) as e:
         raise InvalidRequest(
             f"The requests array is not valid JSON ({e}).", param="requests"
         ) from e
@@ -178,6 +190,7 @@ class Ingest:
         where = f"requests[{index}]" if inline else f"line {index + 1} of the input file"
         if not isinstance(raw, dict):
             raise InvalidRequest(f"{where} must be a JSON object.", param=_param(index, inline))
+        writable(raw, where, _param(index, inline))
         custom_id = raw.get("custom_id")
         if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= MAX_CUSTOM_ID:
             raise InvalidRequest(

@@ -26,6 +26,7 @@ from leeway.api.batch_ingest import (
     inline_items,
     spool,
 )
+from leeway.api.bounds import query_int
 from leeway.api.create import json_response
 from leeway.api.files import file_path
 from leeway.api.idempotency import REPLAYED
@@ -183,21 +184,27 @@ class BatchApi:
         tenant = await self._auth.tenant(request)
         q = request.query_params
         if "after" in q or "x-stainless-lang" in request.headers:
-            return await self._openai_list(tenant, q.get("after"), q.get("limit", "20"))
-        raw = q.get("limit", "25")
-        _check_limit(raw, 200)
-        if q.get("after_id") and q.get("before_id"):
+            limit = query_int(q, "limit", 20, 1, 100)
+            return await self._openai_list(tenant, q.get("after"), limit)
+        limit = query_int(q, "limit", 25, 1, 200)
+        after, before = q.get("after_id") or None, q.get("before_id") or None
+        if after and before:
             raise InvalidRequest("Send after_id or before_id, not both.", param="before_id")
-        found = await self._batches.list_batches(
-            tenant, int(raw), q.get("after_id"), q.get("before_id")
-        )
+        found = []
+        if not await self._foreign(tenant, after or before):
+            found = await self._batches.list_batches(tenant, limit, after, before)
         return json_response([batch_wire.reference(b) for b in found])
 
-    async def _openai_list(self, tenant: str, after: str | None, raw: str) -> Response:
+    async def _foreign(self, tenant: str, cursor: str | None) -> bool:
+        """A page's cursor that is not one of the tenant's batches: its page is empty, as for an
+        id that does not exist (another tenant's batch is never confirmed to exist)."""
+        return cursor is not None and await self._batches.get_batch(tenant, cursor) is None
+
+    async def _openai_list(self, tenant: str, after: str | None, limit: int) -> Response:
         """OpenAI's page: newest first, ``after`` a batch id (the page holds older ones)."""
-        _check_limit(raw, 100)
-        limit = int(raw)
-        found = await self._batches.list_batches(tenant, limit + 1, before_id=after or None)
+        found = []
+        if not await self._foreign(tenant, after or None):
+            found = await self._batches.list_batches(tenant, limit + 1, before_id=after or None)
         data = [batch_wire.openai(b) for b in found[:limit]]
         return json_response(
             {
@@ -273,13 +280,6 @@ def batch_renderer(batches: BatchStore) -> Render:
 def _read(path: Path, reader: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
     with path.open("rb") as f:
         return reader(f)
-
-
-def _check_limit(raw: str, most: int) -> None:
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
-        raise InvalidRequest(
-            f"limit must be an integer from 1 to {most}, not {raw!r}.", param="limit"
-        )
 
 
 def _known(fields: dict[str, Any], known: set[str], what: str) -> None:

@@ -3,29 +3,41 @@ idempotency key is fingerprinted with), then parsed as one JSON object."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
+from leeway.api.bounds import declared_length
 from leeway.api.errors import from_validation
-from leeway.errors import InvalidRequest, PayloadTooLarge
+from leeway.errors import ClientGone, InvalidRequest, PayloadTooLarge
 
 M = TypeVar("M", bound=BaseModel)
 
 
 async def read_bytes(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = declared_length(request.headers)
+    if declared is not None and declared > limit:
         raise PayloadTooLarge(_too_large(limit))
     chunks, size = [], 0
-    async for chunk in request.stream():
+    async for chunk in stream(request):
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(_too_large(limit))
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def stream(request: Request) -> AsyncIterator[bytes]:
+    """The body as it arrives. A client that leaves before it is read whole is ``ClientGone``: logged
+    as that, not as an error of ours."""
+    try:
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect:
+        raise ClientGone("The client disconnected before its request body was read.") from None
 
 
 def load_json(raw: bytes) -> dict[str, Any]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-
-from pydantic import Field
+from typing import Any, Literal
 
 from leeway.api import structure
+from leeway.api.bounds import ChatStops, Id, Json, JsonList, Many, Messages, Stop, Text, User
+from leeway.api.bounds import Tools as ToolList
 from leeway.api.chat_tools import (
     AnyCall,
     AnyTool,
@@ -55,18 +55,18 @@ _NOT_YET: dict[str, Any] = {
 
 class TextPart(Wire):
     type: Literal["text"]
-    text: str
+    text: Text
 
 
 class ChatMessage(Wire):
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart] | None = None  # None: an assistant turn with only tool calls
-    tool_calls: list[AnyCall] | None = None
-    name: str | None = None
-    tool_call_id: str | None = None
-    refusal: str | None = None
-    annotations: list[Any] | None = None  # an earlier reply sent back as it came
-    parsed: Any = None  # the openai SDK's parse() leaves it on a message sent back
+    content: Text | Many[TextPart] | None = None  # None: an assistant turn with only tool calls
+    tool_calls: ToolList[AnyCall] | None = None
+    name: Id | None = None
+    tool_call_id: Id | None = None
+    refusal: Text | None = None
+    annotations: JsonList | None = None  # an earlier reply sent back as it came
+    parsed: Json = None  # the openai SDK's parse() leaves it on a message sent back
 
 
 class StreamOptions(Wire):
@@ -75,22 +75,22 @@ class StreamOptions(Wire):
 
 
 class CreateChatCompletion(Request):
-    model: str
-    messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    model: Id
+    messages: Messages[ChatMessage]
     max_completion_tokens: PositiveInt | None = None
     max_tokens: PositiveInt | None = None  # the older name most clients still send
     temperature: Temperature | None = None
     top_p: TopP | None = None
-    stop: str | Annotated[list[str], Field(max_length=4)] | None = None
+    stop: Stop | ChatStops | None = None
     seed: int | None = None
     n: int | None = None
-    user: str | None = None
+    user: User | None = None
     metadata: Metadata | None = None
     stream: bool | None = None
     stream_options: StreamOptions | None = None
     service_tier: Literal["auto", "default"] | None = None
     response_format: ResponseFormat | None = None
-    tools: list[AnyTool] | None = None
+    tools: ToolList[AnyTool] | None = None
     tool_choice: Choice | None = None
     parallel_tool_calls: bool | None = None
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None

@@ -8,15 +8,16 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from leeway.api import structure
+from leeway.api.bounds import Id, Json, JsonObject, Schema, Text, ToolDescription
 from leeway.api.wire import Wire
 from leeway.errors import UnsupportedParameter
 from leeway.structured import OutputFormat, ToolCall, ToolChoice, ToolKind, Tools
 
 
 class JsonSchemaSpec(Wire):
-    name: str
-    schema_: dict[str, Any] | None = Field(None, alias="schema")
-    description: str | None = None
+    name: Id
+    schema_: Schema | None = Field(None, alias="schema")
+    description: Text | None = None
     strict: bool | None = None
 
 
@@ -39,9 +40,9 @@ ResponseFormat = Annotated[
 
 
 class FunctionSpec(Wire):
-    name: str
-    description: str | None = None
-    parameters: dict[str, Any] | None = None
+    name: Id
+    description: ToolDescription | None = None
+    parameters: Schema | None = None
     strict: bool | None = None
 
 
@@ -51,9 +52,9 @@ class FunctionTool(Wire):
 
 
 class CustomSpec(Wire):
-    name: str
-    description: str | None = None
-    format: dict[str, Any] | None = None  # {"type": "text"}; grammars are not supported
+    name: Id
+    description: ToolDescription | None = None
+    format: JsonObject | None = None  # {"type": "text"}; grammars are not supported
 
 
 class CustomTool(Wire):
@@ -65,7 +66,7 @@ AnyTool = Annotated[FunctionTool | CustomTool, Field(discriminator="type")]
 
 
 class Named(Wire):
-    name: str
+    name: Id
 
 
 class ChoiceFunction(Wire):
@@ -80,7 +81,7 @@ class ChoiceCustom(Wire):
 
 class ChoiceAllowed(Wire):
     type: Literal["allowed_tools"]
-    allowed_tools: dict[str, Any]
+    allowed_tools: JsonObject
 
 
 Choice = (
@@ -90,24 +91,24 @@ Choice = (
 
 
 class CallFunction(Wire):
-    name: str
-    arguments: str
-    parsed_arguments: Any = None  # the openai SDK's parse() leaves it on a message sent back
+    name: Id
+    arguments: Text
+    parsed_arguments: Json = None  # the openai SDK's parse() leaves it on a message sent back
 
 
 class CallCustom(Wire):
-    name: str
-    input: str
+    name: Id
+    input: Text
 
 
 class FunctionCall(Wire):
-    id: str
+    id: Id
     type: Literal["function"]
     function: CallFunction
 
 
 class CustomCall(Wire):
-    id: str
+    id: Id
     type: Literal["custom"]
     custom: CallCustom
 

@@ -12,7 +12,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from leeway.errors import InvalidRequest, LeewayError, RateLimited, UnsupportedParameter
+from leeway.errors import (
+    ClientGone,
+    InvalidRequest,
+    LeewayError,
+    RateLimited,
+    UnsupportedParameter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +71,7 @@ def from_validation(error: ValidationError, body: Any = None) -> InvalidRequest:
     reports a failure per shape; the deepest one is the closest to what the client meant. ``body``
     (the request as parsed JSON) tells the fields in a location from the shapes' labels.
     """
-    first = max(error.errors(include_url=False), key=lambda e: len(_fields(e["loc"], body)))
+    first = max(error.errors(include_url=False), key=lambda e: _closeness(e, body))
     param = _path(_fields(first["loc"], body))
     if first["type"] == "extra_forbidden":
         return UnsupportedParameter(f"Unknown parameter: '{param}'.", param=param)
@@ -74,6 +80,12 @@ def from_validation(error: ValidationError, body: Any = None) -> InvalidRequest:
     got = first.get("input")
     shown = orjson.dumps(got).decode()[:80] if _is_json(got) else type(got).__name__
     return InvalidRequest(f"Invalid value for '{param}': {first['msg']}; got {shown}.", param=param)
+
+
+def _closeness(error: Any, body: Any) -> tuple[int, bool]:
+    """Deeper is closer; at the same depth, a shape that took the value's type but not its value
+    (a list over its length) is closer than one that wanted another type."""
+    return len(_fields(error["loc"], body)), not error["type"].endswith("_type")
 
 
 def _fields(loc: tuple[int | str, ...], body: Any = None) -> list[int | str]:
@@ -112,6 +124,8 @@ async def on_leeway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LeewayError)
     if exc.status >= 500:
         log.error("request failed: %s", exc.message)
+    elif isinstance(exc, ClientGone):  # no one is left to answer, and nothing went wrong here
+        log.info("%s %s: %s", request.method, request.url.path, exc.message)
     return render(exc, request.url.path)
 
 

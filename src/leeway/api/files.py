@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
@@ -18,6 +19,8 @@ from starlette.routing import Route
 
 from leeway.api import idempotency
 from leeway.api.auth import Authenticator
+from leeway.api.body import stream
+from leeway.api.bounds import declared_length, query_int
 from leeway.api.create import json_response
 from leeway.api.idempotency import REPLAYED
 from leeway.batches import StoredFile
@@ -27,6 +30,8 @@ from leeway.settings import Settings
 from leeway.store import FileStore, IdempotencyKey
 
 PURPOSES = ("batch",)
+_PART_HEAD = 16 * 1024  # bytes of one header line of a part (python-multipart's default: 4 KiB)
+_FORM_ROOM = 64 * 1024  # bytes of the form beside the file's own: its other fields, the part heads
 
 
 def file_path(data_dir: Path, file_id: str) -> Path:
@@ -100,6 +105,21 @@ class _Upload:
             self.fields[self._name] = self._data.decode(errors="replace")
 
 
+def _write(parser: MultipartParser, chunk: bytes | None) -> None:
+    """Feed the parser (``None``: the body has ended); a malformed form is a 400."""
+    try:
+        if chunk is None:
+            parser.finalize()
+        else:
+            parser.write(chunk)
+    except MultipartParseError as e:
+        raise InvalidRequest(
+            f"The multipart/form-data body is malformed ({e}); send the fields 'file' and "
+            "'purpose' as a form (a part's header lines may be at most 16 KiB each).",
+            param="file",
+        ) from e
+
+
 class FileApi:
     def __init__(self, settings: Settings, files: FileStore, auth: Authenticator) -> None:
         self._settings, self._files, self._auth = settings, files, auth
@@ -117,8 +137,8 @@ class FileApi:
         tenant = await self._auth.tenant(request)
         key = idempotency.header(request)
         limit = self._settings.max_batch_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit + 64 * 1024:  # room for the form's parts
+        declared = declared_length(request.headers)
+        if declared is not None and declared > limit + _FORM_ROOM:
             raise PayloadTooLarge(f"A file may be at most {limit:,} bytes.")
         kind, params = parse_options_header(request.headers.get("content-type", ""))
         if kind != b"multipart/form-data" or b"boundary" not in params:
@@ -132,10 +152,18 @@ class FileApi:
         try:
             with os.fdopen(fd, "wb") as out:
                 upload = _Upload(out, limit)
-                parser = MultipartParser(params[b"boundary"], upload.callbacks())  # type: ignore[arg-type]
-                async for chunk in request.stream():
-                    parser.write(chunk)
-                parser.finalize()
+                parser = MultipartParser(
+                    params[b"boundary"],
+                    upload.callbacks(),  # type: ignore[arg-type]
+                    max_header_size=_PART_HEAD,  # a long file name is a long header line
+                )
+                received = 0
+                async for chunk in stream(request):
+                    received += len(chunk)  # every part counts, the file's and the others'
+                    if received > limit + _FORM_ROOM:
+                        raise PayloadTooLarge(f"A file may be at most {limit:,} bytes.")
+                    _write(parser, chunk)
+                _write(parser, None)
             return await self._keep(tenant, key, upload, part)
         finally:
             part.unlink(missing_ok=True)  # noqa: ASYNC240 - a metadata operation
@@ -168,13 +196,11 @@ class FileApi:
     async def list(self, request: Request) -> Response:
         tenant = await self._auth.tenant(request)
         q = request.query_params
-        raw = q.get("limit", "10000")
-        if not raw.isdigit() or not 1 <= int(raw) <= 10000:
-            raise InvalidRequest(
-                f"limit must be an integer from 1 to 10000, not {raw!r}.", param="limit"
-            )
-        limit = int(raw)
-        found = await self._files.list_files(tenant, limit + 1, q.get("purpose"), q.get("after"))
+        limit = query_int(q, "limit", 10000, 1, 10000)
+        after = q.get("after") or None
+        found = []  # a cursor that is not the tenant's file: an empty page, as for an unknown id
+        if after is None or await self._files.get_file(tenant, after) is not None:
+            found = await self._files.list_files(tenant, limit + 1, q.get("purpose"), after)
         data = [render(f) for f in found[:limit]]
         return json_response(
             {

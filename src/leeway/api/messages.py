@@ -8,6 +8,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from leeway.api import structure
+from leeway.api.bounds import Id, Many, Stops, Text
+from leeway.api.bounds import Messages as MessageList
+from leeway.api.bounds import Tools as ToolList
 from leeway.api.create import Mode
 from leeway.api.errors import anthropic_envelope
 from leeway.api.intake import Draft
@@ -41,20 +44,20 @@ _NOT_YET: dict[str, Any] = {
 
 class InputMessage(Wire):
     role: Literal["user", "assistant"]
-    content: str | list[Block]
+    content: Text | Many[Block]
 
 
 class CreateMessage(Request):
-    model: str
+    model: Id
     max_tokens: PositiveInt
-    messages: Annotated[list[InputMessage], Field(min_length=1)]
-    system: str | list[TextBlock] | None = None
+    messages: MessageList[InputMessage]
+    system: Text | Many[TextBlock] | None = None
     temperature: Annotated[float, Field(ge=0, le=1, strict=False)] | None = None
     top_p: TopP | None = None
-    stop_sequences: list[str] | None = None
+    stop_sequences: Stops | None = None
     metadata: Metadata | None = None
     stream: bool | None = None
-    tools: list[Tool] | None = None
+    tools: ToolList[Tool] | None = None
     tool_choice: Choice | None = None
     output_config: OutputConfig | None = None
     thinking: Thinking | None = None

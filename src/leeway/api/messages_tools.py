@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from leeway.api import structure
+from leeway.api.bounds import Id, JsonList, JsonObject, Many, Schema, Text
 from leeway.api.wire import Wire
 from leeway.grammar.schema import compact
 from leeway.jobs import Message
@@ -17,37 +18,37 @@ from leeway.structured import OutputFormat, ToolCall, ToolChoice, ToolKind, Tool
 
 class TextBlock(Wire):
     type: Literal["text"]
-    text: str
-    cache_control: dict[str, Any] | None = None
-    citations: list[Any] | None = None
+    text: Text
+    cache_control: JsonObject | None = None
+    citations: JsonList | None = None
 
 
 class ToolUseBlock(Wire):
     type: Literal["tool_use"]
-    id: str
-    name: str
-    input: dict[str, Any]
-    cache_control: dict[str, Any] | None = None
-    caller: dict[str, Any] | None = None
+    id: Id
+    name: Id
+    input: JsonObject
+    cache_control: JsonObject | None = None
+    caller: JsonObject | None = None
 
 
 class ToolResultBlock(Wire):
     type: Literal["tool_result"]
-    tool_use_id: str
-    content: str | list[TextBlock] | None = None
+    tool_use_id: Id
+    content: Text | Many[TextBlock] | None = None
     is_error: bool | None = None
-    cache_control: dict[str, Any] | None = None
+    cache_control: JsonObject | None = None
 
 
 Block = Annotated[TextBlock | ToolUseBlock | ToolResultBlock, Field(discriminator="type")]
 
 
 class Tool(Wire):
-    name: str
-    input_schema: dict[str, Any]
-    description: str | None = None
+    name: Id
+    input_schema: Schema
+    description: Text | None = None
     type: Literal["custom"] | None = None
-    cache_control: dict[str, Any] | None = None
+    cache_control: JsonObject | None = None
     strict: bool | None = None
 
 
@@ -63,7 +64,7 @@ class ChoiceAny(Wire):
 
 class ChoiceTool(Wire):
     type: Literal["tool"]
-    name: str
+    name: Id
     disable_parallel_tool_use: bool | None = None
 
 
@@ -76,7 +77,7 @@ Choice = Annotated[ChoiceAuto | ChoiceAny | ChoiceTool | ChoiceNone, Field(discr
 
 class JsonFormat(Wire):
     type: Literal["json_schema"]
-    schema_: dict[str, Any] = Field(alias="schema")
+    schema_: Schema = Field(alias="schema")
 
 
 class OutputConfig(Wire):
@@ -87,7 +88,7 @@ class OutputConfig(Wire):
 class Thinking(Wire):
     type: Literal["enabled", "disabled", "adaptive"]
     budget_tokens: int | None = None
-    display: str | None = None
+    display: Id | None = None
 
 
 def output_format(config: OutputConfig | None) -> OutputFormat | None:

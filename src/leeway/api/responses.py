@@ -15,6 +15,8 @@ from starlette.routing import Route
 
 from leeway.api import structure
 from leeway.api.auth import Authenticator
+from leeway.api.bounds import Id, JsonList, Many, Text, User
+from leeway.api.bounds import Tools as ToolList
 from leeway.api.create import Mode, json_response
 from leeway.api.intake import Draft
 from leeway.api.responses_stream import ResponseStream
@@ -59,35 +61,35 @@ _NOT_YET: dict[str, Any] = {
 
 class TextPart(Wire):
     type: Literal["input_text", "output_text"]
-    text: str
-    annotations: list[Any] | None = None  # output_text parts echoed back from an earlier response
-    logprobs: list[Any] | None = None
+    text: Text
+    annotations: JsonList | None = None  # output_text parts echoed back from an earlier response
+    logprobs: JsonList | None = None
 
 
 class InputMessage(Wire):
     type: Literal["message"] | None = None
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart]
-    id: str | None = None  # items echoed back from an earlier response carry these
-    status: str | None = None
+    content: Text | Many[TextPart]
+    id: Id | None = None  # items echoed back from an earlier response carry these
+    status: Id | None = None
 
 
 class CreateResponse(Request):
-    model: str
-    input: str | list[InputMessage | CallItem]
-    instructions: str | None = None
+    model: Id
+    input: Text | Many[InputMessage | CallItem]
+    instructions: Text | None = None
     max_output_tokens: PositiveInt | None = None
     temperature: Temperature | None = None
     top_p: TopP | None = None
-    user: str | None = None
+    user: User | None = None
     metadata: Metadata | None = None
     background: bool | None = None
     store: bool | None = None
     stream: bool | None = None
-    previous_response_id: str | None = None
+    previous_response_id: Id | None = None
     service_tier: Literal["auto", "default"] | None = None
     text: TextConfig | None = None
-    tools: list[AnyTool] | None = None
+    tools: ToolList[AnyTool] | None = None
     tool_choice: Choice | None = None
     parallel_tool_calls: bool | None = None
     reasoning: Reasoning | None = None

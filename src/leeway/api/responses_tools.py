@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from leeway.api import structure
+from leeway.api.bounds import Id, JsonList, JsonObject, Many, Schema, Text, ToolDescription
+from leeway.api.bounds import Tools as ToolList
 from leeway.api.wire import Wire
 from leeway.errors import UnsupportedParameter
 from leeway.jobs import Finish, Job, Message
@@ -24,9 +26,9 @@ class FormatJsonObject(Wire):
 
 class FormatJsonSchema(Wire):
     type: Literal["json_schema"]
-    name: str
-    schema_: dict[str, Any] = Field(alias="schema")
-    description: str | None = None
+    name: Id
+    schema_: Schema = Field(alias="schema")
+    description: Text | None = None
     strict: bool | None = None
 
 
@@ -40,17 +42,17 @@ class TextConfig(Wire):
 
 class FunctionTool(Wire):
     type: Literal["function"]
-    name: str
-    description: str | None = None
-    parameters: dict[str, Any] | None = None
+    name: Id
+    description: ToolDescription | None = None
+    parameters: Schema | None = None
     strict: bool | None = None
 
 
 class CustomTool(Wire):
     type: Literal["custom"]
-    name: str
-    description: str | None = None
-    format: dict[str, Any] | None = None  # {"type": "text"}; grammars are not supported
+    name: Id
+    description: ToolDescription | None = None
+    format: JsonObject | None = None  # {"type": "text"}; grammars are not supported
 
 
 AnyTool = Annotated[FunctionTool | CustomTool, Field(discriminator="type")]
@@ -58,18 +60,18 @@ AnyTool = Annotated[FunctionTool | CustomTool, Field(discriminator="type")]
 
 class ChoiceFunction(Wire):
     type: Literal["function"]
-    name: str
+    name: Id
 
 
 class ChoiceCustom(Wire):
     type: Literal["custom"]
-    name: str
+    name: Id
 
 
 class ChoiceAllowed(Wire):
     type: Literal["allowed_tools"]
     mode: Literal["auto", "required"]
-    tools: list[dict[str, Any]]
+    tools: ToolList[JsonObject]
 
 
 Choice = (
@@ -86,34 +88,34 @@ class Reasoning(Wire):
 
 class OutputPart(Wire):
     type: Literal["input_text", "output_text"]
-    text: str
-    annotations: list[Any] | None = None
-    logprobs: list[Any] | None = None
+    text: Text
+    annotations: JsonList | None = None
+    logprobs: JsonList | None = None
 
 
 class FunctionCallItem(Wire):
     type: Literal["function_call"]
-    call_id: str
-    name: str
-    arguments: str
-    id: str | None = None
-    status: str | None = None
+    call_id: Id
+    name: Id
+    arguments: Text
+    id: Id | None = None
+    status: Id | None = None
 
 
 class CustomCallItem(Wire):
     type: Literal["custom_tool_call"]
-    call_id: str
-    name: str
-    input: str
-    id: str | None = None
+    call_id: Id
+    name: Id
+    input: Text
+    id: Id | None = None
 
 
 class CallOutputItem(Wire):
     type: Literal["function_call_output", "custom_tool_call_output"]
-    call_id: str
-    output: str | list[OutputPart]
-    id: str | None = None
-    status: str | None = None
+    call_id: Id
+    output: Text | Many[OutputPart]
+    id: Id | None = None
+    status: Id | None = None
 
 
 CallItem = FunctionCallItem | CustomCallItem | CallOutputItem

@@ -12,9 +12,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from leeway.api.auth import Authenticator
+from leeway.api.bounds import query_int
 from leeway.api.errors import anthropic_envelope, envelope
 from leeway.api.surfaces import Surfaces
-from leeway.errors import InvalidRequest, LeewayError
+from leeway.errors import LeewayError
 from leeway.jobs import Job, Surface
 from leeway.store import Jobs
 from leeway.webhooks.outbox import JOB, DeliveryLog, Outbox
@@ -82,12 +83,8 @@ class WebhookRoutes:
     async def list_deliveries(self, request: Request) -> Response:
         """The tenant's most recent deliveries, newest first, each with its attempts."""
         tenant = await self._auth.tenant(request)
-        raw = request.query_params.get("limit", "20")
-        if not raw.isdigit() or not 1 <= int(raw) <= _MAX_LIMIT:
-            raise InvalidRequest(
-                f"limit must be an integer from 1 to {_MAX_LIMIT}, not {raw!r}.", param="limit"
-            )
+        limit = query_int(request.query_params, "limit", 20, 1, _MAX_LIMIT)
         job_id = request.query_params.get("job_id") or None
-        logs = await self._outbox.deliveries(tenant, int(raw), job_id)
+        logs = await self._outbox.deliveries(tenant, limit, job_id)
         content = {"object": "list", "data": [_view(log) for log in logs]}
         return Response(orjson.dumps(content), media_type="application/json")

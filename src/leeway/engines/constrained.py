@@ -23,10 +23,11 @@ _TOP = 256  # candidates checked first when a sampled token is rejected
 
 class Grammars:
     """llama.cpp grammar samplers, each grammar parsed once; every sequence gets its own clone.
+    The parsed ones kept are bounded by their grammars' bytes (``most``), least recently used out.
     Used from the decode thread only (its sequences share one scratch buffer for resampling)."""
 
-    def __init__(self, vocab: Any, size: int = 64) -> None:
-        self._vocab, self._size = vocab, size
+    def __init__(self, vocab: Any, most: int = 16 * 1024 * 1024) -> None:
+        self._vocab, self._most, self._bytes = vocab, most, 0
         self._parsed: OrderedDict[str, Any] = OrderedDict()
         n = ll.llama_vocab_n_tokens(vocab)
         self._scratch = np.zeros(n, dtype=_TOKEN), np.arange(n, dtype=np.int32)
@@ -42,8 +43,11 @@ class Grammars:
             if not proto:
                 raise RuntimeError("llama.cpp could not parse the grammar")
             self._parsed[grammar] = proto
-            while len(self._parsed) > self._size:
-                ll.llama_sampler_free(self._parsed.popitem(last=False)[1])
+            self._bytes += len(grammar)
+            while self._bytes > self._most and len(self._parsed) > 1:
+                text, old = self._parsed.popitem(last=False)
+                self._bytes -= len(text)
+                ll.llama_sampler_free(old)
         self._parsed.move_to_end(grammar)
         return ll.llama_sampler_clone(proto)
 

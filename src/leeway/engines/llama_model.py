@@ -115,6 +115,12 @@ class LlamaModel:
             n = ll.llama_token_to_piece(self.vocab, token, buf, n, 0, special)
         return buf.raw[:n]
 
+    def longest_piece(self) -> int:
+        """Bytes of the longest token's text (special tokens included): no prompt has fewer
+        tokens than its bytes over this."""
+        n = ll.llama_vocab_n_tokens(self.vocab)
+        return max(1, max(len(self.piece(t, special=True)) for t in range(n)))
+
     def is_eog(self, token: int) -> bool:
         return bool(ll.llama_vocab_is_eog(self.vocab, token))
 

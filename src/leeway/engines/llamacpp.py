@@ -69,6 +69,7 @@ class LlamaCppEngine:
         self._waiting: queue.SimpleQueue[_Sequence | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._longest = 1  # bytes of the vocabulary's longest token
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -82,6 +83,7 @@ class LlamaCppEngine:
             threads=self._config.threads,
         )
         self._grammars = Grammars(self._llama.vocab)
+        self._longest = await asyncio.to_thread(self._llama.longest_piece)
         self._thread = threading.Thread(
             target=self._decode_loop,
             args=(self._llama,),
@@ -94,7 +96,14 @@ class LlamaCppEngine:
         return self._thread is not None and self._thread.is_alive()
 
     def count_tokens(self, messages: Sequence[Message], tools: Tools | None = None) -> int:
-        return len(self._tokens(messages, tools))
+        """The prompt's tokens; for a prompt too long to fit whatever its tokens, a lower bound
+        over the context (its bytes over the longest token's): tokenizing megabytes takes seconds,
+        and this runs where requests are answered."""
+        if self._llama is None:
+            raise EngineFailed("The llama.cpp engine has not started.")
+        prompt = self._llama.prompt(messages, tools)
+        fewest = len(prompt.encode()) // self._longest
+        return fewest if fewest > self.context else len(self._llama.tokenize(prompt))
 
     def _tokens(self, messages: Sequence[Message], tools: Tools | None) -> list[int]:
         if self._llama is None:

@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
-_CACHE_SIZE = 256
+_CACHE_BYTES = 16 * 1024 * 1024  # per cache, keys and grammars together (a schema may be 256 KiB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +47,33 @@ class Grammar:
     closed: bool
 
 
-_grammars: OrderedDict[str, Grammar | None] = OrderedDict()
-_checked: OrderedDict[str, SchemaError | None] = OrderedDict()
+class _Cache:
+    """Least recently used first out, bounded by the bytes of its keys and values (by count, a few
+    hundred large schemas would hold hundreds of MB)."""
+
+    def __init__(self, most: int = _CACHE_BYTES) -> None:
+        self._items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._most, self._bytes = most, 0
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._items
+
+    def __getitem__(self, key: str) -> Any:
+        self._items.move_to_end(key)
+        return self._items[key][0]
+
+    def put(self, key: str, value: Any, size: int) -> None:
+        size += len(key)
+        if key in self._items:
+            self._bytes -= self._items.pop(key)[1]
+        self._items[key] = (value, size)
+        self._bytes += size
+        while self._bytes > self._most and len(self._items) > 1:
+            self._bytes -= self._items.popitem(last=False)[1][1]
+
+
+_grammars = _Cache()
+_checked = _Cache()
 
 
 def for_job(job: Job) -> Grammar | None:
@@ -71,10 +96,9 @@ def build(fmt: OutputFormat | None, tools: Tools | None) -> Grammar | None:
         ]
     )
     if key in _grammars:
-        _grammars.move_to_end(key)
-        return _grammars[key]
+        return _grammars[key]  # type: ignore[no-any-return]
     grammar = _compile(fmt, tools)
-    _remember(_grammars, key, grammar)
+    _grammars.put(key, grammar, 0 if grammar is None else len(grammar.text))
     return grammar
 
 
@@ -85,9 +109,9 @@ def check_schema(schema: Any) -> None:
         try:
             compile_schema(Rules(), schema, "f")
         except SchemaError as e:
-            _remember(_checked, key, e)
+            _checked.put(key, e, len(e.message))
         else:
-            _remember(_checked, key, None)
+            _checked.put(key, None, 0)
     if (error := _checked[key]) is not None:
         raise error
 
@@ -139,9 +163,3 @@ def _resolve(root: Mapping[str, Any], ref: str) -> Any:
     for part in ref.removeprefix("#").split("/")[1:]:
         target = target.get(part.replace("~1", "/").replace("~0", "~"), {})
     return target
-
-
-def _remember(cache: OrderedDict[str, Any], key: str, value: Any) -> None:
-    cache[key] = value
-    while len(cache) > _CACHE_SIZE:
-        cache.popitem(last=False)
