@@ -127,8 +127,8 @@ class Intake:
         room = counted.context - counted.tokens
         if room < 1:
             raise ContextLengthExceeded(
-                f"The input is {counted.tokens} tokens once formatted for this model; its context "
-                f"holds {counted.context} tokens, so the input may be at most "
+                f"The input is {counted.tokens} tokens or more once formatted for this model; its "
+                f"context holds {counted.context} tokens, so the input may be at most "
                 f"{counted.context - 1} tokens (and leaves that much less room for output).",
                 param=draft.input_param,
             )
