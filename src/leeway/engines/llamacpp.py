@@ -28,7 +28,8 @@ from leeway import grammar
 from leeway.catalog import ModelConfig
 from leeway.engines import Chunk, local_id
 from leeway.engines.constrained import Grammars
-from leeway.engines.llama_model import Batch, LlamaModel, Sampler, default_model_path
+from leeway.engines.gguf_file import default_model_path
+from leeway.engines.llama_model import Batch, LlamaModel, Sampler
 from leeway.engines.stops import StopMatcher
 from leeway.errors import EngineFailed
 from leeway.jobs import Finish, Job, Message, Sampling, Usage
@@ -95,6 +96,11 @@ class LlamaCppEngine:
 
     def count_tokens(self, messages: Sequence[Message], tools: Tools | None = None) -> int:
         return len(self._tokens(messages, tools))
+
+    def tokenize(self, text: str) -> list[int]:
+        if self._llama is None:
+            raise EngineFailed("The llama.cpp engine has not started.")
+        return self._llama.tokenize(text)
 
     def _tokens(self, messages: Sequence[Message], tools: Tools | None) -> list[int]:
         if self._llama is None:
