@@ -9,6 +9,7 @@ fit Q8_0 almost exactly), once, into a cache directory keyed by the source file'
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -103,6 +104,7 @@ def convert(reader: gguf.GGUFReader, target: Path) -> None:
     writer.close()
 
 
+@functools.cache  # every engine of one model file reads it once
 def vocabulary(path: Path) -> tuple[list[bytes], set[int]]:
     """Each token's bytes as text (control tokens: none), and the tokens that end a turn."""
     reader = gguf.GGUFReader(path)
