@@ -318,18 +318,25 @@ class OpenVINOEngine:
         return Chunk(text, seq.generated, finish, usage, seq.stops.matched)
 
 
-def pipeline(path: Path, config: ModelConfig) -> Any:
-    """OpenVINO GenAI's continuous-batching pipeline for the model at ``path``."""
+def pipeline(
+    path: Path,
+    config: ModelConfig,
+    *,
+    prefix_caching: bool = True,
+    properties: dict[str, object] | None = None,
+) -> Any:
+    """OpenVINO GenAI's continuous-batching pipeline for the model at ``path``; ``properties``:
+    the CPU plugin's (benches try KV cache precision, inference precision and threads with it)."""
     scheduler = ovg.SchedulerConfig()
     scheduler.max_num_seqs = config.parallel
     scheduler.max_num_batched_tokens = config.batch_tokens
-    scheduler.enable_prefix_caching = True
+    scheduler.enable_prefix_caching = prefix_caching
     scheduler.dynamic_split_fuse = True
     scheduler.cache_size = 0  # the KV cache grows as sequences need it
-    properties: dict[str, object] = {}
+    plugin = dict(properties or {})
     if config.threads:
-        properties["INFERENCE_NUM_THREADS"] = config.threads
-    return ovg.ContinuousBatchingPipeline(str(path), scheduler, "CPU", properties)
+        plugin["INFERENCE_NUM_THREADS"] = config.threads
+    return ovg.ContinuousBatchingPipeline(str(path), scheduler, "CPU", plugin)
 
 
 def template_of(tokenizer: Any) -> ChatTemplate:
