@@ -14,12 +14,14 @@ For each parallelism P (1, 16, 64, 128 by default), best of --rounds (with the s
 
     .venv/bin/python bench/engine.py [--parallel 1 16 64 128] [--tokens 128] [--rounds 3]
         [--threads N] [--batch-tokens 512] [--skip-llamacpp] [--skip-leeway]
+        [--ov-properties '{"KV_CACHE_PRECISION": "f16", "INFERENCE_PRECISION_HINT": "f32"}']
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sqlite3
 import statistics
 import sys
@@ -100,8 +102,8 @@ async def through_leeway(
 class RawOpenVINO:
     """The pipeline the engine runs, driven directly: add every request, step until done."""
 
-    def __init__(self, config: ModelConfig) -> None:
-        self.pipe = pipeline(for_openvino(default_model_path()), config)
+    def __init__(self, config: ModelConfig, properties: dict[str, object]) -> None:
+        self.pipe = pipeline(for_openvino(default_model_path()), config, properties=properties)
         self.tokenizer = self.pipe.get_tokenizer()
         self.template = template_of(self.tokenizer)
         self.requests = 0
@@ -191,6 +193,12 @@ def main() -> None:
     parser.add_argument("--batch-tokens", type=int, default=512)
     parser.add_argument("--skip-llamacpp", action="store_true")
     parser.add_argument("--skip-leeway", action="store_true")
+    parser.add_argument(
+        "--ov-properties",
+        type=json.loads,
+        default={},
+        help='raw OpenVINO only: CPU plugin properties, e.g. \'{"KV_CACHE_PRECISION": "f16"}\'',
+    )
     args = parser.parse_args()
 
     parallel = max(args.parallel)
@@ -209,7 +217,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         server = None if args.skip_leeway else LeewayServer(Path(tmp), config).start(timeout=300)
-        raw_ov = RawOpenVINO(model)
+        raw_ov = RawOpenVINO(model, args.ov_properties)
         raw_ll = (
             None
             if args.skip_llamacpp
@@ -245,6 +253,7 @@ def report(rows: list[tuple[int, int, dict[str, list[float]]]], args: argparse.N
     print(
         f"\nSmolLM2-135M, context {CONTEXT}/seq, batch {args.batch_tokens} tokens, greedy, "
         f"{args.tokens} output tokens, best of {args.rounds} (min-max), tok/s"
+        + (f", raw OpenVINO with {args.ov_properties}" if args.ov_properties else "")
     )
     print(
         f"{'P':>4} {'tokens':>7} {'leeway':>18} {'openvino':>18} {'llamacpp Q4_1':>18} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 
@@ -107,8 +108,7 @@ def build_app(
     dispatch = LoopThread("leeway-dispatcher")  # the dispatcher and engines run on their own loop
 
     async def start_dispatching() -> None:
-        for engine in engines:
-            await engine.start()
+        await asyncio.gather(*(engine.start() for engine in engines))  # they load side by side
         if dispatches:
             dispatcher.start()
             if isinstance(store, PostgresStore):  # work queued by any process wakes us at once

@@ -14,6 +14,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import pickle
 from pathlib import Path
 
 import gguf
@@ -106,7 +107,25 @@ def convert(reader: gguf.GGUFReader, target: Path) -> None:
 
 @functools.cache  # every engine of one model file reads it once
 def vocabulary(path: Path) -> tuple[list[bytes], set[int]]:
-    """Each token's bytes as text (control tokens: none), and the tokens that end a turn."""
+    """Each token's bytes as text (control tokens: none), and the tokens that end a turn. Read
+    with ``gguf`` once (seconds: its reader is pure Python), then from a copy in the cache."""
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    copy = cache_dir() / f"{path.stem}.{key.hexdigest()[:16]}.vocab.pickle"
+    if copy.is_file():
+        with copy.open("rb") as f:
+            pieces, eog = pickle.load(f)  # written below, by this code
+        return pieces, eog
+    pieces, eog = _read_vocabulary(path)
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    partial = copy.with_suffix(f".{os.getpid()}.tmp")
+    with partial.open("wb") as f:
+        pickle.dump((pieces, eog), f)
+    partial.replace(copy)
+    return pieces, eog
+
+
+def _read_vocabulary(path: Path) -> tuple[list[bytes], set[int]]:
     reader = gguf.GGUFReader(path)
     tokens: list[str] = reader.fields["tokenizer.ggml.tokens"].contents()
     types: list[int] = reader.fields["tokenizer.ggml.token_type"].contents()

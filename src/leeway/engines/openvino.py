@@ -45,7 +45,7 @@ from leeway.catalog import ModelConfig
 from leeway.engines import Chunk, local_id, openvino_worker
 from leeway.engines.chat_template import ChatTemplate
 from leeway.engines.gguf_file import default_model_path, for_openvino, vocabulary
-from leeway.engines.openvino_worker import pipeline
+from leeway.engines.openvino_worker import compiled_cache, pipeline
 from leeway.engines.stops import StopMatcher
 from leeway.errors import EngineFailed
 from leeway.grammar.residual import Cursor
@@ -113,7 +113,7 @@ class OpenVINOEngine:
         child.close()
         # the decode process loads the model while this one reads the tokenizer and vocabulary
         self._tokenizer, (self._pieces, self._eog), _ = await asyncio.gather(
-            asyncio.to_thread(ovg.Tokenizer, str(path)),
+            asyncio.to_thread(tokenizer, path),
             asyncio.to_thread(vocabulary, path),
             asyncio.to_thread(self._await_ready),
         )
@@ -315,6 +315,11 @@ class OpenVINOEngine:
             text += seq.stops.flush()
         usage = Usage(seq.input_tokens, seq.generated)
         return Chunk(text, seq.generated, finish, usage, seq.stops.matched)
+
+
+def tokenizer(path: Path) -> Any:
+    """OpenVINO's tokenizer for the GGUF file (built from it; compiled once, then cached)."""
+    return ovg.Tokenizer(str(path), CACHE_DIR=compiled_cache())
 
 
 def template_of(tokenizer: Any) -> ChatTemplate:

@@ -25,6 +25,7 @@ import openvino as ov
 import openvino_genai as ovg
 
 from leeway.catalog import ModelConfig
+from leeway.engines.gguf_file import cache_dir
 
 _FINISH = {
     ovg.GenerationFinishReason.STOP: "stop",
@@ -47,10 +48,17 @@ def pipeline(
     scheduler.enable_prefix_caching = prefix_caching
     scheduler.dynamic_split_fuse = True
     scheduler.cache_size = 0  # the KV cache grows as sequences need it
-    plugin = dict(properties or {})
+    plugin: dict[str, object] = {"CACHE_DIR": compiled_cache(), **(properties or {})}
     if config.threads:
         plugin["INFERENCE_NUM_THREADS"] = config.threads
-    return ovg.ContinuousBatchingPipeline(str(path), scheduler, "CPU", plugin)
+    tokenizer = {"CACHE_DIR": compiled_cache()}
+    return ovg.ContinuousBatchingPipeline(str(path), scheduler, "CPU", plugin, tokenizer)
+
+
+def compiled_cache() -> str:
+    """Where OpenVINO keeps the models it compiled (the model and its tokenizer, built from the
+    GGUF file): a start that finds them there loads in a third of the time."""
+    return str(cache_dir() / "openvino")
 
 
 def serve(conn: Connection, path: str, config: ModelConfig) -> None:
