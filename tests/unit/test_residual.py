@@ -54,8 +54,10 @@ def test_ebnf_reads_back_as_the_same_rules_and_has_no_empty_alternative(g):
     assert gbnf.parse(ebnf) == {
         name: tuple(seq or (gbnf.Literal(""),) for seq in alts) for name, alts in rules.items()
     }
-    assert "::= |" not in ebnf and "| |" not in ebnf and not any(
-        line.rstrip().endswith("|") for line in ebnf.splitlines()
+    assert (
+        "::= |" not in ebnf
+        and "| |" not in ebnf
+        and not any(line.rstrip().endswith("|") for line in ebnf.splitlines())
     )
 
 

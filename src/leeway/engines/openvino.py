@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import codecs
+import functools
 import itertools
 import logging
 import multiprocessing
@@ -317,6 +318,7 @@ class OpenVINOEngine:
         return Chunk(text, seq.generated, finish, usage, seq.stops.matched)
 
 
+@functools.cache  # engines of one model file share it
 def tokenizer(path: Path) -> Any:
     """OpenVINO's tokenizer for the GGUF file (built from it; compiled once, then cached)."""
     return ovg.Tokenizer(str(path), CACHE_DIR=compiled_cache())
