@@ -243,6 +243,9 @@ def main() -> None:
                     for name, run in runs:
                         rates[name].append(sum(lengths) / run(texts, lengths))
                 rows.append((p, sum(lengths), rates))
+                print(
+                    f"P={p}: " + ", ".join(f"{k} {spread(v)}" for k, v in rates.items()), flush=True
+                )
         finally:
             if server is not None:
                 server.stop()
