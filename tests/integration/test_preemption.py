@@ -1,4 +1,4 @@
-"""On the real llama.cpp engine: with flex jobs filling every sequence, an asap request submitted
+"""On the real engine (OpenVINO, the default): with flex jobs filling every sequence, an asap request submitted
 later finishes first, and the flex job that yielded still completes with correct usage."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from leeway.catalog import ModelConfig
-from leeway.engines.llamacpp import LlamaCppEngine
+from leeway.engines.openvino import OpenVINOEngine
 from leeway.jobs import Finish, Message, Sampling, Status, Window
 from leeway.pieces import PieceLog
 from leeway.scheduler.dispatcher import Dispatcher
@@ -19,7 +19,7 @@ from tests.conftest import make_job
 
 
 async def test_asap_preempts_flex_on_the_real_engine(tmp_path: Path):
-    engine = LlamaCppEngine(ModelConfig(DEFAULT_MODEL, parallel=2, context=512, batch_tokens=128))
+    engine = OpenVINOEngine(ModelConfig(DEFAULT_MODEL, parallel=2, context=512, batch_tokens=128))
     await engine.start()
     store = open_store(tmp_path / "db.sqlite")
     events = PieceLog()

@@ -1,4 +1,4 @@
-"""On the real llama.cpp engine: a flex job generating JSON under its grammar yields its sequence to
+"""On the real engine (OpenVINO, the default): a flex job generating JSON under its grammar yields its sequence to
 an asap job half-way, resumes later from the text it had, and its reply still parses and validates."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 
 from leeway.catalog import ModelConfig
-from leeway.engines.llamacpp import LlamaCppEngine
+from leeway.engines.openvino import OpenVINOEngine
 from leeway.jobs import Finish, Message, Sampling, Window
 from leeway.pieces import PieceLog
 from leeway.scheduler.dispatcher import Dispatcher
@@ -34,7 +34,7 @@ STORY = {
 
 
 async def test_a_preempted_json_job_resumes_inside_its_grammar(tmp_path: Path):
-    engine = LlamaCppEngine(ModelConfig(DEFAULT_MODEL, parallel=2, context=1024, batch_tokens=128))
+    engine = OpenVINOEngine(ModelConfig(DEFAULT_MODEL, parallel=2, context=1024, batch_tokens=128))
     await engine.start()
     store = open_store(tmp_path / "db.sqlite")
     events = PieceLog()

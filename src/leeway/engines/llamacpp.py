@@ -28,7 +28,8 @@ from leeway import grammar
 from leeway.catalog import ModelConfig
 from leeway.engines import Chunk, local_id
 from leeway.engines.constrained import Grammars
-from leeway.engines.llama_model import Batch, LlamaModel, Sampler, default_model_path
+from leeway.engines.gguf_file import default_model_path
+from leeway.engines.llama_model import Batch, LlamaModel, Sampler
 from leeway.engines.reply import ReplyFilter
 from leeway.errors import EngineFailed
 from leeway.jobs import Finish, Job, Message, Sampling, Usage
@@ -104,6 +105,11 @@ class LlamaCppEngine:
         prompt = self._llama.prompt(messages, tools)
         fewest = len(prompt.encode()) // self._longest
         return fewest if fewest > self.context else len(self._llama.tokenize(prompt))
+
+    def tokenize(self, text: str) -> list[int]:
+        if self._llama is None:
+            raise EngineFailed("The llama.cpp engine has not started.")
+        return self._llama.tokenize(text)
 
     def _tokens(self, messages: Sequence[Message], tools: Tools | None) -> list[int]:
         if self._llama is None:

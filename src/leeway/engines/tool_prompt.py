@@ -43,7 +43,7 @@ def plain(messages: Sequence[Message], tools: Tools | None, tool_turns: bool = F
         else:
             out.append({"role": m.role, "content": m.content})
     if tools is not None and tools.tools:
-        text = section(tools)
+        text = section(tools, answered=bool(messages) and messages[-1].role == "tool")
         if out and out[0]["role"] == "system":
             out[0] = {"role": "system", "content": f"{out[0]['content']}\n\n{text}"}
         else:
@@ -68,8 +68,9 @@ def native(messages: Sequence[Message], tools: Tools | None) -> tuple[Chat, list
     return out, shown
 
 
-def section(tools: Tools) -> str:
-    """The system-prompt section that shows the tools and how to call them."""
+def section(tools: Tools, answered: bool = False) -> str:
+    """The system-prompt section that shows the tools and how to call them (``answered``: the
+    last turn is a tool's result)."""
     lines = ["You can call these tools:", "<tools>"]
     lines += [json.dumps(_schema(t)["function"], ensure_ascii=False) for t in tools.tools]
     lines.append("</tools>")
@@ -86,6 +87,8 @@ def section(tools: Tools) -> str:
         lines.append("Do not call a tool now: answer in text.")
     elif tools.choice is ToolChoice.REQUIRED:
         lines.append(f"Call {tools.only} now." if tools.only else "Call a tool now.")
+    elif answered:  # a small model left free calls the same tool again and again
+        lines.append("The tool has answered: use its result to answer the user in text.")
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ streamed text through the piece log (``leeway.pieces``)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from leeway import pieces
@@ -62,8 +63,7 @@ class InProcess:
             await self._relay.start()
 
     async def _start_there(self) -> None:
-        for engine in self._engines:
-            await engine.start()
+        await asyncio.gather(*(e.start() for e in self._engines))  # they load side by side
         if self._dispatches:
             self._dispatcher.start()
             await self._store.listen(self._dispatcher.wake_model)  # queued by any process

@@ -5,6 +5,7 @@ of what they run, which the relay reads for the followers here."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from leeway import pieces
@@ -28,8 +29,7 @@ class SharedStore:
         self._metrics = Metrics()
 
     async def start(self) -> None:
-        for engine in self._engines:
-            await engine.start()
+        await asyncio.gather(*(e.start() for e in self._engines))  # they load side by side
         await self._relay.start()
 
     async def stop(self) -> None:
