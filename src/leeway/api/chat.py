@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from leeway.api import structure
+from leeway.api import billing, structure
 from leeway.api.chat_tools import (
     AnyCall,
     AnyTool,
@@ -192,6 +192,7 @@ def render(job: Job) -> dict[str, Any]:
             }
         ],
         "usage": _usage(job),
+        "cost": billing.cost(job),
         "system_fingerprint": None,
         "service_tier": "default",
         "completion_window": job.window.value,
