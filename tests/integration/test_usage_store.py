@@ -160,7 +160,9 @@ async def test_failed_jobs_count_as_requests_and_bill_nothing(store: SqlStore):
 
 async def test_a_batch_cancel_bills_its_queued_items_once(store: SqlStore):
     b = Batch(f"batch_{time.monotonic_ns()}", "t1", Shape.REFERENCE, "/v1/responses", "flex", T0)
-    items = [replace(make_job(window=Window.FLEX), batch_id=b.id, custom_id=f"c{i}") for i in (0, 1)]
+    items = [
+        replace(make_job(window=Window.FLEX), batch_id=b.id, custom_id=f"c{i}") for i in (0, 1)
+    ]
     await store.open_batch(b)
     await store.stage_items(list(enumerate(items)))
     await store.commit_batch(b, 2, None)
@@ -188,7 +190,10 @@ async def test_groups_and_filters(store: SqlStore):
     assert (await totals(store, windows=["flex"])).input_tokens == 2
     assert (await totals(store, models=["other"])).requests == 0
     rows = await store.usage(UsageQuery(DAY, 0, int(T0 * 2), frozenset({"tenant"})))
-    assert [(r.tenant, r.requests, r.input_tokens) for r in rows] == [("alpha", 1, 1), ("beta", 2, 6)]
+    assert [(r.tenant, r.requests, r.input_tokens) for r in rows] == [
+        ("alpha", 1, 1),
+        ("beta", 2, 6),
+    ]
 
 
 async def test_deleting_a_job_keeps_its_usage(store: SqlStore):

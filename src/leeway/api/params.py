@@ -57,13 +57,16 @@ class Params:
             )
         return raw
 
-    def names(self, name: str, allowed: Collection[str] | None = None) -> list[str] | None:
+    def names(
+        self, name: str, allowed: Collection[str] | None = None, *, commas: bool = True
+    ) -> list[str] | None:
         """The values given (None if the parameter is absent), each one of ``allowed`` if
-        given."""
+        given. ``commas``: False for values that hold commas themselves (they are not split)."""
         raw = [*self._query.getlist(name), *self._query.getlist(f"{name}[]")]
         if not raw:
             return None
-        values = [v.strip() for item in raw for v in item.split(",") if v.strip()]
+        pieces = [v for item in raw for v in (item.split(",") if commas else [item])]
+        values = [v.strip() for v in pieces if v.strip()]
         if not values:
             raise InvalidRequest(f"{name} must name at least one value.", param=name)
         for value in values:

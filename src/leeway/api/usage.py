@@ -82,7 +82,7 @@ class UsageApi:
         q.choice("bucket_width", ("1d",), "1d")
         buckets = self._buckets(q, DAY, *_COST_LIMIT)
         groups = _groups(q, usage_wire.COST_GROUPS)
-        by_item, wanted = "line_item" in groups, q.names("line_items")
+        by_item, wanted = "line_item" in groups, q.names("line_items", commas=False)
         groups = (groups - {"line_item"}) | {"model", "completion_window"}
         by_start: dict[int, list[UsageRow]] = {}
         for row in await self._usage.usage(self._query(caller, q, buckets, groups)):
