@@ -1,7 +1,7 @@
 """The operator's commands, on the store the configuration names (any process may be serving it):
 
     leeway keys create --tenant T [--name N] [--expires-in 30d] [--admin]
-    leeway keys list [--tenant T] [--all]
+    leeway keys list [--tenant T] [--active]
     leeway keys revoke ID
     leeway usage [--tenant T] [--since 7d] [--by model,window,day]
 
@@ -51,9 +51,9 @@ def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None
     create.add_argument("--expires-in", help="a lifetime such as 30d, 12h or 90m (default: none)")
     create.add_argument("--admin", action="store_true", help="may use the admin routes")
     create.set_defaults(run=_create)
-    listing = actions.add_parser("list", help="list keys (revoked ones too with --all)")
+    listing = actions.add_parser("list", help="list keys, revoked ones too")
     listing.add_argument("--tenant", help="only this tenant's keys")
-    listing.add_argument("--all", action="store_true", help="revoked keys too")
+    listing.add_argument("--active", action="store_true", help="only keys not revoked")
     listing.set_defaults(run=_list)
     revoke = actions.add_parser("revoke", help="revoke a key: refused everywhere within 1 s")
     revoke.add_argument("id", help="the key's id (key_…)")
@@ -110,7 +110,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> None:
         while page := await store.list_keys(
             1000,
             tenant=args.tenant,
-            include_revoked=args.all,
+            include_revoked=not args.active,
             after=found[-1].id if found else None,
         ):
             found += page
