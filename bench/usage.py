@@ -2,7 +2,8 @@
 ``SELECT count(*) FROM jobs`` on the same database in the same run.
 
 The jobs are written in bulk as running (4 tenants with 3 keys each, 2 models, 4 windows, 3
-surfaces, a tenth of them in 40 batches, finished at random over the last 30 days, priced), then
+surfaces, finished at random over the last 30 days, priced; a tenth of them items of 40 batches,
+each finishing within two hours), then
 made final by ``UPDATE … SET status = 'completed'`` in chunks, so the roll-up is built by the
 store's own trigger, as a finish builds it (the time that takes is printed too). Then each query is
 timed ``--repeat`` times: the API's routes through HTTP (``build_app`` in this process, an admin
@@ -55,20 +56,28 @@ PRICES = {w: Price(1.0 * f, 4.0 * f) for w, f in zip(Window, (1, 0.5, 0.35, 0.2)
 
 
 def rows(n: int, now: float) -> Iterator[tuple[Any, ...]]:
+    """A tenth of the jobs are items of 40 batches, each one tenant's (one key, one surface),
+    finishing within two hours of its own time; the rest are spread over the whole period."""
     rng = random.Random(15)
     windows = list(Window)
+    batch_at = [now - rng.random() * DAYS * 86400 for _ in range(40)]
     for i in range(n):
-        tenant = TENANTS[i % len(TENANTS)]
-        window = windows[rng.randrange(4)]
-        price = PRICES[window]
+        b = (i // 10) % 40 if i % 10 == 0 else None
+        t = b if b is not None else i
+        tenant = TENANTS[t % len(TENANTS)]
+        window = windows[2 + rng.randrange(2) if b is not None else rng.randrange(4)]
+        surface = SURFACES[b % 2 if b is not None else rng.randrange(3)]
+        key = f"key_{tenant}_{t % 3 if b is not None else rng.randrange(3)}"
         done = now - rng.random() * DAYS * 86400
-        batch = f"batch_{rng.randrange(40):02d}" if rng.random() < 0.1 else None
+        if b is not None:
+            done = min(now, batch_at[b] + rng.random() * 7200)
+        price = PRICES[window]
         yield (
-            *(f"resp_{i:09d}", tenant, SURFACES[rng.randrange(3)], MODELS[rng.randrange(2)]),
-            *("in_progress", window.value, window.rank, done - 60, done + 300, 100, "{}"),
-            *("{}", "{}", done - 30, done, rng.randrange(20, 400), rng.randrange(1, 500)),
-            *(price.input, price.output, f"key_{tenant}_{rng.randrange(3)}", batch),
-            *(None if batch is None else str(i), None if batch is None else i, 1),
+            *(f"resp_{i:09d}", tenant, surface, MODELS[rng.randrange(2)], "in_progress"),
+            *(window.value, window.rank, done - 60, done + 300, 100, "{}", "{}", "{}"),
+            *(done - 30, done, rng.randrange(20, 400), rng.randrange(1, 500)),
+            *(price.input, price.output, key, None if b is None else f"batch_{b:02d}"),
+            *(None if b is None else str(i), None if b is None else i, 1),
         )
 
 
