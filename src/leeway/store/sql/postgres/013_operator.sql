@@ -61,6 +61,10 @@ GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 -- tokens changed while final, adds the difference to its three buckets, in key order.
 CREATE FUNCTION jobs_usage_rolled_up() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM new_rows
+                   WHERE status IN ('completed', 'failed', 'incomplete', 'cancelled')) THEN
+        RETURN NULL;  -- claims, renewals, a batch's commit: nothing became final
+    END IF;
     INSERT INTO usage_buckets AS u
     SELECT w.width, floor(d.at / w.width)::bigint * w.width, d.tenant, d.model,
            d.completion_window, d.key_id, d.surface, d.batch_id, sum(d.requests),

@@ -312,6 +312,10 @@ CREATE OR REPLACE FUNCTION public.jobs_usage_rolled_up()
  LANGUAGE plpgsql
 AS $function$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM new_rows
+                   WHERE status IN ('completed', 'failed', 'incomplete', 'cancelled')) THEN
+        RETURN NULL;  -- claims, renewals, a batch's commit: nothing became final
+    END IF;
     INSERT INTO usage_buckets AS u
     SELECT w.width, floor(d.at / w.width)::bigint * w.width, d.tenant, d.model,
            d.completion_window, d.key_id, d.surface, d.batch_id, sum(d.requests),
