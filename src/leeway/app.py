@@ -12,17 +12,20 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from leeway.api import errors
-from leeway.api.auth import Authenticator
+from leeway.api.admin import AdminApi
+from leeway.api.auth import Authenticator, KeyUse
 from leeway.api.batch_output import Finalizer
 from leeway.api.batches import BatchApi, batch_renderer
 from leeway.api.files import FileApi
 from leeway.api.intake import Intake
 from leeway.api.routes import Service, job_routes
 from leeway.api.surfaces import Surfaces
+from leeway.api.usage import UsageApi
 from leeway.api.webhooks import WebhookRoutes, job_renderer
 from leeway.engines import Engine
 from leeway.engines.build import build_engines
 from leeway.errors import ConfigError, LeewayError
+from leeway.prices import PriceTable
 from leeway.retention import KeyPruner
 from leeway.runtime import Runtime
 from leeway.runtime.local import InProcess
@@ -50,6 +53,7 @@ def store_from(settings: Settings) -> SqlStore:
         lease_seconds=settings.lease_seconds,
         max_attempts=settings.max_attempts,
         max_crashes=settings.max_crashes,
+        prices=PriceTable.of(settings.models),
     )
 
 
@@ -71,8 +75,8 @@ def build_app(
         else InProcess(settings, store, engines, shared=shared)
     )
     auth, surfaces = Authenticator(store), Surfaces(settings)
-    intake = Intake(settings, store, runtime)
-    service = Service(settings, auth, runtime)
+    intake = Intake(settings, store, runtime, spending=store)
+    service = Service(settings, auth, runtime, store)
     routes: list[Route] = service.routes(api=role != "dispatcher")
     parts: list[Part] = [runtime]
     if role != "dispatcher":
@@ -81,7 +85,10 @@ def build_app(
             *BatchApi(settings, store, store, store, auth, intake, runtime, surfaces).routes(),
             *FileApi(settings, store, auth).routes(),
             *WebhookRoutes(auth, store).routes(),
+            *AdminApi(auth, store).routes(),
+            *UsageApi(auth, store).routes(),
         ]
+        parts.append(KeyUse(auth))
     if role != "api":
         hooks = settings.webhooks
         poster = HttpPoster(

@@ -41,7 +41,7 @@ class ModelConfig:
     fake_tokens: Natural = 16  # fake engine: output tokens per reply (capped by max_output_tokens)
     reasoning: bool = False  # the model reasons: reasoning effort is passed to it (else: 400)
     aliases: tuple[Name, ...] = ()  # other names clients may use for this model
-    # prices per window, per million tokens (stored and validated; not billed yet)
+    # prices per window, USD per million tokens: what a job is billed when it becomes final
     prices: Mapping[Window, Price] = field(default_factory=dict, hash=False)
 
 

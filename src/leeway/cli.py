@@ -1,4 +1,5 @@
-"""``leeway serve`` and ``leeway keys``: thin over the same objects the server uses."""
+"""``leeway serve``, ``run``, ``keys``, ``usage`` and ``sim``: thin over the same objects the server
+uses (the operator's commands are in ``leeway.console``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from leeway import console
 from leeway import settings as config
 from leeway.api.auth import create_key
 from leeway.app import build_app, store_from
@@ -80,11 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(run=_run_file, data_dir=None, config=None)
 
-    keys = commands.add_parser("keys", help="manage API keys")
-    key_commands = keys.add_subparsers(required=True, metavar="ACTION")
-    create = key_commands.add_parser("create", help="create a key and print it (shown once)")
-    create.add_argument("--tenant", default="default", help="the tenant the key acts for")
-    create.set_defaults(run=_create_key)
+    key_commands = console.add_commands(commands, _common)
     secret = key_commands.add_parser(
         "webhook-secret",
         help="print a tenant's webhook signing secret (whsec_…), created if it has none",
@@ -103,10 +101,14 @@ def _parser() -> argparse.ArgumentParser:
         help="simulate a fleet and compare scheduling policies (leeway sim --help)",
     )
 
-    for sub in (serve, create, secret):
-        sub.add_argument("--data-dir", type=Path, help="where the database lives (default .leeway)")
-        sub.add_argument("--config", type=Path, help="a TOML settings file")
+    for sub in (serve, secret):
+        _common(sub)
     return parser
+
+
+def _common(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--data-dir", type=Path, help="where the database lives (default .leeway)")
+    sub.add_argument("--config", type=Path, help="a TOML settings file")
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
@@ -118,8 +120,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     key = asyncio.run(_first_key(settings)) if args.role != "dispatcher" else None
     if key is not None:
         print(
-            f"No API key existed, so one was created for tenant 'default'. It is shown only "
-            f"once:\n\n    {key}\n",
+            f"No API key existed, so an admin key was created for tenant 'default' (it may also "
+            f"manage tenants, keys and usage). It is shown only once:\n\n    {key}\n",
             flush=True,
         )
     serve(build_app(settings, role=args.role), settings)
@@ -128,7 +130,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 async def _first_key(settings: Settings) -> str | None:
     store = store_from(settings)
     try:
-        return None if await store.count_keys() else await create_key(store, "default")
+        if await store.count_keys():
+            return None
+        return await create_key(store, "default", admin=True)
     finally:
         await store.close()
 
@@ -156,17 +160,6 @@ def _run_file(args: argparse.Namespace, _: Settings) -> None:
 
     written = asyncio.run(run())
     print(f"{written} results in {args.out}", file=sys.stderr)
-
-
-def _create_key(args: argparse.Namespace, settings: Settings) -> None:
-    async def create() -> str:
-        store = store_from(settings)
-        try:
-            return await create_key(store, args.tenant)
-        finally:
-            await store.close()
-
-    print(asyncio.run(create()))
 
 
 def _webhook_secret(args: argparse.Namespace, settings: Settings) -> None:

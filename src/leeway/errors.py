@@ -7,12 +7,14 @@
     │   ├── IdempotencyMismatch     400 idempotency_error (a key reused with another body)
     │   └── ContextLengthExceeded   400 context_length_exceeded
     ├── AuthenticationFailed        401 invalid_api_key
+    ├── PermissionDenied            403 permission_denied (a tenant's key on an admin route)
     ├── NotFound                    404 not_found
     │   └── ModelNotFound           404 model_not_found
     ├── RequestTimeout              408 request_timeout (a body too slow to arrive)
     ├── PayloadTooLarge             413 payload_too_large
     ├── ClientGone                  499 (the client left before its request was read: no one hears it)
     ├── RateLimited                 429 rate_limit_exceeded (with Retry-After)
+    ├── QuotaExceeded               429 insufficient_quota (a tenant's monthly budget is spent)
     ├── EngineFailed                500 engine_error (stored as the job's error)
     │   └── EngineRejected          the engine refused the job (an upstream 4xx): its message
     ├── EngineUnavailable           503 (the engine could not run it now: the job is requeued)
@@ -82,6 +84,14 @@ class AuthenticationFailed(LeewayError):
     code = "invalid_api_key"
 
 
+class PermissionDenied(LeewayError):
+    """This API key may not do this: it needs an admin key."""
+
+    status = 403
+    type = "invalid_request_error"
+    code = "permission_denied"
+
+
 class NotFound(LeewayError):
     """No such object."""
 
@@ -130,6 +140,14 @@ class RateLimited(LeewayError):
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class QuotaExceeded(LeewayError):
+    """You exceeded your current quota: this tenant's monthly budget is spent."""
+
+    status = 429
+    type = "insufficient_quota"
+    code = "insufficient_quota"
 
 
 class EngineFailed(LeewayError):

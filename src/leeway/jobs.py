@@ -91,6 +91,22 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class Cost:
+    """What a final job was billed: its usage at the prices (USD per million tokens) its model had
+    in its window when the job became final (a later price change leaves it as it is)."""
+
+    input_price: float
+    output_price: float
+    amount: float  # USD
+
+    @staticmethod
+    def of(usage: Usage | None, input_price: float, output_price: float) -> Cost:
+        tokens = usage or Usage(0, 0)
+        amount = tokens.input_tokens * input_price + tokens.output_tokens * output_price
+        return Cost(input_price, output_price, amount / 1e6)
+
+
+@dataclass(frozen=True, slots=True)
 class Output:
     text: str  # the reply's text (a reply that calls tools: the text before its calls)
     finish: Finish
@@ -152,6 +168,8 @@ class Job:
     error: JobError | None = None
     batch_id: str | None = None  # set on a batch's items, with the item's custom_id
     custom_id: str | None = None
+    key_id: str | None = None  # the API key that created it
+    cost: Cost | None = None  # set once final (and priced)
 
 
 def new_id(prefix: str) -> str:

@@ -103,6 +103,7 @@ class Limits:
 
     requests_per_second: NonNegative = 0.0  # creates per second (bursts up to one second's worth)
     max_queued: Natural = 0  # jobs waiting at once
+    monthly_budget: NonNegative = 0.0  # USD a tenant may be billed per calendar month (UTC)
 
 
 @dataclass(frozen=True, slots=True)

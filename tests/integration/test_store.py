@@ -157,14 +157,6 @@ async def test_one_failing_write_does_not_undo_its_group(store: Store):
     assert await store.get("t1", dup.id) == dup and await store.get("t1", other.id) == other
 
 
-async def test_keys(store: Store):
-    assert await store.count_keys() == 0
-    await store.add_key("h1", "alpha", now=1.0)
-    assert await store.tenant_for_key("h1") == "alpha"
-    assert await store.tenant_for_key("h2") is None
-    assert await store.count_keys() == 1
-
-
 async def test_a_dead_processes_jobs_are_run_again_even_with_nothing_else_queued(
     store_factory: StoreFactory,
 ):

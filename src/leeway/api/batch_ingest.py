@@ -140,7 +140,7 @@ class Ingest:
         self._intake, self._store, self._max = intake, store, max_requests
 
     async def run(
-        self, batch: Batch, items: Iterator[Any], *, inline: bool
+        self, batch: Batch, items: Iterator[Any], *, inline: bool, key_id: str | None = None
     ) -> tuple[int, list[Job]]:
         """Stage every item of ``items`` (read in a worker thread): how many there were, and one
         item per model (to wake the dispatcher with once they are queued). Raises
@@ -162,7 +162,7 @@ class Ingest:
                         f"A batch holds at most {self._max:,} requests; split this one.",
                         param="requests" if inline else "input_file_id",
                     )
-                job = self._item(batch, index, raw, seen, inline)
+                job = self._item(batch, index, raw, seen, inline, key_id)
                 models.setdefault(job.model, job)
                 chunk.append((index, job))
                 count += 1
@@ -186,7 +186,15 @@ class Ingest:
             raise
         return count, list(models.values())
 
-    def _item(self, batch: Batch, index: int, raw: Any, seen: set[str], inline: bool) -> Job:
+    def _item(
+        self,
+        batch: Batch,
+        index: int,
+        raw: Any,
+        seen: set[str],
+        inline: bool,
+        key_id: str | None = None,
+    ) -> Job:
         where = f"requests[{index}]" if inline else f"line {index + 1} of the input file"
         if not isinstance(raw, dict):
             raise InvalidRequest(f"{where} must be a JSON object.", param=_param(index, inline))
@@ -214,7 +222,7 @@ class Ingest:
         try:
             draft = _draft(batch, params)
             window = _window(draft.requested_window or batch.completion_window)
-            item = BatchItem(batch.id, custom_id, window, batch.created_at)
+            item = BatchItem(batch.id, custom_id, window, batch.created_at, key_id)
             return self._intake.prepare(batch.tenant, draft, item)
         except LeewayError as e:
             inner = f"{field}.{e.param}" if e.param else field

@@ -78,7 +78,8 @@ class BatchApi:
         ]
 
     async def create(self, request: Request) -> Response:
-        tenant = await self._auth.tenant(request)
+        caller = await self._auth.caller(request)
+        tenant = caller.tenant
         key = idempotency.header(request)
         limit, folder = self._settings.max_batch_bytes, self._settings.data_dir / "tmp"
         spooled = await spool(request, limit, folder)
@@ -91,7 +92,7 @@ class BatchApi:
                 batch, path = await self._openai(tenant, fields), None
             else:
                 batch, path = self._reference(tenant, fields), spooled.path
-            stored = await self._store(batch, path, held)
+            stored = await self._store(batch, path, held, caller.key_id)
         finally:
             spooled.path.unlink(missing_ok=True)
         replayed = stored.id != batch.id  # a concurrent request with the same key won
@@ -160,12 +161,17 @@ class BatchApi:
         metadata = check_metadata(fields.get("metadata"))
         return metadata, self._intake.webhook(metadata)
 
-    async def _store(self, batch: Batch, body: Path | None, key: IdempotencyKey | None) -> Batch:
-        """Stage the batch's items (from the spooled body, or its input file), then commit."""
+    async def _store(
+        self, batch: Batch, body: Path | None, key: IdempotencyKey | None, key_id: str
+    ) -> Batch:
+        """Stage the batch's items (from the spooled body, or its input file), then commit: all
+        or nothing, so a batch over its tenant's limits or budget is refused whole."""
         source = body or file_path(self._settings.data_dir, batch.input_file_id or "")
         with source.open("rb") as f:
             items = inline_items(f) if body is not None else file_items(f)
-            count, woken = await self._ingest.run(batch, items, inline=body is not None)
+            count, woken = await self._ingest.run(
+                batch, items, inline=body is not None, key_id=key_id
+            )
         try:
             await self._intake.admit(batch.tenant, count)
         except BaseException:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from leeway.api import structure
+from leeway.api import billing, structure
 from leeway.api.bounds import ChatStops, Id, Json, JsonList, Many, Messages, Stop, Text, User
 from leeway.api.bounds import Tools as ToolList
 from leeway.api.chat_tools import (
@@ -192,6 +192,7 @@ def render(job: Job) -> dict[str, Any]:
             }
         ],
         "usage": _usage(job),
+        "cost": billing.cost(job),
         "system_fingerprint": None,
         "service_tier": "default",
         "completion_window": job.window.value,

@@ -79,7 +79,8 @@ class Create(Generic[R]):
         self._runtime, self._store, self._max_body = runtime, store, max_body_bytes
 
     async def handle(self, request: Request) -> Response:
-        tenant = await self._auth.tenant(request)
+        caller = await self._auth.caller(request)
+        tenant = caller.tenant
         key = idempotency.header(request)  # checked before the body is read
         raw = await read_bytes(request, self._max_body)
         key_held = idempotency.from_request(request, key, raw)
@@ -88,7 +89,7 @@ class Create(Generic[R]):
         if (held := await self._intake.held(tenant, key_held)) is not None:
             return await self._answer(body, mode, held, None, REPLAYED)
         draft = await self._surface.prepare(body, draft, tenant, self._store)
-        job = self._intake.prepare(tenant, draft)
+        job = self._intake.prepare(tenant, draft, key_id=caller.key_id)
         # followed before it is stored: not a piece of its text can come before we listen
         following = None if mode is Mode.BACKGROUND else self._follow(job, mode)
         try:

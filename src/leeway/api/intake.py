@@ -17,7 +17,7 @@ from leeway.errors import ContextLengthExceeded, ModelNotFound, UnsupportedParam
 from leeway.jobs import Job, Message, Sampling, Surface, Webhook, new_id
 from leeway.runtime import Runtime
 from leeway.settings import Settings
-from leeway.store import IdempotencyKey, Jobs
+from leeway.store import IdempotencyKey, Jobs, Spending
 from leeway.structured import OutputFormat, Tools
 from leeway.webhooks.guard import Guard
 
@@ -55,6 +55,7 @@ class BatchItem:
     custom_id: str
     window: str  # the window asked for: the item's own, else the batch's
     arrived: float
+    key_id: str | None = None  # the key that created the batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +74,11 @@ class Intake:
         store: Jobs,
         runtime: Runtime,
         clock: Callable[[], float] = time.time,
+        spending: Spending | None = None,
     ) -> None:
+        """``spending``: where tenants' monthly budgets are checked (None: they are not)."""
         self._settings, self._store, self._runtime, self._clock = settings, store, runtime, clock
-        self._limiter = Limiter(settings, store)
+        self._limiter = Limiter(settings, store, spending=spending)
         self._guard = Guard(settings.webhooks.allow)
 
     async def held(self, tenant: str, idempotency: IdempotencyKey | None) -> Job | None:
@@ -101,9 +104,16 @@ class Intake:
         """Raise ``RateLimited`` if a batch of ``jobs`` is over the tenant's limits."""
         await self._limiter.admit(tenant, jobs)
 
-    def prepare(self, tenant: str, draft: Draft, item: BatchItem | None = None) -> Job:
+    def prepare(
+        self,
+        tenant: str,
+        draft: Draft,
+        item: BatchItem | None = None,
+        key_id: str | None = None,
+    ) -> Job:
         """The job ``draft`` becomes, checked against its model (nothing is stored). A batch
-        ``item`` runs in the background, in the window it names, from the batch's arrival."""
+        ``item`` runs in the background, in the window it names, from the batch's arrival.
+        ``key_id``: the key that asked for it (a batch item's is the batch's)."""
         model = self._settings.model(draft.model)
         counted = None
         if model is not None:
@@ -161,4 +171,5 @@ class Intake:
             output_format=draft.output_format,
             tools=draft.tools,
             reasoning=draft.reasoning,
+            key_id=key_id if item is None else item.key_id,
         )

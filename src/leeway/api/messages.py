@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from leeway.api import structure
+from leeway.api import billing, structure
 from leeway.api.bounds import Id, Many, Stops, Text
 from leeway.api.bounds import Messages as MessageList
 from leeway.api.bounds import Tools as ToolList
@@ -129,6 +129,8 @@ def render(job: Job) -> dict[str, Any]:
         "stop_reason": _stop_reason(job),
         "stop_sequence": job.output.stop_sequence,
         "usage": _usage(job.usage.input_tokens, job.usage.output_tokens),
+        "cost": billing.cost(job),
+        "completion_window": job.window.value,
     }
 
 

@@ -13,7 +13,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 from starlette.routing import Route
 
-from leeway.api import structure
+from leeway.api import billing, structure
 from leeway.api.auth import Authenticator
 from leeway.api.bounds import Id, JsonList, Many, Text, User
 from leeway.api.bounds import Tools as ToolList
@@ -204,6 +204,7 @@ def render(job: Job, *, strict_incomplete: bool) -> dict[str, Any]:
         "top_p": echo.get("top_p"),
         "truncation": "disabled",
         "usage": _usage(job),
+        "cost": billing.cost(job),
         "user": echo.get("user"),
         "completion_window": job.window.value,
     }

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from leeway.api import usage_metrics
 from leeway.api.auth import Authenticator
 from leeway.api.create import Create, json_response
 from leeway.api.intake import Intake
@@ -17,14 +18,22 @@ from leeway.api.responses import ResponseRoutes
 from leeway.api.surfaces import Surfaces
 from leeway.runtime import Runtime
 from leeway.settings import Settings
-from leeway.store import Jobs
+from leeway.store import Jobs, UsageStore
 
 
 class Service:
     """``/health``, ``/metrics`` and ``/v1/models``."""
 
-    def __init__(self, settings: Settings, auth: Authenticator, runtime: Runtime) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        auth: Authenticator,
+        runtime: Runtime,
+        usage: UsageStore | None = None,
+    ) -> None:
+        """``usage``: where billing counters are read for ``/metrics`` (None: left out)."""
         self._settings, self._auth, self._runtime = settings, auth, runtime
+        self._usage = usage
 
     def routes(self, api: bool = True) -> list[Route]:
         """``api``: False for a process that serves no API (only health and metrics)."""
@@ -40,7 +49,10 @@ class Service:
         return json_response(body, 200 if health.ok else 503)
 
     async def metrics(self, _: Request) -> Response:
-        return Response(await self._runtime.metrics(), media_type=CONTENT_TYPE_LATEST)
+        text = await self._runtime.metrics()
+        if self._usage is not None:
+            text += await usage_metrics.render(self._usage)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     async def list_models(self, request: Request) -> Response:
         await self._auth.tenant(request)

@@ -100,9 +100,12 @@ class Dispatcher:
             slot.wake.set()
 
     def abandon(self, job_id: str) -> None:
-        """Stop generating a job that was cancelled or deleted (its lease is already gone)."""
+        """Stop generating a job that was cancelled or deleted (its lease is already gone); what
+        the run generated is billed if the cancel stopped it (``bill_cancelled_run``)."""
         run = self._running.pop(job_id, None)
         if run is not None and run.task is not None:
+            run.abandoned = True
+            self._leaving[job_id] = run  # until its tokens are billed
             run.task.cancel()
 
     def running(self, model: str) -> int:
@@ -190,7 +193,7 @@ class Dispatcher:
                 self.metrics.finished(final)
                 if final.usage is not None:
                     run.slot.observed.finished(final.usage.output_tokens)
-            else:
+            elif not await self._bill_cancelled(run):  # a cancel just beat the result
                 log.warning("lease on %s was lost; its result was discarded", run.job.id)
         except asyncio.CancelledError:
             if not run.yielding:
@@ -208,15 +211,28 @@ class Dispatcher:
         except Exception:
             log.exception("storing the result of %s failed; its lease will expire", run.job.id)
         finally:
-            self._forget(run)
             # its followers see the run's pieces until here, then the final job (or, if it
             # yielded or lost its lease, what the store holds)
             self._log.end(run.job.id, final)
-            run.slot.wake.set()
+            try:
+                if run.abandoned:  # a cancel stopped it: what it generated is billed
+                    await asyncio.shield(self._bill_cancelled(run))
+            finally:
+                self._forget(run)
+                run.slot.wake.set()
 
     def _text(self, run: Run) -> list[str]:
         """The run's pieces so far, earlier runs' included."""
         return self._log.pieces(run.job.id) or []
+
+    async def _bill_cancelled(self, run: Run) -> bool:
+        """Bill what a run stopped by a cancel generated (the store bills it only if the cancel
+        stopped this very run, and only once)."""
+        try:
+            return await self._store.bill_cancelled_run(run.claim, run.tokens)
+        except Exception:
+            log.exception("billing the cancelled run of %s failed", run.job.id)
+            return False
 
     async def _requeue(self, run: Run) -> bool:
         """Back to the queue, keeping everything generated: its pieces, and the tail not shown."""

@@ -41,6 +41,7 @@ class Run:
     tokens: int = 0  # output tokens so far, earlier runs included
     tail: str = ""  # text generated but not shown yet (the engine holds it back)
     yielding: bool = False  # cancelled to make room for urgent work, not stopped
+    abandoned: bool = False  # stopped because its job was cancelled or deleted
     finishing: bool = False  # generation is over; storing the result
     started: float = field(default_factory=time.monotonic)
     first_token: float | None = None

@@ -4,8 +4,8 @@ One store, written once: ``SqlStore`` runs named queries (``sql/<dialect>/*.sql`
 and parameters in both dialects) over a dialect driver (``driver.Driver``): ``SqliteDriver`` (the
 embedded default: one file, one writer thread committing in groups) or ``PostgresDriver`` (any
 number of processes on one database). Its users take the narrow views of it they need
-(``contract``: ``Jobs``, ``Queue``, ``Sharing``, ``KeyStore``, ``BatchStore``, ``BatchResults``,
-``FileStore``, and the webhook ``Outbox``). ``sql/<dialect>/schema.sql`` shows the current schema
+(``contract``: ``Jobs``, ``Queue``, ``Sharing``, ``KeyStore``, ``UsageStore``, ``BatchStore``,
+``BatchResults``, ``FileStore``, and the webhook ``Outbox``). ``sql/<dialect>/schema.sql`` shows the current schema
 (the numbered migrations produce exactly it: ``tests/integration/test_schema.py``).
 
 Claims are leases with a token: a finish, requeue or release whose token is stale changes nothing.
@@ -25,9 +25,18 @@ Rules the database keeps itself, as triggers (both dialects):
   its text is in the row; requeued: in ``partial_text``, and its next run stores them again).
 - ``jobs_inserted_notify``, ``jobs_updated_notify`` (PostgreSQL only): work that becomes queued
   notifies ``leeway_queued`` with its model, at commit.
+- ``jobs_usage_rolled_up`` (PostgreSQL: once per statement, so a group of finishes is one write): a
+  job that becomes final (by any path: a finish, a cancel, a lease out of attempts, a batch's
+  cancel or expiry), or whose billed tokens change while final (the run a cancel stopped, billed
+  when it ends), adds the difference in requests, tokens and cost (tokens × the prices the job
+  was billed at) to its 1-minute, 1-hour and 1-day ``usage_buckets``, in the same transaction: a
+  job is counted once however many runs it took, and never lost between its final state and its
+  usage. Every query that makes a job final sets ``input_price`` and ``output_price`` (USD per
+  million tokens, from the caller's configuration at that moment).
 
 A new storage method touches: its query in ``sql/sqlite/*.sql`` and ``sql/postgres/*.sql``, its
-method here (``jobs``, ``batches`` or ``outbox``), and the view in ``contract`` that offers it.
+method here (``jobs``, ``batches``, ``outbox``, ``keys`` or ``usage``), and the view in
+``contract`` that offers it.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from leeway.prices import PriceTable
 from leeway.store.batches import BatchesSql, discard_abandoned
 from leeway.store.contract import (
     BatchResults,
@@ -49,11 +59,15 @@ from leeway.store.contract import (
     Queue,
     Result,
     Sharing,
+    Spending,
     Store,
+    UsageStore,
 )
 from leeway.store.driver import Driver, Queries
 from leeway.store.jobs import JobsSql
+from leeway.store.keys import KeysSql
 from leeway.store.outbox import OutboxSql
+from leeway.store.usage import UsageSql
 
 __all__ = [
     "BatchResults",
@@ -67,16 +81,19 @@ __all__ = [
     "Queue",
     "Result",
     "Sharing",
+    "Spending",
     "SqlStore",
     "Store",
+    "UsageStore",
     "open_store",
 ]
 
 _POSTGRES = ("postgresql://", "postgres://")
 
 
-class SqlStore(JobsSql, BatchesSql, OutboxSql):
-    """Every view of the store, on one database."""
+class SqlStore(JobsSql, BatchesSql, OutboxSql, KeysSql, UsageSql):
+    """Every view of the store, on one database. ``prices``: what jobs are billed at when they
+    become final (none: nothing is billed, tokens are still metered)."""
 
     def __init__(
         self,
@@ -85,10 +102,12 @@ class SqlStore(JobsSql, BatchesSql, OutboxSql):
         lease_seconds: float = 30.0,
         max_attempts: int = 3,
         max_crashes: int = 10,
+        prices: PriceTable | None = None,
     ) -> None:
         self._db = driver
         self._lease = lease_seconds
         self._max_attempts, self._max_crashes = max_attempts, max_crashes
+        self._prices = prices or PriceTable()
 
     @property
     def dialect(self) -> str:
@@ -115,6 +134,7 @@ def open_store(
     lease_seconds: float = 30.0,
     max_attempts: int = 3,
     max_crashes: int = 10,
+    prices: PriceTable | None = None,
 ) -> SqlStore:
     """The store at ``where``: a PostgreSQL URL, or a SQLite file's path."""
     driver: Driver
@@ -127,5 +147,9 @@ def open_store(
 
         driver = SqliteDriver(Path(where), at_start=_at_start)
     return SqlStore(
-        driver, lease_seconds=lease_seconds, max_attempts=max_attempts, max_crashes=max_crashes
+        driver,
+        lease_seconds=lease_seconds,
+        max_attempts=max_attempts,
+        max_crashes=max_crashes,
+        prices=prices,
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 from leeway.batches import Batch, ItemState, StoredFile
 from leeway.jobs import Job
+from leeway.prices import PriceTable
 from leeway.store.contract import IdempotencyKey
 from leeway.store.driver import Driver, Queries
 from leeway.store.idempotency import KeyTaken, check_holder, reserve
@@ -38,6 +39,7 @@ async def discard_abandoned(q: Queries, now: float) -> None:
 
 class BatchesSql:
     _db: Driver
+    _prices: PriceTable
 
     async def open_batch(self, batch: Batch) -> None:
         await self._db.run("insert_batch", batch_row(batch))
@@ -92,7 +94,7 @@ class BatchesSql:
 
         async def cancel(q: Queries) -> Any:
             if await q.run("cancel_batch", params):
-                await q.run("cancel_batch_items", params)
+                await q.run("cancel_batch_items", {**params, **self._prices.params()})
             return await q.row("get_batch", params)
 
         row = await self._db.transaction(cancel)
@@ -121,7 +123,8 @@ class BatchesSql:
         async def expire(q: Queries) -> int:
             ids = [r[0] for r in await q.rows("expire_batches", {"now": now})]
             if ids:
-                await q.run("expire_batch_items", {"ids": ids, "now": now})
+                priced = {"ids": ids, "now": now, **self._prices.params()}
+                await q.run("expire_batch_items", priced)
             return len(ids)
 
         return await self._db.transaction(expire)

@@ -1,7 +1,8 @@
 """What the store promises: the values it takes and gives, and the narrow views of it that its users
 take (``Jobs`` for the API, ``Queue`` for dispatchers, ``Sharing`` for processes sharing a store,
-``KeyStore``, ``BatchStore``, ``BatchResults``, ``FileStore``; the webhook ``Outbox`` is defined
-with its sender in ``leeway.webhooks.outbox``). ``leeway.store.SqlStore`` implements them all.
+``KeyStore``, ``UsageStore``, ``BatchStore``, ``BatchResults``, ``FileStore``; the webhook
+``Outbox`` is defined with its sender in ``leeway.webhooks.outbox``). ``leeway.store.SqlStore``
+implements them all.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Protocol
 
 from leeway.batches import Batch, ItemState, StoredFile
 from leeway.jobs import Finish, Job, JobError, Output, Status, Usage, Window
+from leeway.keys import ApiKey, Holder, Tenant
+from leeway.usage import Total, UsageQuery, UsageRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +76,9 @@ class Jobs(Protocol):
 
     async def cancel(self, tenant: str, job_id: str, now: float) -> Job | None:
         """Cancel a queued or running job (its lease is dropped, so a late result changes
-        nothing); a final job is returned unchanged. None if no such job."""
+        nothing); a final job is returned unchanged. None if no such job. It is billed what it
+        generated: its prompt if it ever ran, what earlier runs kept, and (``bill_cancelled_run``)
+        what the run it stopped generated."""
 
     async def delete(self, tenant: str, job_id: str) -> bool:
         """Remove the job; False if there was none."""
@@ -113,7 +118,13 @@ class Queue(Protocol):
         How many changed."""
 
     async def finish(self, claim: Claim, result: Result, now: float) -> Job | None:
-        """Store the final state; None (and nothing changed) if the lease is no longer held."""
+        """Store the final state, billed at the model's prices in the job's window now; None (and
+        nothing changed) if the lease is no longer held."""
+
+    async def bill_cancelled_run(self, claim: Claim, tokens: int) -> bool:
+        """A run stopped because its job was cancelled while it ran: bill the ``tokens`` it had
+        generated (earlier runs' included), once, and only if ``claim`` is the run the cancel
+        stopped. False if it is not (or was billed already)."""
 
     async def requeue(self, claim: Claim, pieces: list[str], tokens: int, tail: str = "") -> bool:
         """Put a running job back in the queue keeping what it generated (it yielded its engine to
@@ -157,11 +168,66 @@ class Store(Jobs, Queue, Sharing, Protocol):
 
 
 class KeyStore(Protocol):
-    async def add_key(self, key_hash: str, tenant: str, now: float) -> None: ...
+    """Tenants and their API keys (``leeway.keys``)."""
 
-    async def tenant_for_key(self, key_hash: str) -> str | None: ...
+    async def add_tenant(self, tenant: Tenant) -> Tenant | None:
+        """Record a tenant; None if its id is taken."""
+
+    async def get_tenant(self, tenant_id: str) -> Tenant | None: ...
+
+    async def list_tenants(
+        self, limit: int, after: str | None = None, include_archived: bool = False
+    ) -> list[Tenant]:
+        """Oldest first, from just after the cursor tenant ``after``."""
+
+    async def rename_tenant(self, tenant_id: str, name: str) -> Tenant | None: ...
+
+    async def archive_tenant(self, tenant_id: str, now: float) -> Tenant | None:
+        """Archive a tenant (its keys stop working); None if there is none."""
+
+    async def add_key(self, key: ApiKey, value: str) -> None:
+        """Record a key (its hash, never ``value``); its tenant is recorded too if new."""
+
+    async def key_holder(self, digest: str) -> Holder | None:
+        """The key whose SHA-256 is ``digest``, with its tenant's state; None if unknown."""
+
+    async def get_key(self, key_id: str) -> ApiKey | None: ...
+
+    async def list_keys(
+        self,
+        limit: int,
+        *,
+        tenant: str | None = None,
+        admin: bool | None = None,
+        include_revoked: bool = False,
+        after: str | None = None,
+    ) -> list[ApiKey]:
+        """Oldest first, from just after the cursor key ``after``."""
+
+    async def revoke_key(self, key_id: str, now: float) -> ApiKey | None:
+        """Revoke a key (from now on every process refuses it); None if there is none."""
+
+    async def touch_keys(self, key_ids: Sequence[str], now: float) -> int:
+        """Record that these keys were used ``now``; a key's last use is written at most once a
+        minute. How many were written."""
 
     async def count_keys(self) -> int: ...
+
+
+class Spending(Protocol):
+    async def spent(self, tenant: str, since: int) -> float:
+        """What ``tenant`` was billed since ``since`` (a UTC day's start), in USD."""
+
+
+class UsageStore(Spending, Protocol):
+    """Usage and cost per bucket, from the roll-up the store keeps as jobs become final."""
+
+    async def usage(self, query: UsageQuery) -> list[UsageRow]:
+        """The buckets in the query's range that hold usage, per the groups it asks for, in
+        order of bucket and group."""
+
+    async def usage_totals(self) -> list[Total]:
+        """Everything billed so far, per tenant, model and window."""
 
 
 class BatchStore(Protocol):

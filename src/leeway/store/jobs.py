@@ -1,5 +1,6 @@
-"""Jobs, their leases and streamed pieces, API keys and engine leases, over a dialect driver:
-``Jobs``, ``Queue``, ``Sharing`` and ``KeyStore`` (part of ``SqlStore``)."""
+"""Jobs, their leases and streamed pieces, and engine leases, over a dialect driver: ``Jobs``,
+``Queue`` and ``Sharing`` (part of ``SqlStore``). A job that becomes final is billed at the prices
+``_prices`` holds at that moment (its usage is rolled up by the database, in the same statement)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import orjson
 
 from leeway.jobs import Job, JobError, Window
+from leeway.prices import PriceTable
 from leeway.store.contract import Claim, IdempotencyKey, JobPieces, Result
 from leeway.store.driver import Driver, Queries
 from leeway.store.idempotency import KeyTaken, check_holder, reserve
@@ -37,6 +39,7 @@ class JobsSql:
     _lease: float
     _max_attempts: int
     _max_crashes: int
+    _prices: PriceTable
 
     async def create(self, job: Job, idempotency: IdempotencyKey | None = None) -> Job:
         row = job_row(job)
@@ -66,7 +69,7 @@ class JobsSql:
         return row_job(row) if row else None
 
     async def cancel(self, tenant: str, job_id: str, now: float) -> Job | None:
-        params = {"id": job_id, "tenant": tenant, "now": now}
+        params = {"id": job_id, "tenant": tenant, "now": now, **self._prices.params()}
 
         async def cancel(q: Queries) -> Any:
             await q.run("cancel", params)
@@ -129,9 +132,21 @@ class JobsSql:
         return {r[0] for r in rows}
 
     async def finish(self, claim: Claim, result: Result, now: float) -> Job | None:
-        params = {"id": claim.job.id, "token": claim.token, "now": now, **result_row(result)}
+        price = self._prices.price(claim.job.model, claim.job.window)
+        params = {
+            "id": claim.job.id,
+            "token": claim.token,
+            "now": now,
+            "input_price": float(price.input),
+            "output_price": float(price.output),
+            **result_row(result),
+        }
         row = await self._db.finish(params)
         return row_job(row) if row else None
+
+    async def bill_cancelled_run(self, claim: Claim, tokens: int) -> bool:
+        params = {"id": claim.job.id, "token": claim.token, "tokens": tokens}
+        return bool(await self._db.run("bill_cancelled_run", params))
 
     async def requeue(self, claim: Claim, pieces: list[str], tokens: int, tail: str = "") -> bool:
         params = {
@@ -180,17 +195,6 @@ class JobsSql:
             return {}
         params = {"ids": list(after), "after": list(after.values())}
         return collect_pieces(await self._db.rows("pieces", params))
-
-    async def add_key(self, key_hash: str, tenant: str, now: float) -> None:
-        await self._db.run("insert_key", {"key_hash": key_hash, "tenant": tenant, "now": now})
-
-    async def tenant_for_key(self, key_hash: str) -> str | None:
-        row = await self._db.row("tenant_for_key", {"key_hash": key_hash})
-        return row[0] if row else None
-
-    async def count_keys(self) -> int:
-        row = await self._db.row("count_keys")
-        return int(row[0]) if row else 0
 
 
 def _held(claims: list[Claim]) -> dict[str, list[str]]:

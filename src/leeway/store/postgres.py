@@ -22,7 +22,7 @@ T = TypeVar("T")
 STAGED_COLUMNS = (
     *("id", "tenant", "surface", "model", "status", "completion_window", "requested_window"),
     *("window_rank", "created_at", "deadline", "prompt_tokens", "request", "metadata", "echo"),
-    *("webhook_url", "webhook_token", "batch_id", "custom_id", "batch_index"),
+    *("webhook_url", "webhook_token", "batch_id", "custom_id", "batch_index", "key_id"),
 )
 
 

@@ -15,7 +15,8 @@ from leeway.store.postgres_pool import Pools
 _MAX_GROUP = 256
 _COLUMNS = (
     *("id", "token", "status", "output_text", "finish", "stop_sequence", "piece_sizes"),
-    *("output_calls", "input_tokens", "output_tokens", "error", "now"),
+    *("output_calls", "input_tokens", "output_tokens", "error", "now", "input_price"),
+    "output_price",
 )
 
 

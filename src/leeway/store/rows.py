@@ -10,6 +10,7 @@ import orjson
 from leeway.batches import Batch, Counts, Shape, StoredFile
 from leeway.grammar.calls import OPEN, read
 from leeway.jobs import (
+    Cost,
     Finish,
     Job,
     JobError,
@@ -69,6 +70,7 @@ def job_row(job: Job) -> dict[str, Any]:
         "webhook_token": job.webhook.token if job.webhook else None,
         "batch_id": job.batch_id,
         "custom_id": job.custom_id,
+        "key_id": job.key_id,
     }
 
 
@@ -97,6 +99,11 @@ def row_job(row: Any) -> Job:
     max_out, temperature, top_p, seed, stop = request["sampling"]
     error = orjson.loads(row["error"]) if row["error"] else None
     echo, structure = orjson.loads(row["echo"]), structure_from(request)
+    usage = (
+        Usage(row["input_tokens"], row["output_tokens"])
+        if row["output_tokens"] is not None
+        else None
+    )
     return Job(
         id=row["id"],
         tenant=row["tenant"],
@@ -123,16 +130,21 @@ def row_job(row: Any) -> Job:
         started_at=row["started_at"],
         completed_at=row["completed_at"],
         output=_output(row, structure.get("tools")) if row["finish"] else None,
-        usage=(
-            Usage(row["input_tokens"], row["output_tokens"])
-            if row["output_tokens"] is not None
-            else None
-        ),
+        usage=usage,
         error=JobError(error["code"], error["message"]) if error else None,
         **structure,
         batch_id=row["batch_id"],
         custom_id=row["custom_id"],
+        key_id=row["key_id"],
+        cost=_cost(row, usage),
     )
+
+
+def _cost(row: Any, usage: Usage | None) -> Cost | None:
+    """What a final job was billed (None before it is final, or if it was never priced)."""
+    if row["input_price"] is None:
+        return None
+    return Cost.of(usage, row["input_price"], row["output_price"])
 
 
 def _output(row: Any, tools: Tools | None) -> Output:

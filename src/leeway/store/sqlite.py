@@ -23,7 +23,17 @@ from leeway.store.sqlite_writer import GroupWriter, Reader
 
 T = TypeVar("T")
 Q = load_queries("sqlite")
-_READS = frozenset(name for name, sql in Q.items() if sql.lstrip().upper().startswith("SELECT"))
+
+
+def _reads(sql: str) -> bool:
+    """A query is a read if its first line that is not a comment starts with ``SELECT``."""
+    code = (
+        line for line in sql.splitlines() if line.strip() and not line.lstrip().startswith("--")
+    )
+    return next(code, "").lstrip().upper().startswith("SELECT")
+
+
+_READS = frozenset(name for name, sql in Q.items() if _reads(sql))
 
 
 def bind(params: Params) -> dict[str, Any]:

@@ -54,7 +54,18 @@ ORDER BY created_at DESC, id DESC;
 
 -- name: cancel_batch_items
 -- Items still waiting are cancelled; running ones finish.
-UPDATE jobs SET status = 'cancelled', completed_at = :now
+-- Billed as a cancel bills (what earlier runs of an item generated), at the prices now.
+WITH prices AS (
+    SELECT * FROM unnest(:price_models::text[], :price_windows::text[], :input_prices::float8[],
+                         :output_prices::float8[]) AS p (model, win, input, output))
+UPDATE jobs
+SET status = 'cancelled', completed_at = :now,
+    input_tokens = CASE WHEN started_at IS NULL THEN 0 ELSE prompt_tokens END,
+    output_tokens = partial_tokens,
+    input_price = coalesce((SELECT input FROM prices p WHERE p.model = jobs.model
+                                      AND p.win = jobs.completion_window), 0),
+    output_price = coalesce((SELECT output FROM prices p WHERE p.model = jobs.model
+                                       AND p.win = jobs.completion_window), 0)
 WHERE batch_id = :id AND status = 'queued';
 
 -- name: cancel_batch
@@ -72,7 +83,18 @@ WHERE expires_at <= :now AND finished_at IS NULL AND expired_at IS NULL AND canc
 RETURNING id;
 
 -- name: expire_batch_items
-UPDATE jobs SET status = 'cancelled', completed_at = :now
+-- Billed as a cancel bills (what earlier runs of an item generated), at the prices now.
+WITH prices AS (
+    SELECT * FROM unnest(:price_models::text[], :price_windows::text[], :input_prices::float8[],
+                         :output_prices::float8[]) AS p (model, win, input, output))
+UPDATE jobs
+SET status = 'cancelled', completed_at = :now,
+    input_tokens = CASE WHEN started_at IS NULL THEN 0 ELSE prompt_tokens END,
+    output_tokens = partial_tokens,
+    input_price = coalesce((SELECT input FROM prices p WHERE p.model = jobs.model
+                                      AND p.win = jobs.completion_window), 0),
+    output_price = coalesce((SELECT output FROM prices p WHERE p.model = jobs.model
+                                       AND p.win = jobs.completion_window), 0)
 WHERE batch_id = ANY(:ids::text[]) AND status = 'queued';
 
 -- name: batch_item_states

@@ -5,6 +5,14 @@ CREATE TABLE api_keys (
     key_hash text NOT NULL,
     tenant text NOT NULL,
     created_at double precision NOT NULL,
+    id text NOT NULL,
+    name text NOT NULL DEFAULT ''::text,
+    redacted text NOT NULL,
+    admin boolean NOT NULL DEFAULT false,
+    expires_at double precision,
+    revoked_at double precision,
+    last_used_at double precision,
+    CONSTRAINT api_keys_id_key UNIQUE (id),
     CONSTRAINT api_keys_pkey PRIMARY KEY (key_hash)
 );
 
@@ -110,6 +118,10 @@ CREATE TABLE jobs (
     output_calls text,
     lease_holder text,
     crashes integer NOT NULL DEFAULT 0,
+    key_id text,
+    input_price double precision,
+    output_price double precision,
+    cancelled_run text,
     CONSTRAINT jobs_pkey PRIMARY KEY (id)
 );
 
@@ -117,6 +129,31 @@ CREATE TABLE leeway_migrations (
     version integer NOT NULL,
     applied_at double precision NOT NULL,
     CONSTRAINT leeway_migrations_pkey PRIMARY KEY (version)
+);
+
+CREATE TABLE tenants (
+    id text NOT NULL,
+    name text NOT NULL,
+    created_at double precision NOT NULL,
+    archived_at double precision,
+    CONSTRAINT tenants_pkey PRIMARY KEY (id)
+);
+
+CREATE TABLE usage_buckets (
+    width integer NOT NULL,
+    start bigint NOT NULL,
+    tenant text NOT NULL,
+    model text NOT NULL,
+    completion_window text NOT NULL,
+    key_id text NOT NULL,
+    surface text NOT NULL,
+    batch_id text NOT NULL,
+    requests bigint NOT NULL,
+    input_tokens bigint NOT NULL,
+    output_tokens bigint NOT NULL,
+    input_cost double precision NOT NULL,
+    output_cost double precision NOT NULL,
+    CONSTRAINT usage_buckets_pkey PRIMARY KEY (width, start, tenant, model, completion_window, key_id, surface, batch_id)
 );
 
 CREATE TABLE webhook_attempts (
@@ -157,6 +194,8 @@ CREATE TABLE webhook_secrets (
     CONSTRAINT webhook_secrets_pkey PRIMARY KEY (tenant, secret)
 );
 
+CREATE INDEX api_keys_by_tenant ON public.api_keys USING btree (tenant, created_at, id);
+
 CREATE INDEX batches_by_tenant ON public.batches USING btree (tenant, created_at, id) WHERE (committed = 1);
 
 CREATE INDEX batches_to_expire ON public.batches USING btree (expires_at) WHERE ((finished_at IS NULL) AND (expired_at IS NULL) AND (cancelled_at IS NULL));
@@ -180,6 +219,8 @@ CREATE INDEX jobs_queued ON public.jobs USING btree (model, window_rank, deadlin
 CREATE INDEX jobs_queued_by_deadline ON public.jobs USING btree (model, deadline) WHERE (status = 'queued'::text);
 
 CREATE INDEX jobs_queued_by_tenant ON public.jobs USING btree (tenant) WHERE (status = 'queued'::text);
+
+CREATE INDEX usage_buckets_by_tenant ON public.usage_buckets USING btree (width, tenant, start);
 
 CREATE INDEX webhook_deliveries_due ON public.webhook_deliveries USING btree (next_attempt_at) WHERE (status = 'pending'::text);
 
@@ -266,6 +307,50 @@ BEGIN
     RETURN NULL;
 END $function$;
 
+CREATE OR REPLACE FUNCTION public.jobs_usage_rolled_up()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM new_rows
+                   WHERE status IN ('completed', 'failed', 'incomplete', 'cancelled')) THEN
+        RETURN NULL;  -- claims, renewals, a batch's commit: nothing became final
+    END IF;
+    INSERT INTO usage_buckets AS u
+    SELECT w.width, floor(d.at / w.width)::bigint * w.width, d.tenant, d.model,
+           d.completion_window, d.key_id, d.surface, d.batch_id, sum(d.requests),
+           sum(d.input_tokens), sum(d.output_tokens),
+           sum(d.input_tokens * d.input_price / 1e6), sum(d.output_tokens * d.output_price / 1e6)
+    FROM (SELECT n.tenant, n.model, n.completion_window, coalesce(n.key_id, '') AS key_id,
+                 n.surface, coalesce(n.batch_id, '') AS batch_id,
+                 coalesce(n.completed_at, n.created_at) AS at,
+                 (o.status NOT IN ('completed', 'failed', 'incomplete', 'cancelled'))::int
+                     AS requests,
+                 coalesce(n.input_price, 0) AS input_price,
+                 coalesce(n.output_price, 0) AS output_price,
+                 coalesce(n.input_tokens, 0) - CASE
+                     WHEN o.status IN ('completed', 'failed', 'incomplete', 'cancelled')
+                     THEN coalesce(o.input_tokens, 0) ELSE 0 END AS input_tokens,
+                 coalesce(n.output_tokens, 0) - CASE
+                     WHEN o.status IN ('completed', 'failed', 'incomplete', 'cancelled')
+                     THEN coalesce(o.output_tokens, 0) ELSE 0 END AS output_tokens
+          FROM new_rows n JOIN old_rows o ON o.id = n.id
+          WHERE n.status IN ('completed', 'failed', 'incomplete', 'cancelled')
+            AND (o.status NOT IN ('completed', 'failed', 'incomplete', 'cancelled')
+                 OR n.input_tokens IS DISTINCT FROM o.input_tokens
+                 OR n.output_tokens IS DISTINCT FROM o.output_tokens)) AS d
+    CROSS JOIN (VALUES (60), (3600), (86400)) AS w (width)
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+    ON CONFLICT (width, start, tenant, model, completion_window, key_id, surface, batch_id)
+    DO UPDATE SET requests      = u.requests + excluded.requests,
+                  input_tokens  = u.input_tokens + excluded.input_tokens,
+                  output_tokens = u.output_tokens + excluded.output_tokens,
+                  input_cost    = u.input_cost + excluded.input_cost,
+                  output_cost   = u.output_cost + excluded.output_cost;
+    RETURN NULL;
+END $function$;
+
 CREATE OR REPLACE FUNCTION public.subject_deleted_frees_key()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -298,3 +383,5 @@ CREATE TRIGGER jobs_completion_webhook AFTER UPDATE OF status ON public.jobs FOR
 CREATE TRIGGER jobs_inserted_notify AFTER INSERT ON public.jobs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION jobs_queued_notify();
 
 CREATE TRIGGER jobs_updated_notify AFTER UPDATE ON public.jobs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION jobs_queued_notify();
+
+CREATE TRIGGER jobs_usage_rolled_up AFTER UPDATE ON public.jobs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION jobs_usage_rolled_up();

@@ -9,10 +9,10 @@ VALUES (:id, :tenant, :shape, :endpoint, :label, :completion_window, :metadata, 
 -- uncommitted (009_invisible_items.sql).
 INSERT INTO jobs (id, tenant, surface, model, status, completion_window, requested_window,
                   window_rank, created_at, deadline, prompt_tokens, request, metadata, echo,
-                  webhook_url, webhook_token, batch_id, custom_id, batch_index)
+                  webhook_url, webhook_token, batch_id, custom_id, batch_index, key_id)
 VALUES (:id, :tenant, :surface, :model, 'queued', :completion_window, :requested_window,
         :window_rank, :created_at, :deadline, :prompt_tokens, :request, :metadata, :echo,
-        :webhook_url, :webhook_token, :batch_id, :custom_id, :batch_index);
+        :webhook_url, :webhook_token, :batch_id, :custom_id, :batch_index, :key_id);
 
 -- name: commit_items
 -- Items are queued from the start here (009): no item is 'staged', so this changes nothing; the
@@ -65,7 +65,20 @@ ORDER BY created_at DESC, id DESC;
 
 -- name: cancel_batch_items
 -- Items still waiting are cancelled; running ones finish.
-UPDATE jobs SET status = 'cancelled', completed_at = :now
+-- Billed as a cancel bills (what earlier runs of an item generated), at the prices now.
+WITH prices (model, win, input, output) AS (
+    SELECT m.value, w.value, i.value, o.value
+    FROM json_each(:price_models) AS m JOIN json_each(:price_windows) AS w ON w.key = m.key
+    JOIN json_each(:input_prices) AS i ON i.key = m.key
+    JOIN json_each(:output_prices) AS o ON o.key = m.key)
+UPDATE jobs
+SET status = 'cancelled', completed_at = :now,
+    input_tokens = CASE WHEN started_at IS NULL THEN 0 ELSE prompt_tokens END,
+    output_tokens = partial_tokens,
+    input_price = coalesce((SELECT input FROM prices p WHERE p.model = jobs.model
+                                      AND p.win = jobs.completion_window), 0),
+    output_price = coalesce((SELECT output FROM prices p WHERE p.model = jobs.model
+                                       AND p.win = jobs.completion_window), 0)
 WHERE batch_id = :id AND status = 'queued';
 
 -- name: cancel_batch
@@ -82,7 +95,20 @@ WHERE expires_at <= :now AND finished_at IS NULL AND expired_at IS NULL AND canc
 RETURNING id;
 
 -- name: expire_batch_items
-UPDATE jobs SET status = 'cancelled', completed_at = :now
+-- Billed as a cancel bills (what earlier runs of an item generated), at the prices now.
+WITH prices (model, win, input, output) AS (
+    SELECT m.value, w.value, i.value, o.value
+    FROM json_each(:price_models) AS m JOIN json_each(:price_windows) AS w ON w.key = m.key
+    JOIN json_each(:input_prices) AS i ON i.key = m.key
+    JOIN json_each(:output_prices) AS o ON o.key = m.key)
+UPDATE jobs
+SET status = 'cancelled', completed_at = :now,
+    input_tokens = CASE WHEN started_at IS NULL THEN 0 ELSE prompt_tokens END,
+    output_tokens = partial_tokens,
+    input_price = coalesce((SELECT input FROM prices p WHERE p.model = jobs.model
+                                      AND p.win = jobs.completion_window), 0),
+    output_price = coalesce((SELECT output FROM prices p WHERE p.model = jobs.model
+                                       AND p.win = jobs.completion_window), 0)
 WHERE batch_id IN (SELECT value FROM json_each(:ids)) AND status = 'queued';
 
 -- name: batch_item_states

@@ -1,13 +1,13 @@
--- Jobs, API keys, idempotency keys and engine leases (leeway.store.jobs). Both dialects ship these
+-- Jobs, idempotency keys and engine leases (leeway.store.jobs). Both dialects ship these
 -- names with the same parameters; a list parameter is bound as JSON text here (json_each).
 
 -- name: insert_job
 INSERT INTO jobs (id, tenant, surface, model, status, completion_window, requested_window,
                   window_rank, created_at, deadline, prompt_tokens, request, metadata, echo,
-                  webhook_url, webhook_token)
+                  webhook_url, webhook_token, key_id)
 VALUES (:id, :tenant, :surface, :model, :status, :completion_window, :requested_window,
         :window_rank, :created_at, :deadline, :prompt_tokens, :request, :metadata, :echo,
-        :webhook_url, :webhook_token);
+        :webhook_url, :webhook_token, :key_id);
 
 -- name: get_job
 SELECT * FROM jobs WHERE id = :id AND tenant = :tenant;
@@ -96,11 +96,13 @@ WHERE jobs.id = held.id AND jobs.lease_token = held.token AND jobs.status = 'in_
 RETURNING jobs.id;
 
 -- name: finish
--- Fenced: a holder whose lease was taken over changes nothing.
+-- Fenced: a holder whose lease was taken over changes nothing. Billed at :input_price and
+-- :output_price (per million tokens), the model's prices in the job's window now.
 UPDATE jobs
 SET status = :status, output_text = :output_text, finish = :finish, stop_sequence = :stop_sequence,
     piece_sizes = :piece_sizes, output_calls = :output_calls, input_tokens = :input_tokens,
     output_tokens = :output_tokens, error = :error, completed_at = :now,
+    input_price = :input_price, output_price = :output_price,
     lease_token = NULL, lease_expires = NULL, lease_holder = NULL
 WHERE id = :id AND lease_token = :token AND status = 'in_progress'
 RETURNING *;
@@ -121,21 +123,33 @@ FROM (SELECT i.value AS id, t.value AS token
 WHERE jobs.id = held.id AND jobs.lease_token = held.token AND jobs.status = 'in_progress';
 
 -- name: cancel
-UPDATE jobs SET status = 'cancelled', completed_at = :now, lease_token = NULL,
-                lease_expires = NULL, lease_holder = NULL
+-- A cancelled job bills what it generated: its prompt if a run started, and what earlier runs kept
+-- (partial_tokens), at the prices now; the run it stops adds its own tokens once, when it ends
+-- (bill_cancelled_run, fenced by the lease that run held: cancelled_run).
+WITH prices (model, win, input, output) AS (
+    SELECT m.value, w.value, i.value, o.value
+    FROM json_each(:price_models) AS m JOIN json_each(:price_windows) AS w ON w.key = m.key
+    JOIN json_each(:input_prices) AS i ON i.key = m.key
+    JOIN json_each(:output_prices) AS o ON o.key = m.key)
+UPDATE jobs
+SET status = 'cancelled', completed_at = :now,
+    input_tokens = CASE WHEN started_at IS NULL THEN 0 ELSE prompt_tokens END,
+    output_tokens = partial_tokens,
+    input_price = coalesce((SELECT input FROM prices p WHERE p.model = jobs.model
+                                      AND p.win = jobs.completion_window), 0),
+    output_price = coalesce((SELECT output FROM prices p WHERE p.model = jobs.model
+                                       AND p.win = jobs.completion_window), 0),
+    cancelled_run = CASE WHEN status = 'in_progress' THEN lease_token END,
+    lease_token = NULL, lease_expires = NULL, lease_holder = NULL
 WHERE id = :id AND tenant = :tenant AND status IN ('queued', 'in_progress');
+
+-- name: bill_cancelled_run
+-- What the run a cancel stopped generated (:tokens, earlier runs' included), billed once.
+UPDATE jobs SET output_tokens = max(output_tokens, :tokens), cancelled_run = NULL
+WHERE id = :id AND cancelled_run = :token AND status = 'cancelled';
 
 -- name: delete_job
 DELETE FROM jobs WHERE id = :id AND tenant = :tenant;
-
--- name: insert_key
-INSERT INTO api_keys (key_hash, tenant, created_at) VALUES (:key_hash, :tenant, :now);
-
--- name: tenant_for_key
-SELECT tenant FROM api_keys WHERE key_hash = :key_hash;
-
--- name: count_keys
-SELECT count(*) FROM api_keys;
 
 -- name: insert_idempotency_key
 -- Nothing is inserted (and the caller rolls back its job) if another request holds the key.
