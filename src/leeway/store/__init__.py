@@ -5,7 +5,7 @@ and parameters in both dialects) over a dialect driver (``driver.Driver``): ``Sq
 embedded default: one file, one writer thread committing in groups) or ``PostgresDriver`` (any
 number of processes on one database). Its users take the narrow views of it they need
 (``contract``: ``Jobs``, ``Queue``, ``Sharing``, ``KeyStore``, ``BatchStore``, ``BatchResults``,
-``FileStore``, and the webhook ``Outbox``). ``sql/<dialect>/schema.sql`` shows the current schema
+``FileStore``, ``ChatStore``, and the webhook ``Outbox``). ``sql/<dialect>/schema.sql`` shows the current schema
 (the numbered migrations produce exactly it: ``tests/integration/test_schema.py``).
 
 Claims are leases with a token: a finish, requeue or release whose token is stale changes nothing.
@@ -40,6 +40,7 @@ from leeway.store.batches import BatchesSql, discard_abandoned
 from leeway.store.contract import (
     BatchResults,
     BatchStore,
+    ChatStore,
     Claim,
     FileStore,
     IdempotencyKey,
@@ -58,6 +59,7 @@ from leeway.store.outbox import OutboxSql
 __all__ = [
     "BatchResults",
     "BatchStore",
+    "ChatStore",
     "Claim",
     "FileStore",
     "IdempotencyKey",

@@ -35,6 +35,8 @@ CREATE TABLE batches (
     expired_at double precision,
     webhook_url text,
     webhook_token text,
+    failed_at double precision,
+    errors text,
     CONSTRAINT batches_pkey PRIMARY KEY (id)
 );
 
@@ -110,6 +112,9 @@ CREATE TABLE jobs (
     output_calls text,
     lease_holder text,
     crashes integer NOT NULL DEFAULT 0,
+    output_reasoning text,
+    reasoning_tokens integer,
+    stored integer NOT NULL DEFAULT 1,
     CONSTRAINT jobs_pkey PRIMARY KEY (id)
 );
 
@@ -180,6 +185,8 @@ CREATE INDEX jobs_queued ON public.jobs USING btree (model, window_rank, deadlin
 CREATE INDEX jobs_queued_by_deadline ON public.jobs USING btree (model, deadline) WHERE (status = 'queued'::text);
 
 CREATE INDEX jobs_queued_by_tenant ON public.jobs USING btree (tenant) WHERE (status = 'queued'::text);
+
+CREATE INDEX jobs_stored_chats ON public.jobs USING btree (tenant, created_at, id) WHERE ((surface = 'chat'::text) AND (batch_id IS NULL) AND (stored = 1));
 
 CREATE INDEX webhook_deliveries_due ON public.webhook_deliveries USING btree (next_attempt_at) WHERE (status = 'pending'::text);
 

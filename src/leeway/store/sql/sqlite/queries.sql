@@ -4,10 +4,10 @@
 -- name: insert_job
 INSERT INTO jobs (id, tenant, surface, model, status, completion_window, requested_window,
                   window_rank, created_at, deadline, prompt_tokens, request, metadata, echo,
-                  webhook_url, webhook_token)
+                  webhook_url, webhook_token, stored)
 VALUES (:id, :tenant, :surface, :model, :status, :completion_window, :requested_window,
         :window_rank, :created_at, :deadline, :prompt_tokens, :request, :metadata, :echo,
-        :webhook_url, :webhook_token);
+        :webhook_url, :webhook_token, :stored);
 
 -- name: get_job
 SELECT * FROM jobs WHERE id = :id AND tenant = :tenant;
@@ -101,6 +101,7 @@ UPDATE jobs
 SET status = :status, output_text = :output_text, finish = :finish, stop_sequence = :stop_sequence,
     piece_sizes = :piece_sizes, output_calls = :output_calls, input_tokens = :input_tokens,
     output_tokens = :output_tokens, error = :error, completed_at = :now,
+    output_reasoning = :output_reasoning, reasoning_tokens = :reasoning_tokens,
     lease_token = NULL, lease_expires = NULL, lease_holder = NULL
 WHERE id = :id AND lease_token = :token AND status = 'in_progress'
 RETURNING *;

@@ -31,7 +31,7 @@ CREATE TABLE batches (
     finalized_at      REAL,                -- when its output files were written (openai shape)
     output_file_id    TEXT,
     error_file_id     TEXT
-, expires_at REAL, expired_at REAL, webhook_url TEXT, webhook_token TEXT);
+, expires_at REAL, expired_at REAL, webhook_url TEXT, webhook_token TEXT, failed_at REAL, errors TEXT);
 
 CREATE TABLE engine_leases (
     engine_id TEXT PRIMARY KEY,
@@ -94,7 +94,7 @@ CREATE TABLE jobs (
     input_tokens     INTEGER,
     output_tokens    INTEGER,
     error            TEXT                -- JSON: {"code", "message"}
-, batch_id TEXT, custom_id TEXT, batch_index INTEGER, webhook_url TEXT, webhook_token TEXT, output_calls TEXT, lease_holder TEXT, crashes INTEGER NOT NULL DEFAULT 0);
+, batch_id TEXT, custom_id TEXT, batch_index INTEGER, webhook_url TEXT, webhook_token TEXT, output_calls TEXT, lease_holder TEXT, crashes INTEGER NOT NULL DEFAULT 0, output_reasoning TEXT, reasoning_tokens INTEGER, stored INTEGER NOT NULL DEFAULT 1);
 
 CREATE TABLE webhook_attempts (
     delivery_id TEXT NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
@@ -157,6 +157,9 @@ CREATE INDEX jobs_queued ON jobs (model, window_rank, deadline, batch_id) WHERE 
 CREATE INDEX jobs_queued_by_deadline ON jobs (model, deadline, batch_id) WHERE status = 'queued';
 
 CREATE INDEX jobs_queued_by_tenant ON jobs (tenant) WHERE status = 'queued';
+
+CREATE INDEX jobs_stored_chats ON jobs (tenant, created_at, id)
+WHERE surface = 'chat' AND batch_id IS NULL AND stored = 1;
 
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
 
