@@ -241,7 +241,14 @@ class Dispatcher:
                         pieces = self._text(run)
                         sizes = tuple(len(p) for p in pieces)
                         text = "".join(pieces)
-                        output = Output(text, chunk.finish, chunk.stop_sequence, sizes, chunk.calls)
+                        output = Output(
+                            text,
+                            chunk.finish,
+                            chunk.stop_sequence,
+                            sizes,
+                            chunk.calls,
+                            chunk.reasoning,
+                        )
                         return Result(output, chunk.usage)
         except asyncio.CancelledError:
             raise
