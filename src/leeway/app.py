@@ -9,6 +9,7 @@ from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from leeway.api import errors
@@ -17,6 +18,7 @@ from leeway.api.batch_output import Finalizer
 from leeway.api.batches import BatchApi, batch_renderer
 from leeway.api.files import FileApi
 from leeway.api.intake import Intake
+from leeway.api.request_ids import RequestIds
 from leeway.api.routes import Service, job_routes
 from leeway.api.surfaces import Surfaces
 from leeway.api.webhooks import WebhookRoutes, job_renderer
@@ -110,6 +112,7 @@ def build_app(
     return Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(RequestIds)],
         exception_handlers={
             LeewayError: errors.on_leeway_error,
             HTTPException: errors.on_http_error,

@@ -64,6 +64,7 @@ class Taken:
 
     job: Job
     replayed: bool = False
+    headers: Mapping[str, str] = field(default_factory=dict)  # the tenant's x-ratelimit-*
 
 
 class Intake:
@@ -86,20 +87,22 @@ class Intake:
     async def accept(self, job: Job, idempotency: IdempotencyKey | None = None) -> Taken:
         """Store ``job`` durably and wake the dispatchers; if a concurrent request with the same
         key won, the job it made instead."""
-        await self._limiter.admit(job.tenant)  # a replay never gets here: it costs no budget
+        # a replay never gets here: it costs no budget
+        headers = await self._limiter.admit(job.tenant)
         stored = await self._store.create(job, idempotency)
         if stored.id != job.id:
-            return Taken(stored, replayed=True)
+            return Taken(stored, replayed=True, headers=headers)
         self._runtime.wake(job)
-        return Taken(job)
+        return Taken(job, headers=headers)
 
     def webhook(self, metadata: Mapping[str, str]) -> Webhook | None:
         """The webhook ``metadata`` names (400 naming the field if it is visibly unusable)."""
         return webhook(metadata, self._guard)
 
-    async def admit(self, tenant: str, jobs: int) -> None:
-        """Raise ``RateLimited`` if a batch of ``jobs`` is over the tenant's limits."""
-        await self._limiter.admit(tenant, jobs)
+    async def admit(self, tenant: str, jobs: int) -> dict[str, str]:
+        """Raise ``RateLimited`` if a batch of ``jobs`` is over the tenant's limits; else the
+        ``x-ratelimit-*`` headers to answer with."""
+        return await self._limiter.admit(tenant, jobs)
 
     def prepare(self, tenant: str, draft: Draft, item: BatchItem | None = None) -> Job:
         """The job ``draft`` becomes, checked against its model (nothing is stored). A batch
