@@ -132,6 +132,7 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     """404 for a route that does not exist, whatever the method (a path that matches a route
     taking other methods is no route either: Starlette's 405 becomes 404)."""
     assert isinstance(exc, HTTPException)
+    error: LeewayError
     if exc.status_code in (404, 405):
         error = NotFound(f"Unknown route: {request.method} {request.url.path}.")
     else:

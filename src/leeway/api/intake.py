@@ -45,6 +45,8 @@ class Draft:
     tools: Tools | None = None
     reasoning: Mapping[str, Any] | None = None
     reasoning_param: str = "reasoning"  # the wire field that asked for it, for error messages
+    window_param: str = "metadata.completion_window"  # the field that asked for the window
+    stored: bool = True  # listed and retrievable later (Chat's ``store: false``: not)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +128,9 @@ class Intake:
         hook = webhook(draft.metadata, self._guard)
         requested = draft.requested_window if item is None else item.window
         background = draft.background or item is not None
-        window = windows.resolve(requested, model.windows, background=background)
+        window = windows.resolve(
+            requested, model.windows, background=background, param=draft.window_param
+        )
         room = counted.context - counted.tokens
         if room < 1:
             raise ContextLengthExceeded(
@@ -164,4 +168,5 @@ class Intake:
             output_format=draft.output_format,
             tools=draft.tools,
             reasoning=draft.reasoning,
+            stored=draft.stored,
         )

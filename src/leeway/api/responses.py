@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
+from pydantic import Field
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 from starlette.routing import Route
 
-from leeway.api import structure
+from leeway.api import service_tier, structure
 from leeway.api.auth import Authenticator
 from leeway.api.create import Mode, json_response
 from leeway.api.intake import Draft
@@ -29,6 +30,7 @@ from leeway.api.responses_tools import (
     output_items,
     tools,
 )
+from leeway.api.service_tier import OpenAITier
 from leeway.api.sse import Encoder, stream
 from leeway.api.wire import (
     Metadata,
@@ -39,7 +41,7 @@ from leeway.api.wire import (
     Wire,
     reject_unsupported,
 )
-from leeway.errors import InvalidRequest, NotFound
+from leeway.errors import InvalidRequest, NotFound, UnsupportedParameter
 from leeway.jobs import Finish, Job, Message, Status, Surface
 from leeway.runtime import Runtime
 from leeway.store import Jobs
@@ -49,12 +51,21 @@ from leeway.store import Jobs
 _NOT_YET: dict[str, Any] = {
     "conversation": None,
     "prompt": None,
-    "include": [],
     "truncation": "disabled",
-    "max_tool_calls": None,
-    "top_logprobs": None,
-    "stream_options": None,
+    "top_logprobs": 0,
 }
+# ``include`` values the reference refuses (seed 004); any other string is accepted.
+_NOT_INCLUDED = frozenset(
+    {
+        "reasoning.encrypted_content",
+        "web_search_call.action.sources",
+        "code_interpreter_call.outputs",
+        "computer_call_output.output.image_url",
+        "file_search_call.results",
+        "message.input_image.image_url",
+        "message.output_text.logprobs",
+    }
+)
 
 
 class TextPart(Wire):
@@ -72,6 +83,10 @@ class InputMessage(Wire):
     status: str | None = None
 
 
+class StreamOptions(Wire):
+    include_obfuscation: bool | None = None  # Leeway never pads its events: either is the same
+
+
 class CreateResponse(Request):
     model: str
     input: str | list[InputMessage | CallItem]
@@ -85,23 +100,26 @@ class CreateResponse(Request):
     store: bool | None = None
     stream: bool | None = None
     previous_response_id: str | None = None
-    service_tier: Literal["auto", "default"] | None = None
+    service_tier: OpenAITier | None = None
     text: TextConfig | None = None
     tools: list[AnyTool] | None = None
     tool_choice: Choice | None = None
     parallel_tool_calls: bool | None = None
+    max_tool_calls: Annotated[int, Field(ge=0)] | None = None
     reasoning: Reasoning | None = None
+    prompt_cache_key: str | None = None  # accepted: llama.cpp and vLLM reuse prefixes anyway
+    safety_identifier: str | None = None
+    stream_options: StreamOptions | None = None
+    include: list[str] | None = None
 
 
 _NO_REASONING = Reasoning()  # read only: what a request that asks for no reasoning reads
+_TEXT = {"format": {"type": "text"}}
 
 
 def draft(body: CreateResponse) -> Draft:
     reject_unsupported(body, _NOT_YET)
-    if body.store is False:
-        raise InvalidRequest(
-            "store: false is not supported: Leeway stores every response.", param="store"
-        )
+    _check(body)
     messages = _messages(body)
     if not messages:
         raise InvalidRequest("input must hold at least one message.", param="input")
@@ -110,6 +128,7 @@ def draft(body: CreateResponse) -> Draft:
     temperature = 1.0 if body.temperature is None else body.temperature
     top_p = 1.0 if body.top_p is None else body.top_p
     reasoning = body.reasoning or _NO_REASONING
+    given_tools = tools(body.tools, body.tool_choice, body.parallel_tool_calls)
     return Draft(
         surface=Surface.RESPONSES,
         id_prefix="resp_",
@@ -119,7 +138,8 @@ def draft(body: CreateResponse) -> Draft:
         temperature=temperature,
         top_p=top_p,
         background=background,
-        requested_window=metadata.get("completion_window"),
+        requested_window=service_tier.requested_window(body.service_tier, metadata),
+        window_param=service_tier.window_param(body.service_tier, metadata),
         metadata=metadata,
         instructions=body.instructions,
         echo={
@@ -128,13 +148,43 @@ def draft(body: CreateResponse) -> Draft:
             "top_p": top_p,
             "user": body.user,
             **_echo_structure(body),
+            **_echo_more(body),
         },
         output_format=output_format(body.text),
-        tools=tools(body.tools, body.tool_choice, body.parallel_tool_calls),
+        tools=structure.limit_calls(given_tools, body.max_tool_calls, "max_tool_calls"),
         reasoning=structure.reasoning(
             reasoning.effort, summary=reasoning.summary or reasoning.generate_summary
         ),
     )
+
+
+def _check(body: CreateResponse) -> None:
+    if body.store is False:
+        raise InvalidRequest(
+            "store: false is not supported: Leeway stores every response.", param="store"
+        )
+    if body.stream_options is not None and not body.stream:
+        raise InvalidRequest(
+            "stream_options is only allowed with stream: true.", param="stream_options"
+        )
+    for i, value in enumerate(body.include or ()):
+        if value in _NOT_INCLUDED:
+            raise UnsupportedParameter(
+                f"include[{i}]: {value!r} is not supported by this server; remove it from include.",
+                param=f"include[{i}]",
+            )
+
+
+def _echo_more(body: CreateResponse) -> dict[str, Any]:
+    """The accepted parameters a response shows back (only those the request gave)."""
+    given = {
+        "previous_response_id": body.previous_response_id,
+        "prompt_cache_key": body.prompt_cache_key,
+        "safety_identifier": body.safety_identifier,
+        "max_tool_calls": body.max_tool_calls,
+        "top_logprobs": (body.model_extra or {}).get("top_logprobs"),
+    }
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _echo_structure(body: CreateResponse) -> dict[str, Any]:
@@ -142,6 +192,8 @@ def _echo_structure(body: CreateResponse) -> dict[str, Any]:
     echo: dict[str, Any] = {}
     if body.text is not None and body.text.format is not None:
         echo["text"] = {"format": body.text.format.model_dump(by_alias=True, exclude_none=True)}
+    if body.text is not None and body.text.verbosity is not None:
+        echo["text"] = {**echo.get("text", _TEXT), "verbosity": body.text.verbosity}
     if body.tools:
         echo["tools"] = [t.model_dump(exclude_none=True) for t in body.tools]
     if body.tool_choice is not None:
@@ -196,13 +248,19 @@ def render(job: Job, *, strict_incomplete: bool) -> dict[str, Any]:
         "reasoning": {"effort": None, "summary": None, **echo.get("reasoning", {})},
         "store": True,
         "temperature": echo.get("temperature"),
-        "text": echo.get("text", {"format": {"type": "text"}}),
+        "text": echo.get("text", _TEXT),
         "tool_choice": echo.get("tool_choice", "auto"),
         "tools": echo.get("tools", []),
         "top_p": echo.get("top_p"),
         "truncation": "disabled",
         "usage": _usage(job),
         "user": echo.get("user"),
+        "service_tier": service_tier.tier(job.window),
+        "previous_response_id": echo.get("previous_response_id"),
+        "prompt_cache_key": echo.get("prompt_cache_key"),
+        "safety_identifier": echo.get("safety_identifier"),
+        "max_tool_calls": echo.get("max_tool_calls"),
+        "top_logprobs": echo.get("top_logprobs"),
         "completion_window": job.window.value,
     }
 
@@ -214,7 +272,7 @@ def _usage(job: Job) -> dict[str, Any] | None:
         "input_tokens": job.usage.input_tokens,
         "input_tokens_details": {"cached_tokens": 0},
         "output_tokens": job.usage.output_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": job.usage.reasoning_tokens},
         "total_tokens": job.usage.total_tokens,
     }
 

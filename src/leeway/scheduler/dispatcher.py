@@ -241,13 +241,10 @@ class Dispatcher:
                         pieces = self._text(run)
                         sizes = tuple(len(p) for p in pieces)
                         text = "".join(pieces)
+                        tools = run.job.tools
+                        calls = tools.limit(chunk.calls) if tools else chunk.calls
                         output = Output(
-                            text,
-                            chunk.finish,
-                            chunk.stop_sequence,
-                            sizes,
-                            chunk.calls,
-                            chunk.reasoning,
+                            text, chunk.finish, chunk.stop_sequence, sizes, calls, chunk.reasoning
                         )
                         return Result(output, chunk.usage)
         except asyncio.CancelledError:
