@@ -16,11 +16,14 @@ from leeway.api import errors
 from leeway.api.auth import Authenticator
 from leeway.api.batch_output import Finalizer
 from leeway.api.batches import BatchApi, batch_renderer
+from leeway.api.chat_store import ChatRoutes
 from leeway.api.files import FileApi
 from leeway.api.intake import Intake
+from leeway.api.message_batches import MessageBatchApi
 from leeway.api.request_ids import RequestIds
 from leeway.api.routes import Service, job_routes
 from leeway.api.surfaces import Surfaces
+from leeway.api.tokens import TokenRoutes
 from leeway.api.webhooks import WebhookRoutes, job_renderer
 from leeway.engines import Engine
 from leeway.engines.build import build_engines
@@ -80,7 +83,12 @@ def build_app(
     if role != "dispatcher":
         routes += [
             *job_routes(settings, surfaces, auth, intake, runtime, store),
+            *TokenRoutes(auth, intake, surfaces.responses, store, settings.max_body_bytes).routes(),
             *BatchApi(settings, store, store, store, auth, intake, runtime, surfaces).routes(),
+            *MessageBatchApi(
+                settings, store, store, auth, intake, runtime, surfaces.messages.render
+            ).routes(),
+            *ChatRoutes(auth, store, store, surfaces.chat).routes(),
             *FileApi(settings, store, auth).routes(),
             *WebhookRoutes(auth, store).routes(),
         ]

@@ -13,9 +13,10 @@ from typing import Any
 from leeway import windows
 from leeway.api.limits import Limiter
 from leeway.api.webhook_metadata import webhook
+from leeway.catalog import ModelConfig
 from leeway.errors import ContextLengthExceeded, ModelNotFound, UnsupportedParameter
 from leeway.jobs import Job, Message, Sampling, Surface, Webhook, new_id
-from leeway.runtime import Runtime
+from leeway.runtime import Runtime, TokenCount
 from leeway.settings import Settings
 from leeway.store import IdempotencyKey, Jobs
 from leeway.structured import OutputFormat, Tools
@@ -106,9 +107,9 @@ class Intake:
         ``x-ratelimit-*`` headers to answer with."""
         return await self._limiter.admit(tenant, jobs)
 
-    def prepare(self, tenant: str, draft: Draft, item: BatchItem | None = None) -> Job:
-        """The job ``draft`` becomes, checked against its model (nothing is stored). A batch
-        ``item`` runs in the background, in the window it names, from the batch's arrival."""
+    def count(self, draft: Draft) -> tuple[ModelConfig, TokenCount]:
+        """The draft's model, and its prompt's tokens once formatted for it: what its job's input
+        is billed as (404 naming ``model`` for a model this server does not serve)."""
         model = self._settings.model(draft.model)
         counted = None
         if model is not None:
@@ -119,6 +120,12 @@ class Intake:
                 "the models this server serves.",
                 param="model",
             )
+        return model, counted
+
+    def prepare(self, tenant: str, draft: Draft, item: BatchItem | None = None) -> Job:
+        """The job ``draft`` becomes, checked against its model (nothing is stored). A batch
+        ``item`` runs in the background, in the window it names, from the batch's arrival."""
+        model, counted = self.count(draft)
         if draft.reasoning is not None and not model.reasoning:
             raise UnsupportedParameter(
                 f"The model '{draft.model}' does not reason: remove '{draft.reasoning_param}' "

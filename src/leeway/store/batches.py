@@ -80,14 +80,13 @@ class BatchesSql:
             if idempotency is not None:
                 tenant, at = batch.tenant, batch.created_at
                 await reserve(q, tenant, idempotency, batch.id, at, "batch_key_holder")
-            await q.run("discard_items", ids)
+            await q.run("insert_batch", batch_row(batch))
             await q.run("fail_batch", params)
             return await q.row("get_batch", {**ids, "tenant": batch.tenant})
 
         try:
             return row_batch(await self._db.transaction(fail))
         except KeyTaken as taken:
-            await self.discard_batch(batch.id)
             assert idempotency is not None
             return row_batch(check_holder(taken.row, idempotency))
 

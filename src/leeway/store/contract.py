@@ -188,8 +188,9 @@ class BatchStore(Protocol):
         idempotency: IdempotencyKey | None,
         now: float,
     ) -> Batch:
-        """Keep the batch, its staged items discarded, as failed (final at ``now``) with
-        ``errors``, the key in the same transaction (the holder's batch if the key is held)."""
+        """Store the batch (its staging discarded already) as failed, final at ``now``, with
+        ``errors`` and no items, the key in the same transaction (the holder's batch instead if the
+        key is held)."""
 
     async def delete_batch(self, tenant: str, batch_id: str) -> bool:
         """Remove a batch that ended and its items; False if there is no such ended batch."""
@@ -274,5 +275,7 @@ class ChatStore(Protocol):
         first (or newest), from just past the completion ``after``; only ``model``'s and those
         whose metadata holds every pair of ``metadata``, if given."""
 
-    async def set_metadata(self, tenant: str, job_id: str, metadata: Mapping[str, str]) -> Job | None:
+    async def set_metadata(
+        self, tenant: str, job_id: str, metadata: Mapping[str, str]
+    ) -> Job | None:
         """Replace the job's metadata; the job, or None if it is not this tenant's."""

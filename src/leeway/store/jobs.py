@@ -98,7 +98,9 @@ class JobsSql:
         query = "list_chats_desc" if newest_first else "list_chats_asc"
         return [row_job(r) for r in await self._db.rows(query, params)]
 
-    async def set_metadata(self, tenant: str, job_id: str, metadata: Mapping[str, str]) -> Job | None:
+    async def set_metadata(
+        self, tenant: str, job_id: str, metadata: Mapping[str, str]
+    ) -> Job | None:
         params = {"id": job_id, "tenant": tenant, "metadata": orjson.dumps(metadata).decode()}
         row = await self._db.row("set_metadata", params)
         return row_job(row) if row else None

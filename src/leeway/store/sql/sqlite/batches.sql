@@ -23,8 +23,9 @@ UPDATE jobs SET status = 'queued' WHERE batch_id = :id AND status = 'staged';
 UPDATE batches SET committed = 1, total = :total, n_queued = :total WHERE id = :id;
 
 -- name: fail_batch
--- An OpenAI-shaped batch whose input was invalid: kept, with no items, final at once (its staged
--- items were discarded first); a batch webhook it names is called (batches_completion_webhook).
+-- An OpenAI-shaped batch whose input was invalid, inserted again once its staging was discarded:
+-- kept with no items, final at once; a batch webhook it names is called
+-- (batches_completion_webhook).
 UPDATE batches SET committed = 1, failed_at = :now, errors = :errors, finished_at = :now,
                    finalized_at = :now
 WHERE id = :id AND committed = 0;
