@@ -221,6 +221,7 @@ def render(job: Job) -> dict[str, Any]:
         "usage": _usage(job),
         "system_fingerprint": None,
         "service_tier": service_tier.tier(job.window),
+        "metadata": dict(job.metadata),
         "completion_window": job.window.value,
     }
 

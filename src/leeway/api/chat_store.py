@@ -98,7 +98,7 @@ class ChatRoutes:
         return json_response(_page(ordered, limit))
 
     def _shown(self, job: Job) -> dict[str, Any]:
-        return {**self._surface.render(job), "metadata": dict(job.metadata)}
+        return self._surface.render(job)
 
     async def _own(self, request: Request) -> Job:
         """This tenant's stored chat completion (finished, with a reply), else 404."""

@@ -132,6 +132,7 @@ def render(job: Job) -> dict[str, Any]:
         "stop_reason": _stop_reason(job),
         "stop_sequence": job.output.stop_sequence,
         "usage": _usage(job, job.usage.input_tokens, job.usage.output_tokens),
+        "completion_window": job.window.value,  # Leeway's: as the other surfaces show it
     }
 
 

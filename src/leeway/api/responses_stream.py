@@ -90,7 +90,10 @@ class ResponseStream:
             return [self._event("response.failed", response=final)]
         items = final["output"]
         events = [] if self._begun else self._begin()
-        for index, item in enumerate(items):
+        # in the order they streamed: the message (output 0), its calls, then an upstream's
+        # reasoning, known only now (the final response lists it first, as its output does)
+        streamed = sorted(items, key=lambda i: {"message": 0, "reasoning": 2}.get(i["type"], 1))
+        for index, item in enumerate(streamed):
             if item["type"] == "message":
                 events += self._close_message(item)
             elif item["type"] == "reasoning":
@@ -119,8 +122,7 @@ class ResponseStream:
         ]
 
     def _reasoning(self, index: int, item: dict[str, Any]) -> list[bytes]:
-        """An upstream's reasoning: known when the reply ends, so sent whole then (after the
-        text; the final response lists it first, as its output did)."""
+        """An upstream's reasoning: known when the reply ends, so sent whole then."""
         where = {"item_id": item["id"], "output_index": index}
         events = [
             self._event(
