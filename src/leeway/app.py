@@ -9,6 +9,7 @@ from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from leeway.api import errors
@@ -16,10 +17,14 @@ from leeway.api.admin import AdminApi
 from leeway.api.auth import Authenticator, KeyUse
 from leeway.api.batch_output import Finalizer
 from leeway.api.batches import BatchApi, batch_renderer
+from leeway.api.chat_store import ChatRoutes
 from leeway.api.files import FileApi
 from leeway.api.intake import Intake
+from leeway.api.message_batches import MessageBatchApi
+from leeway.api.request_ids import RequestIds
 from leeway.api.routes import Service, job_routes
 from leeway.api.surfaces import Surfaces
+from leeway.api.tokens import TokenRoutes
 from leeway.api.usage import UsageApi
 from leeway.api.webhooks import WebhookRoutes, job_renderer
 from leeway.engines import Engine
@@ -82,7 +87,12 @@ def build_app(
     if role != "dispatcher":
         routes += [
             *job_routes(settings, surfaces, auth, intake, runtime, store),
+            *TokenRoutes(auth, intake, surfaces.responses, store, settings.max_body_bytes).routes(),
             *BatchApi(settings, store, store, store, auth, intake, runtime, surfaces).routes(),
+            *MessageBatchApi(
+                settings, store, store, auth, intake, runtime, surfaces.messages.render
+            ).routes(),
+            *ChatRoutes(auth, store, store, surfaces.chat).routes(),
             *FileApi(settings, store, auth).routes(),
             *WebhookRoutes(auth, store).routes(),
             *AdminApi(auth, store).routes(),
@@ -117,6 +127,7 @@ def build_app(
     return Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(RequestIds)],
         exception_handlers={
             LeewayError: errors.on_leeway_error,
             HTTPException: errors.on_http_error,

@@ -2,8 +2,9 @@
 
 A batch is a set of ordinary jobs that carry its id; the batch itself only holds what the client
 said about the whole (label, endpoint, window) and counts of its items per state, kept by the store.
-It is created in one of two shapes and answers in that shape: the reference's (requests inline in
-the body) or OpenAI's (requests in an uploaded JSONL file, results in output and error files).
+It is created in one of three shapes and answers in that shape: the reference's (requests inline in
+the body), OpenAI's (requests in an uploaded JSONL file, results in output and error files) or
+Anthropic's (a Message Batch: requests inline, results read back as JSONL).
 """
 
 from __future__ import annotations
@@ -18,6 +19,17 @@ from leeway.jobs import Webhook
 class Shape(enum.StrEnum):
     REFERENCE = "reference"
     OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchError:
+    """Why a batch's input was refused (an OpenAI-shaped batch that ``failed``): one line of it."""
+
+    code: str
+    message: str
+    param: str | None = None
+    line: int | None = None  # 1-based line of the input file
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +72,8 @@ class Batch:
     expires_at: float | None = None  # OpenAI's shape: when it expires if not finished by then
     expired_at: float | None = None  # when it expired (its queued items were cancelled)
     webhook: Webhook | None = None  # called once the whole batch is final
+    failed_at: float | None = None  # its input was invalid: it holds no items
+    errors: tuple[BatchError, ...] = ()  # why it failed
 
 
 @dataclass(frozen=True, slots=True)

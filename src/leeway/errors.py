@@ -26,6 +26,8 @@ Each class's docstring is its default message.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class LeewayError(Exception):
     """The server had an error while processing your request."""
@@ -137,9 +139,12 @@ class RateLimited(LeewayError):
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
 
-    def __init__(self, message: str, *, retry_after: float) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.headers: Mapping[str, str] = headers or {}  # x-ratelimit-* where the tenant has limits
 
 
 class QuotaExceeded(LeewayError):

@@ -83,7 +83,8 @@ class Sampling:
 @dataclass(frozen=True, slots=True)
 class Usage:
     input_tokens: int
-    output_tokens: int
+    output_tokens: int  # reasoning tokens included
+    reasoning_tokens: int = 0  # of the output, spent reasoning (an upstream's reasoning text)
 
     @property
     def total_tokens(self) -> int:
@@ -113,6 +114,7 @@ class Output:
     stop_sequence: str | None = None  # the stop string that ended it, if one did
     piece_sizes: tuple[int, ...] = ()  # lengths of the pieces its text was streamed in
     calls: tuple[ToolCall, ...] = ()  # the tools it called, read once by the engine that ran it
+    reasoning: str = ""  # the reasoning that came before the reply (an upstream's, read once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +150,7 @@ class Job:
     metadata: Mapping[str, str] = field(default_factory=dict)
     echo: Mapping[str, Any] = field(default_factory=dict)  # wire fields only the surface reads back
     background: bool = False  # answered at once; the client polls or streams it later
+    stored: bool = True  # listed and retrievable later (a chat completion sent ``store: false``)
     instructions: str | None = None  # the system message the request gave (its first message)
     webhook: Webhook | None = None
     # structured generation: the reply matches this format / may or must call these tools

@@ -50,6 +50,7 @@ class Tools:
     choice: ToolChoice = ToolChoice.AUTO
     only: str | None = None  # with REQUIRED: the one tool that must be called
     parallel: bool = True  # more than one call in a reply
+    max_calls: int | None = None  # at most this many calls in a reply (later ones are dropped)
 
     def allowed(self) -> tuple[Tool, ...]:
         """The tools a call may name under this choice."""
@@ -59,6 +60,10 @@ class Tools:
 
     def get(self, name: str) -> Tool | None:
         return next((t for t in self.tools if t.name == name), None)
+
+    def limit(self, calls: tuple[ToolCall, ...]) -> tuple[ToolCall, ...]:
+        """A reply's calls, no more than ``max_calls`` of them."""
+        return calls if self.max_calls is None else calls[: self.max_calls]
 
 
 @dataclass(frozen=True, slots=True)

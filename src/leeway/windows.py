@@ -16,8 +16,14 @@ DEFAULT_TARGETS: Mapping[Window, float] = {
 }
 
 
-def resolve(requested: str | None, supported: Sequence[Window], *, background: bool) -> Window:
-    """The window a request runs in.
+def resolve(
+    requested: str | None,
+    supported: Sequence[Window],
+    *,
+    background: bool,
+    param: str = "metadata.completion_window",
+) -> Window:
+    """The window a request runs in (``param``: the field that asked for it, for errors).
 
     Omitted: ``standard`` where the model supports it, else ``flex`` for background requests, else
     ``asap``. Explicit: the window or its alias (``15m`` → priority, ``24h`` → flex); one the model does
@@ -34,19 +40,19 @@ def resolve(requested: str | None, supported: Sequence[Window], *, background: b
         raise UnsupportedWindow(
             f"This model has no completion window a request with background={str(background).lower()}"
             f" can use; its supported completion windows are {_names(supported)}.",
-            param="metadata.completion_window",
+            param=param,
         )
     window: Window | None = WINDOW_ALIASES.get(requested) or _parse(requested)
     if window is None or window not in supported:
         raise UnsupportedWindow(
             f"Completion window {requested!r} is not supported for this model; its supported "
             f"completion windows are {_names(supported)}.",
-            param="metadata.completion_window",
+            param=param,
         )
     if window is Window.FLEX and not background:
         raise InvalidRequest(
             "The flex completion window requires background: true.",
-            param="metadata.completion_window",
+            param=param,
         )
     return window
 

@@ -61,3 +61,47 @@ def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LeewayServer]:
         yield s
     finally:
         s.stop()
+
+
+SLOW = "slow-model"  # one sequence at a time, slowly: what comes after it waits, queued
+
+# The fake engine with what the SDKs' extras need: prices to show, a tenant with limits (its
+# x-ratelimit-* headers), a slow model, webhooks to loopback receivers.
+FIDELITY_CONFIG = f"""
+max_batch_requests = 3000
+poll_seconds = 0.2
+[tenant_limits.limited]
+requests_per_second = 50
+max_queued = 4
+[tenant_limits.small]
+max_queued = 5
+[webhooks]
+allow = ["127.0.0.0/8"]
+timeout_seconds = 1
+poll_seconds = 0.05
+
+[[models]]
+id = "{MODEL}"
+aliases = ["{ALIAS}"]
+fake_tokens = 6
+fake_delay = 0.02
+prices.standard = {{ input = 0.35, output = 1.4 }}
+prices.flex = {{ input = 0.2, output = 0.8 }}
+
+[[models]]
+id = "{SLOW}"
+windows = ["asap", "priority", "standard", "flex"]
+parallel = 1
+fake_tokens = 8
+fake_delay = 0.15
+"""
+
+
+@pytest.fixture(scope="module")
+def fid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LeewayServer]:
+    s = LeewayServer(Path(tmp_path_factory.mktemp("fid")), FIDELITY_CONFIG, ("--engine", "fake"))
+    s.start()
+    try:
+        yield s
+    finally:
+        s.stop()

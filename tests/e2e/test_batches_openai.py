@@ -136,22 +136,6 @@ def test_bad_input_files_and_batches_are_400(client: OpenAI):
             input_file_id="file-missing", endpoint="/v1/responses", completion_window="24h"
         )
 
-    lines = responses_lines(3)
-    lines[1]["url"] = "/v1/chat/completions"
-    uploaded = client.files.create(file=("mixed.jsonl", jsonl(lines)), purpose="batch")
-    with pytest.raises(openai.BadRequestError) as e:
-        client.batches.create(
-            input_file_id=uploaded.id, endpoint="/v1/responses", completion_window="24h"
-        )
-    assert "line 2" in e.value.message and "task-1" in e.value.message
-
-    garbage = client.files.create(file=("bad.jsonl", b'{"custom_id": "a"\n'), purpose="batch")
-    with pytest.raises(openai.BadRequestError) as e:
-        client.batches.create(
-            input_file_id=garbage.id, endpoint="/v1/responses", completion_window="24h"
-        )
-    assert "Line 1" in e.value.message
-
     good = client.files.create(file=("ok.jsonl", jsonl(responses_lines(1))), purpose="batch")
     with pytest.raises(openai.BadRequestError) as e:
         client.batches.create(
@@ -160,6 +144,67 @@ def test_bad_input_files_and_batches_are_400(client: OpenAI):
             completion_window="1h",  # type: ignore[arg-type]
         )
     assert e.value.body["param"] == "completion_window"  # type: ignore[index]
+
+
+def test_an_invalid_input_file_gives_a_failed_batch_with_its_errors(client: OpenAI):
+    """As OpenAI does: the batch is made, validating its file fails, it is ``failed`` with the
+    line at fault in ``errors`` (no request of it runs)."""
+    lines = responses_lines(3)
+    lines[1]["url"] = "/v1/chat/completions"
+    uploaded = client.files.create(file=("mixed.jsonl", jsonl(lines)), purpose="batch")
+    made = client.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/responses", completion_window="24h"
+    )
+    failed = wait(client, made.id, ("failed",))
+    assert failed.id == made.id and failed.failed_at is not None
+    assert failed.in_progress_at is None and failed.output_file_id is None
+    assert failed.request_counts is not None and failed.request_counts.total == 0
+    assert failed.errors is not None and failed.errors.data is not None
+    [error] = failed.errors.data
+    assert error.line == 2 and error.param == "url" and error.code == "invalid_request"
+    assert error.message is not None and "task-1" in error.message
+    assert made.id in [b.id for b in client.batches.list()]
+
+    garbage = client.files.create(file=("bad.jsonl", b'{"custom_id": "a"\n'), purpose="batch")
+    made = client.batches.create(
+        input_file_id=garbage.id, endpoint="/v1/responses", completion_window="24h"
+    )
+    failed = wait(client, made.id, ("failed",))
+    assert failed.errors is not None and failed.errors.data is not None
+    [error] = failed.errors.data
+    assert error.line == 1 and error.code == "invalid_json_line"
+    assert error.message is not None and "Line 1" in error.message
+
+    bad_model = responses_lines(2)
+    bad_model[1]["body"]["model"] = "no-such-model"
+    file = client.files.create(file=("model.jsonl", jsonl(bad_model)), purpose="batch")
+    failed = client.batches.create(
+        input_file_id=file.id, endpoint="/v1/responses", completion_window="24h"
+    )
+    assert failed.status == "failed" and failed.errors and failed.errors.data
+    assert failed.errors.data[0].param == "body.model" and failed.errors.data[0].line == 2
+
+
+def test_the_openai_sdk_sees_a_reference_batch_as_a_batch(client: OpenAI, fake: LeewayServer):
+    """``client.batches.retrieve`` and ``list`` agree on a batch made in the reference's shape:
+    OpenAI's ``Batch``, with a real status. Anyone else gets the reference's shape."""
+    auth = {"Authorization": f"Bearer {fake.key}"}
+    made = httpx.post(
+        f"{fake.base_url}/batches",
+        headers=auth,
+        json={"endpoint": "/v1/responses", "requests": responses_items(2)},
+    ).json()
+    got = client.batches.retrieve(made["id"])
+    assert got.object == "batch" and got.endpoint == "/v1/responses"
+    assert got.status in ("in_progress", "finalizing", "completed")
+    done = wait(client, made["id"])
+    listed = next(b for b in client.batches.list() if b.id == made["id"])
+    assert listed.model_dump() == done.model_dump()
+    assert done.request_counts is not None and done.request_counts.completed == 2
+    assert done.output_file_id is None  # its results are read per item, as the reference does
+    plain = httpx.get(f"{fake.base_url}/batches/{made['id']}", headers=auth).json()
+    assert plain["status_counts"]["COMPLETED"] == 2 and "object" not in plain
+    assert client.batches.cancel(made["id"]).status == "completed"  # done: nothing to cancel
 
 
 def test_upload_with_idempotency_key_replays(client: OpenAI):

@@ -25,6 +25,24 @@ def text_events(
     return events
 
 
+def reasoning_events(
+    thoughts: list[str],
+    pieces: list[str],
+    *,
+    key: str = "reasoning_content",
+    usage: tuple[int, int] = (7, 9),
+    details: int | None = None,
+) -> list[Event]:
+    """A reply from a server that reasons, as vLLM's reasoning parsers stream it: the reasoning's
+    deltas under ``key`` first, then the content's; the usage (with ``reasoning_tokens`` in its
+    ``completion_tokens_details`` if ``details`` is given)."""
+    events = text_events(*pieces, usage=usage)
+    thinking = [{"choices": [{"index": 0, "delta": {key: t}}]} for t in thoughts]
+    if details is not None:
+        events[-1]["usage"]["completion_tokens_details"] = {"reasoning_tokens": details}
+    return [events[0], *thinking, *events[1:]]
+
+
 @dataclass
 class Answer:
     status: int = 200

@@ -15,8 +15,11 @@ def create(c: Client, body: dict, key: str | None = None):
 
 
 def error_of(r) -> dict:
+    """The OpenAI envelope, its request id the one the response's headers carry."""
     body = r.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
+    fields = {"message", "type", "param", "code", "request_id"}
+    assert set(body) == {"error"} and set(body["error"]) == fields
+    assert body["error"]["request_id"] == r.headers["x-request-id"] == r.headers["request-id"]
     return body["error"]
 
 
@@ -250,11 +253,21 @@ def test_window_rules(client: Client):
     assert err["type"] == "invalid_request_error" and "'asap', 'flex'" in err["message"]
 
 
-def test_unknown_routes_and_methods_use_the_envelope(client: Client):
-    r = client.http.get("/v1/nothing", headers=client.headers())
-    assert r.status_code == 404 and error_of(r)["code"] == "not_found"
-    r = client.http.delete("/v1/responses", headers=client.headers())
-    assert r.status_code == 405 and error_of(r)["code"] == "method_not_allowed"
+def test_unknown_routes_are_404_in_the_envelope_whatever_the_method(client: Client):
+    """A path that matches another route's template with another method is no route either."""
+    for method, path in [
+        ("GET", "/v1/nothing"),
+        ("DELETE", "/v1/responses"),
+        ("POST", "/v1/responses/compact"),
+        ("PUT", "/v1/chat/completions"),
+    ]:
+        r = client.http.request(method, path, headers=client.headers())
+        assert r.status_code == 404, (method, path)
+        error = error_of(r)
+        assert error["code"] == "not_found" and f"{method} {path}" in error["message"]
+    r = client.http.request("POST", "/v1/messages/nothing", headers=client.headers())
+    assert r.status_code == 404 and r.json()["error"]["type"] == "not_found_error"
+    assert r.json()["request_id"] == r.headers["request-id"]
 
 
 def test_health_reports_engines(client: Client):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from leeway.api.limits import Limiter
+from leeway.api.limits import Limiter, duration
 from leeway.app import build_app
 from leeway.catalog import ModelConfig
 from leeway.errors import RateLimited
@@ -91,3 +91,33 @@ async def test_max_queued_counts_only_waiting_jobs():
         await limiter.admit("t1")
     await claim(store, FAKE_MODEL, 1, now=0.0)  # now running, not waiting
     await limiter.admit("t1")
+
+
+async def test_admitting_tells_the_x_ratelimit_headers():
+    now = [0.0]
+    settings = fake_settings(Path("/nonexistent"), limits=Limits(requests_per_second=2))
+    limiter = Limiter(settings, UnitStore(), clock=lambda: now[0])
+    first = await limiter.admit("t")
+    assert first == {
+        "x-ratelimit-limit-requests": "2",
+        "x-ratelimit-remaining-requests": "1",
+        "x-ratelimit-reset-requests": "500ms",  # one token back at 2/s
+    }
+    assert (await limiter.admit("t"))["x-ratelimit-remaining-requests"] == "0"
+    with pytest.raises(RateLimited) as e:
+        await limiter.admit("t")
+    assert e.value.headers["x-ratelimit-remaining-requests"] == "0"
+    assert e.value.headers["x-ratelimit-reset-requests"] == "1s"
+    unlimited = Limiter(fake_settings(Path("/nonexistent")), UnitStore())
+    assert await unlimited.admit("t") == {}
+
+
+def test_reset_times_read_as_openai_writes_them():
+    assert [duration(s) for s in (0.017, 0.5, 1, 1.5, 61, 360)] == [
+        "17ms",
+        "500ms",
+        "1s",
+        "1.5s",
+        "1m1s",
+        "6m0s",
+    ]

@@ -25,6 +25,7 @@ from starlette.routing import Route
 from leeway.api import admin_wire
 from leeway.api.auth import Authenticator
 from leeway.api.body import load_json, parse, read_bytes
+from leeway.api.bounds import Id
 from leeway.api.create import json_response
 from leeway.api.params import Params
 from leeway.api.wire import Wire
@@ -41,7 +42,7 @@ Lifetime = Annotated[int, Field(ge=1, le=100 * _YEAR)]
 
 class NewProject(Wire):
     name: Name
-    id: str | None = None  # Leeway's: the tenant id (default: proj_…)
+    id: Id | None = None  # Leeway's: the tenant id (default: proj_…)
 
 
 class ProjectUpdate(Wire):
@@ -54,7 +55,7 @@ class NewKey(Wire):
 
 
 class NewAdminKey(NewKey):
-    project_id: str = "default"  # Leeway's: the tenant the admin key's own requests act for
+    project_id: Id = "default"  # Leeway's: the tenant the admin key's own requests act for
 
 
 class AdminApi:

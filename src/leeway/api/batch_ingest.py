@@ -25,14 +25,15 @@ import ijson  # type: ignore[import-untyped]
 import orjson
 from starlette.requests import Request
 
-from leeway.api import chat, idempotency, responses
+from leeway.api import chat, idempotency, messages, responses
 from leeway.api.body import parse, stream
 from leeway.api.bounds import declared_length
 from leeway.api.intake import BatchItem, Draft, Intake
-from leeway.batches import Batch
+from leeway.batches import Batch, Shape
 from leeway.errors import InvalidRequest, LeewayError, PayloadTooLarge
 from leeway.jobs import WINDOW_ALIASES, Job, Window
-from leeway.store import BatchStore
+from leeway.runtime import Runtime
+from leeway.store import BatchStore, IdempotencyKey
 
 CHUNK = 5000  # items staged per write
 # the window names (and aliases) batch items may ask for: those of standard and flex
@@ -42,8 +43,30 @@ _BATCH_WINDOWS = frozenset(
     if window in (Window.STANDARD, Window.FLEX)
 )
 _LABEL = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+# custom_id rules beyond the length, per shape: Anthropic's Message Batches take these only
+_CUSTOM_IDS = {
+    Shape.ANTHROPIC: (re.compile(r"[A-Za-z0-9_-]{1,64}"), "1 to 64 letters, digits, '_' or '-'")
+}
 MAX_CUSTOM_ID = 512
 ENDPOINTS = ("/v1/responses", "/v1/chat/completions")
+
+
+class InvalidInput(InvalidRequest):
+    """A batch's requests are invalid: a 400 for a batch made inline; a batch made from a file
+    keeps it as its error (``failed``): ``kind`` is OpenAI's code for it, ``line`` the file's line
+    (1-based) at fault, if one is, and ``field`` the field of that line."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str,
+        kind: str = "invalid_request",
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, param=param)
+        self.kind, self.line, self.field = kind, line, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,16 +151,46 @@ def file_items(f: BinaryIO) -> Iterator[Any]:
         try:
             yield orjson.loads(line)
         except orjson.JSONDecodeError as e:
-            raise InvalidRequest(
-                f"Line {number} of the input file is not valid JSON ({e}).", param="input_file_id"
+            raise InvalidInput(
+                f"Line {number} of the input file is not valid JSON ({e}).",
+                param="input_file_id",
+                kind="invalid_json_line",
+                line=number,
             ) from e
 
 
 class Ingest:
-    """Turns a stream of raw batch items into staged jobs of one batch."""
+    """Turns a stream of raw batch items into staged jobs of one batch, and stores the batch."""
 
-    def __init__(self, intake: Intake, store: BatchStore, max_requests: int) -> None:
-        self._intake, self._store, self._max = intake, store, max_requests
+    def __init__(
+        self, intake: Intake, store: BatchStore, runtime: Runtime, max_requests: int
+    ) -> None:
+        self._intake, self._store, self._runtime = intake, store, runtime
+        self._max = max_requests
+
+    async def store(
+        self,
+        batch: Batch,
+        items: Iterator[Any],
+        key: IdempotencyKey | None,
+        *,
+        inline: bool,
+        key_id: str | None = None,
+    ) -> tuple[Batch, dict[str, str]]:
+        """Stage ``items``, admit them under the tenant's limits and budget (all or nothing),
+        then commit the batch: the batch stored (the key's holder's if a concurrent request with
+        the key won) and the tenant's ``x-ratelimit-*`` headers. ``key_id``: the API key that
+        asked for it, which its jobs are billed to."""
+        count, woken = await self.run(batch, items, inline=inline, key_id=key_id)
+        try:
+            headers = await self._intake.admit(batch.tenant, count)
+        except BaseException:
+            await self._store.discard_batch(batch.id)
+            raise
+        stored = await self._store.commit_batch(batch, count, key)
+        for job in woken:
+            self._runtime.wake(job)
+        return stored, headers
 
     async def run(
         self, batch: Batch, items: Iterator[Any], *, inline: bool, key_id: str | None = None
@@ -158,9 +211,10 @@ class Ingest:
             count = 0
             for index, raw in enumerate(items):
                 if index >= self._max:
-                    raise InvalidRequest(
+                    raise InvalidInput(
                         f"A batch holds at most {self._max:,} requests; split this one.",
                         param="requests" if inline else "input_file_id",
+                        kind="too_many_requests",
                     )
                 job = self._item(batch, index, raw, seen, inline, key_id)
                 models.setdefault(job.model, job)
@@ -176,9 +230,10 @@ class Ingest:
         try:
             count, models = await asyncio.to_thread(work)
             if count == 0:
-                raise InvalidRequest(
+                raise InvalidInput(
                     "A batch needs at least one request.",
                     param="requests" if inline else "input_file_id",
+                    kind="empty_file",
                 )
         except BaseException:
             with contextlib.suppress(Exception):
@@ -196,28 +251,34 @@ class Ingest:
         key_id: str | None = None,
     ) -> Job:
         where = f"requests[{index}]" if inline else f"line {index + 1} of the input file"
+
+        def invalid(message: str, field: str | None = None) -> InvalidInput:
+            param = _param(index, inline, field)
+            return InvalidInput(message, param=param, line=index + 1, field=field)
+
         if not isinstance(raw, dict):
-            raise InvalidRequest(f"{where} must be a JSON object.", param=_param(index, inline))
+            raise invalid(f"{where} must be a JSON object.")
         writable(raw, where, _param(index, inline))
         custom_id = raw.get("custom_id")
+        rule = _CUSTOM_IDS.get(batch.shape)
         if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= MAX_CUSTOM_ID:
-            raise InvalidRequest(
+            raise invalid(
                 f"{where} needs a custom_id: a string of 1 to {MAX_CUSTOM_ID} characters.",
-                param=_param(index, inline, "custom_id"),
+                "custom_id",
             )
+        if rule is not None and not rule[0].fullmatch(custom_id):
+            raise invalid(f"{where}: custom_id {custom_id!r} must be {rule[1]}.", "custom_id")
         where = f"{where} (custom_id {custom_id!r})"
         if custom_id in seen:
-            raise InvalidRequest(
+            raise invalid(
                 f"{where}: custom_id is used twice; each request in a batch needs its own.",
-                param=_param(index, inline, "custom_id"),
+                "custom_id",
             )
         seen.add(custom_id)
         try:
             params = _params(raw, batch.endpoint, inline)
         except LeewayError as e:
-            raise InvalidRequest(
-                f"{where}: {e.message}", param=_param(index, inline, e.param)
-            ) from e
+            raise invalid(f"{where}: {e.message}", e.param) from e
         field = "params" if inline else "body"
         try:
             draft = _draft(batch, params)
@@ -225,8 +286,9 @@ class Ingest:
             item = BatchItem(batch.id, custom_id, window, batch.created_at, key_id)
             return self._intake.prepare(batch.tenant, draft, item)
         except LeewayError as e:
-            inner = f"{field}.{e.param}" if e.param else field
-            raise InvalidRequest(f"{where}: {e.message}", param=_param(index, inline, inner)) from e
+            raise invalid(
+                f"{where}: {e.message}", f"{field}.{e.param}" if e.param else field
+            ) from e
 
 
 def _draft(batch: Batch, params: dict[str, Any]) -> Draft:
@@ -234,6 +296,8 @@ def _draft(batch: Batch, params: dict[str, Any]) -> Draft:
         raise InvalidRequest("Batch items cannot be streamed; leave stream out.", param="stream")
     if batch.endpoint == "/v1/chat/completions":
         return chat.draft(parse(chat.CreateChatCompletion, params))
+    if batch.endpoint == "/v1/messages":
+        return messages.draft(parse(messages.CreateMessage, params))
     body = parse(responses.CreateResponse, params)
     if body.background is False:
         raise InvalidRequest(

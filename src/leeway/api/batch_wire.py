@@ -68,12 +68,15 @@ async def reference_stream(
 
 
 def openai(batch: Batch) -> dict[str, Any]:
-    """OpenAI's ``Batch`` object. A batch is validated while it is created (an invalid one is
-    refused with 400), so it is never seen ``validating`` or ``failed``; it is ``finalizing`` while
-    its output files are written (and, once expired, while its running items finish); it is
-    ``expired`` when it was not finished by ``expires_at``."""
+    """OpenAI's ``Batch`` object, for a batch of any shape. A batch is validated while it is
+    created (it went ``validating`` → ``in_progress`` by the time it is seen), or it ``failed``
+    then with its ``errors`` (made from a file whose requests are invalid); it is ``finalizing``
+    while its output files are written (and, once expired, while its running items finish); it
+    is ``expired`` when it was not finished by ``expires_at``."""
     c, finished, cancelled = batch.counts, batch.finished_at, batch.cancelled_at
     closed = batch.finalized_at is not None
+    if batch.failed_at is not None:
+        return _failed(batch)
     if batch.expired_at is not None:
         status = "expired" if closed else "finalizing"
     elif cancelled is not None:
@@ -106,6 +109,35 @@ def openai(batch: Batch) -> dict[str, Any]:
             "completed": c.completed + c.incomplete,
             "failed": c.failed + c.cancelled,
         },
+        "metadata": dict(batch.metadata) or None,
+    }
+
+
+def _failed(batch: Batch) -> dict[str, Any]:
+    errors = [
+        {"code": e.code, "message": e.message, "param": e.param, "line": e.line}
+        for e in batch.errors
+    ]
+    return {
+        "id": batch.id,
+        "object": "batch",
+        "endpoint": batch.endpoint,
+        "errors": {"object": "list", "data": errors},
+        "input_file_id": batch.input_file_id,
+        "completion_window": batch.completion_window,
+        "status": "failed",
+        "output_file_id": None,
+        "error_file_id": None,
+        "created_at": int(batch.created_at),
+        "in_progress_at": None,
+        "expires_at": _int(batch.expires_at),
+        "finalizing_at": None,
+        "completed_at": None,
+        "failed_at": _int(batch.failed_at),
+        "expired_at": None,
+        "cancelling_at": None,
+        "cancelled_at": None,
+        "request_counts": {"total": 0, "completed": 0, "failed": 0},
         "metadata": dict(batch.metadata) or None,
     }
 

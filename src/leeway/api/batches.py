@@ -1,6 +1,9 @@
 """The Batch API: ``/v1/batches`` in the reference's shape (requests inline) and OpenAI's (requests in
 an uploaded file). Both shapes share one create route, told apart by the body: ``requests`` or
-``input_file_id``. A batch answers in the shape it was created in."""
+``input_file_id``. A batch answers in the shape it was created in, except to an OpenAI SDK, which
+sees every batch (Anthropic's Message Batches too) as OpenAI's ``Batch``, in its list and when it
+retrieves or cancels one. A batch made from a file whose requests are invalid is kept, ``failed``
+with its ``errors``, as OpenAI's is; one made inline is refused with a 400 (nothing is kept)."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from leeway.api.auth import Authenticator
 from leeway.api.batch_ingest import (
     ENDPOINTS,
     Ingest,
+    InvalidInput,
     check_label,
     envelope,
     file_items,
@@ -31,9 +35,10 @@ from leeway.api.create import json_response
 from leeway.api.files import file_path
 from leeway.api.idempotency import REPLAYED
 from leeway.api.intake import Intake
+from leeway.api.message_batch_wire import message_batch
 from leeway.api.surfaces import Surfaces
 from leeway.api.wire import check_metadata
-from leeway.batches import Batch, Shape
+from leeway.batches import Batch, BatchError, Shape
 from leeway.errors import InvalidRequest, NotFound
 from leeway.jobs import Webhook, new_id
 from leeway.runtime import Runtime
@@ -65,7 +70,7 @@ class BatchApi:
             files,
         )
         self._auth, self._runtime, self._intake = auth, runtime, intake
-        self._ingest = Ingest(intake, batches, settings.max_batch_requests)
+        self._ingest = Ingest(intake, batches, runtime, settings.max_batch_requests)
         self._surfaces = surfaces
 
     def routes(self) -> list[Route]:
@@ -89,14 +94,19 @@ class BatchApi:
                 return self._created(batch, REPLAYED)
             fields = await asyncio.to_thread(_read, spooled.path, envelope)
             if "input_file_id" in fields:
-                batch, path = await self._openai(tenant, fields), None
+                batch = await self._openai(tenant, fields)
+                stored, headers = await self._from_file(batch, held, caller.key_id)
             else:
-                batch, path = self._reference(tenant, fields), spooled.path
-            stored = await self._store(batch, path, held, caller.key_id)
+                batch = self._reference(tenant, fields)
+                with spooled.path.open("rb") as f:
+                    stored, headers = await self._ingest.store(
+                        batch, inline_items(f), held, inline=True, key_id=caller.key_id
+                    )
         finally:
             spooled.path.unlink(missing_ok=True)
-        replayed = stored.id != batch.id  # a concurrent request with the same key won
-        return self._created(stored, REPLAYED if replayed else None)
+        if stored.id != batch.id:  # a concurrent request with the same key won
+            headers = {**headers, **REPLAYED}
+        return self._created(stored, headers)
 
     def _reference(self, tenant: str, fields: dict[str, Any]) -> Batch:
         _known(fields, _REFERENCE_FIELDS, "a batch with inline requests")
@@ -161,26 +171,21 @@ class BatchApi:
         metadata = check_metadata(fields.get("metadata"))
         return metadata, self._intake.webhook(metadata)
 
-    async def _store(
-        self, batch: Batch, body: Path | None, key: IdempotencyKey | None, key_id: str
-    ) -> Batch:
-        """Stage the batch's items (from the spooled body, or its input file), then commit: all
-        or nothing, so a batch over its tenant's limits or budget is refused whole."""
-        source = body or file_path(self._settings.data_dir, batch.input_file_id or "")
-        with source.open("rb") as f:
-            items = inline_items(f) if body is not None else file_items(f)
-            count, woken = await self._ingest.run(
-                batch, items, inline=body is not None, key_id=key_id
-            )
+    async def _from_file(
+        self, batch: Batch, key: IdempotencyKey | None, key_id: str
+    ) -> tuple[Batch, dict[str, str]]:
+        """Stage and commit the input file's items (all or nothing, so a batch over its
+        tenant's limits or budget is refused whole); if they are invalid, the batch is kept as
+        ``failed`` with the error (as OpenAI validates a batch after accepting it)."""
+        path = file_path(self._settings.data_dir, batch.input_file_id or "")
         try:
-            await self._intake.admit(batch.tenant, count)
-        except BaseException:
-            await self._batches.discard_batch(batch.id)
-            raise
-        stored = await self._batches.commit_batch(batch, count, key)
-        for job in woken:
-            self._runtime.wake(job)
-        return stored
+            with path.open("rb") as f:
+                return await self._ingest.store(
+                    batch, file_items(f), key, inline=False, key_id=key_id
+                )
+        except InvalidInput as e:
+            error = BatchError(e.kind, e.message, e.field, e.line)
+            return await self._batches.fail_batch(batch, [error], key, time.time()), {}
 
     async def list(self, request: Request) -> Response:
         """The reference's bare list (``after_id``/``before_id``, ``limit`` 1-200), or OpenAI's list
@@ -189,7 +194,7 @@ class BatchApi:
         ``client.batches.list()`` works. Either lists every batch, in the list's shape."""
         tenant = await self._auth.tenant(request)
         q = request.query_params
-        if "after" in q or "x-stainless-lang" in request.headers:
+        if "after" in q or openai_sdk(request):
             limit = query_int(q, "limit", 20, 1, 100)
             return await self._openai_list(tenant, q.get("after"), limit)
         limit = query_int(q, "limit", 25, 1, 200)
@@ -224,7 +229,7 @@ class BatchApi:
 
     async def get(self, request: Request) -> Response:
         batch = await self._own(request)
-        if batch.shape is Shape.OPENAI:
+        if batch.shape is not Shape.REFERENCE or openai_sdk(request):
             return json_response(batch_wire.openai(batch))
 
         async def pages(after: int) -> list[Any]:
@@ -248,6 +253,8 @@ class BatchApi:
     async def cancel(self, request: Request) -> Response:
         batch = await self._own(request)
         cancelled = await self._batches.cancel_batch(batch.tenant, batch.id, time.time())
+        if openai_sdk(request):
+            return json_response(batch_wire.openai(cancelled or batch))
         return self._render(cancelled or batch)
 
     async def _own(self, request: Request) -> Batch:
@@ -258,24 +265,33 @@ class BatchApi:
         return batch
 
     def _created(self, batch: Batch, headers: Mapping[str, str] | None) -> Response:
-        if batch.shape is Shape.OPENAI:
-            return json_response(batch_wire.openai(batch), 200, headers)
-        return json_response(batch_wire.reference(batch), 200, headers)
+        if batch.shape is Shape.REFERENCE:
+            return json_response(batch_wire.reference(batch), 200, headers)
+        return json_response(batch_wire.openai(batch), 200, headers)
 
     def _render(self, batch: Batch) -> Response:
-        if batch.shape is Shape.OPENAI:
-            return json_response(batch_wire.openai(batch))
-        return json_response(batch_wire.reference_status(batch))
+        if batch.shape is Shape.REFERENCE:
+            return json_response(batch_wire.reference_status(batch))
+        return json_response(batch_wire.openai(batch))
+
+
+def openai_sdk(request: Request) -> bool:
+    """The request comes from an OpenAI SDK: it names itself in ``X-Stainless-Lang`` (as every
+    official SDK does; Anthropic's too, which also sends ``anthropic-version``)."""
+    headers = request.headers
+    return "x-stainless-lang" in headers and "anthropic-version" not in headers
 
 
 def batch_renderer(batches: BatchStore) -> Render:
     """A batch-level webhook's body: the batch as GET shows it (in the reference shape, its counts
-    without the per-item map)."""
+    without the per-item map; a Message Batch as Anthropic's ``message_batch``)."""
 
     async def render(tenant: str, batch_id: str) -> bytes | None:
         batch = await batches.get_batch(tenant, batch_id)
         if batch is None:
             return None
+        if batch.shape is Shape.ANTHROPIC:
+            return orjson.dumps(message_batch(batch))
         if batch.shape is Shape.OPENAI:
             return orjson.dumps(batch_wire.openai(batch))
         return orjson.dumps(batch_wire.reference_status(batch))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from leeway.api import billing, structure
+from leeway.api import billing, service_tier, structure
 from leeway.api.bounds import ChatStops, Id, Json, JsonList, Many, Messages, Stop, Text, User
 from leeway.api.bounds import Tools as ToolList
 from leeway.api.chat_tools import (
@@ -19,6 +19,7 @@ from leeway.api.chat_tools import (
 )
 from leeway.api.create import Mode
 from leeway.api.intake import Draft
+from leeway.api.service_tier import OpenAITier
 from leeway.api.sse import Encoder, frame
 from leeway.api.wire import (
     Metadata,
@@ -38,7 +39,7 @@ _NOT_YET: dict[str, Any] = {
     "functions": [],
     "function_call": "none",
     "logprobs": False,
-    "top_logprobs": None,
+    "top_logprobs": 0,
     "logit_bias": {},
     "frequency_penalty": 0,
     "presence_penalty": 0,
@@ -46,10 +47,6 @@ _NOT_YET: dict[str, Any] = {
     "modalities": ["text"],
     "prediction": None,
     "web_search_options": None,
-    "store": False,
-    "verbosity": None,
-    "prompt_cache_key": None,
-    "safety_identifier": None,
 }
 
 
@@ -59,7 +56,7 @@ class TextPart(Wire):
 
 
 class ChatMessage(Wire):
-    role: Literal["system", "developer", "user", "assistant", "tool"]
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: Text | Many[TextPart] | None = None  # None: an assistant turn with only tool calls
     tool_calls: ToolList[AnyCall] | None = None
     name: Id | None = None
@@ -88,12 +85,19 @@ class CreateChatCompletion(Request):
     metadata: Metadata | None = None
     stream: bool | None = None
     stream_options: StreamOptions | None = None
-    service_tier: Literal["auto", "default"] | None = None
+    service_tier: OpenAITier | None = None
     response_format: ResponseFormat | None = None
     tools: ToolList[AnyTool] | None = None
     tool_choice: Choice | None = None
     parallel_tool_calls: bool | None = None
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    # stored unless ``store: false`` (Leeway keeps every job; this says whether it is listed)
+    store: bool | None = None
+    prompt_cache_key: Id | None = None  # accepted: llama.cpp and vLLM reuse prefixes anyway
+    safety_identifier: User | None = None
+    verbosity: Literal["low", "medium", "high"] | None = (
+        None  # accepted: the model answers as it does
+    )
 
 
 def draft(body: CreateChatCompletion) -> Draft:
@@ -104,23 +108,35 @@ def draft(body: CreateChatCompletion) -> Draft:
         raise InvalidRequest(
             "stream_options is only allowed with stream: true.", param="stream_options"
         )
+    if body.service_tier == "flex":
+        raise InvalidRequest(
+            "service_tier 'flex' runs in the flex completion window, which needs background: "
+            "true; a chat completion is answered while you wait. Use the Responses API with "
+            "background: true (or a batch) for flex.",
+            param="service_tier",
+        )
     metadata = dict(body.metadata or {})
     stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
+    messages: list[Message] = []
+    for i, m in enumerate(body.messages):
+        messages.append(_message(i, m, messages))
     return Draft(
         surface=Surface.CHAT,
         id_prefix="chatcmpl-",
         model=body.model,
-        messages=tuple(_message(i, m) for i, m in enumerate(body.messages)),
+        messages=tuple(messages),
         max_output_tokens=body.max_completion_tokens or body.max_tokens,
         temperature=1.0 if body.temperature is None else body.temperature,
         top_p=1.0 if body.top_p is None else body.top_p,
         seed=body.seed,
         stop=stop,
         background=False,
-        requested_window=metadata.get("completion_window"),
+        requested_window=service_tier.requested_window(body.service_tier, metadata),
+        window_param=service_tier.window_param(body.service_tier, metadata),
         metadata=metadata,
         echo={"user": body.user},
         input_param="messages",
+        stored=body.store is not False,
         output_format=output_format(body.response_format),
         tools=tools(body.tools, body.tool_choice, body.parallel_tool_calls),
         reasoning=structure.reasoning(body.reasoning_effort),
@@ -128,8 +144,17 @@ def draft(body: CreateChatCompletion) -> Draft:
     )
 
 
-def _message(index: int, m: ChatMessage) -> Message:
+def _message(index: int, m: ChatMessage, earlier: list[Message]) -> Message:
     text = _text(m.content)
+    if m.role == "function":  # the deprecated tool result: it answers the last call of its name
+        if m.name is None:
+            raise InvalidRequest(
+                f"messages[{index}].name: a function message names the function it answers.",
+                param=f"messages[{index}].name",
+            )
+        made = (c for turn in reversed(earlier) for c in reversed(turn.calls))
+        answered = next((c.id for c in made if c.name == m.name), m.name)
+        return Message("tool", text, call_id=answered)
     if m.role == "tool":
         if m.tool_call_id is None:
             raise InvalidRequest(
@@ -161,7 +186,7 @@ def _usage(job: Job) -> dict[str, Any]:
         "completion_tokens": job.usage.output_tokens,
         "total_tokens": job.usage.total_tokens,
         "prompt_tokens_details": {"cached_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": job.usage.reasoning_tokens},
     }
 
 
@@ -178,6 +203,8 @@ def render(job: Job) -> dict[str, Any]:
     }
     if got.calls:
         message["tool_calls"] = [call_out(c) for c in got.calls]
+    if job.output.reasoning:  # as vLLM shows an upstream's reasoning
+        message["reasoning_content"] = job.output.reasoning
     return {
         "id": job.id,
         "object": "chat.completion",
@@ -194,7 +221,8 @@ def render(job: Job) -> dict[str, Any]:
         "usage": _usage(job),
         "cost": billing.cost(job),
         "system_fingerprint": None,
-        "service_tier": "default",
+        "service_tier": service_tier.tier(job.window),
+        "metadata": dict(job.metadata),
         "completion_window": job.window.value,
     }
 
@@ -244,6 +272,8 @@ class ChatStream:
                 )
             ]
         frames, got = [], structure.reply(job)
+        if job.output.reasoning:  # an upstream's: known once the reply ends
+            frames.append(self._chunk({"reasoning_content": job.output.reasoning}))
         if len(got.text) > self._sent:  # text not streamed (a replay of a reply cut short)
             frames.append(self._chunk({"content": got.text[self._sent :]}))
         for i, call in enumerate(got.calls):

@@ -101,8 +101,8 @@ class Create(Generic[R]):
         if taken.replayed:  # a concurrent request with the same key won: answer with its job
             if following is not None:
                 await following.aclose()
-            return await self._answer(body, mode, taken.job, None, REPLAYED)
-        return await self._answer(body, mode, job, following, None)
+            return await self._answer(body, mode, taken.job, None, {**REPLAYED, **taken.headers})
+        return await self._answer(body, mode, job, following, taken.headers)
 
     def _follow(self, job: Job, mode: Mode) -> Following:
         return self._runtime.follow(job, 0 if mode is Mode.STREAM else None)

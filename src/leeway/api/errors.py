@@ -1,4 +1,7 @@
-"""Errors rendered once, in OpenAI's envelope: ``{"error": {"message", "type", "param", "code"}}``."""
+"""Errors rendered once: OpenAI's envelope ``{"error": {"message", "type", "param", "code",
+"request_id"}}``, or Anthropic's ``{"type": "error", "error": {"type", "message"}, "request_id"}``
+on Anthropic's routes (``/v1/messages…``) and to Anthropic clients (an ``anthropic-version``
+header). An unknown route is 404, even where its path is another route's with another method."""
 
 from __future__ import annotations
 
@@ -12,10 +15,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from leeway.api.request_ids import id_headers, request_id
 from leeway.errors import (
     ClientGone,
     InvalidRequest,
     LeewayError,
+    NotFound,
     RateLimited,
     UnsupportedParameter,
 )
@@ -23,15 +28,14 @@ from leeway.errors import (
 log = logging.getLogger(__name__)
 
 
-def envelope(error: LeewayError) -> dict[str, Any]:
-    return {
-        "error": {
-            "message": error.message,
-            "type": error.type,
-            "param": error.param,
-            "code": error.code,
-        }
+def envelope(error: LeewayError, request_id: str | None = None) -> dict[str, Any]:
+    body = {
+        "message": error.message,
+        "type": error.type,
+        "param": error.param,
+        "code": error.code,
     }
+    return {"error": {**body, "request_id": request_id} if request_id else body}
 
 
 _ANTHROPIC_TYPES = {
@@ -45,20 +49,24 @@ _ANTHROPIC_TYPES = {
 }
 
 
-def anthropic_envelope(error: LeewayError) -> dict[str, Any]:
+def anthropic_envelope(error: LeewayError, request_id: str | None = None) -> dict[str, Any]:
     kind = _ANTHROPIC_TYPES.get(error.status, "api_error")
-    return {"type": "error", "error": {"type": kind, "message": error.message}}
+    body = {"type": "error", "error": {"type": kind, "message": error.message}}
+    return {**body, "request_id": request_id} if request_id else body
 
 
-def render(error: LeewayError, path: str = "") -> Response:
-    """OpenAI's envelope everywhere; Anthropic's shape on its own route."""
-    anthropic = path.startswith("/v1/messages")
-    body = anthropic_envelope(error) if anthropic else envelope(error)
-    headers = (
-        {"Retry-After": str(math.ceil(error.retry_after))}
-        if isinstance(error, RateLimited)
-        else None
-    )
+def anthropic(request: Request) -> bool:
+    """The request is Anthropic's: on its routes, or from its SDK (``anthropic-version``)."""
+    return request.url.path.startswith("/v1/messages") or "anthropic-version" in request.headers
+
+
+def render(error: LeewayError, request: Request) -> Response:
+    """OpenAI's envelope everywhere; Anthropic's shape to Anthropic's requests."""
+    rid = request_id(request)
+    body = anthropic_envelope(error, rid) if anthropic(request) else envelope(error, rid)
+    headers = id_headers(request)
+    if isinstance(error, RateLimited):
+        headers = {**headers, **error.headers, "Retry-After": str(math.ceil(error.retry_after))}
     return Response(
         orjson.dumps(body), status_code=error.status, media_type="application/json", headers=headers
     )
@@ -123,24 +131,25 @@ def _is_json(value: Any) -> bool:
 async def on_leeway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LeewayError)
     if exc.status >= 500:
-        log.error("request failed: %s", exc.message)
+        log.error("%s request failed: %s", request_id(request), exc.message)
     elif isinstance(exc, ClientGone):  # no one is left to answer, and nothing went wrong here
-        log.info("%s %s: %s", request.method, request.url.path, exc.message)
-    return render(exc, request.url.path)
+        log.info("%s %s %s: %s", request_id(request), request.method, request.url.path, exc.message)
+    return render(exc, request)
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
+    """404 for a route that does not exist, whatever the method (a path that matches a route
+    taking other methods is no route either: Starlette's 405 becomes 404)."""
     assert isinstance(exc, HTTPException)
-    kind = {
-        404: ("not_found", "Unknown route."),
-        405: ("method_not_allowed", "Method not allowed."),
-    }
-    code, message = kind.get(exc.status_code, (None, str(exc.detail)))
-    error = LeewayError(message)
-    error.status, error.type, error.code = exc.status_code, "invalid_request_error", code
-    return render(error, request.url.path)
+    error: LeewayError
+    if exc.status_code in (404, 405):
+        error = NotFound(f"Unknown route: {request.method} {request.url.path}.")
+    else:
+        error = LeewayError(str(exc.detail))
+        error.status, error.type = exc.status_code, "invalid_request_error"
+    return render(error, request)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error", exc_info=exc)
-    return render(LeewayError(), request.url.path)
+    log.exception("%s unexpected error", request_id(request), exc_info=exc)
+    return render(LeewayError(), request)

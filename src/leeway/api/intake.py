@@ -13,9 +13,10 @@ from typing import Any
 from leeway import windows
 from leeway.api.limits import Limiter
 from leeway.api.webhook_metadata import webhook
+from leeway.catalog import ModelConfig
 from leeway.errors import ContextLengthExceeded, ModelNotFound, UnsupportedParameter
 from leeway.jobs import Job, Message, Sampling, Surface, Webhook, new_id
-from leeway.runtime import Runtime
+from leeway.runtime import Runtime, TokenCount
 from leeway.settings import Settings
 from leeway.store import IdempotencyKey, Jobs, Spending
 from leeway.structured import OutputFormat, Tools
@@ -45,6 +46,8 @@ class Draft:
     tools: Tools | None = None
     reasoning: Mapping[str, Any] | None = None
     reasoning_param: str = "reasoning"  # the wire field that asked for it, for error messages
+    window_param: str = "metadata.completion_window"  # the field that asked for the window
+    stored: bool = True  # listed and retrievable later (Chat's ``store: false``: not)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,7 @@ class Taken:
 
     job: Job
     replayed: bool = False
+    headers: Mapping[str, str] = field(default_factory=dict)  # the tenant's x-ratelimit-*
 
 
 class Intake:
@@ -89,20 +93,37 @@ class Intake:
     async def accept(self, job: Job, idempotency: IdempotencyKey | None = None) -> Taken:
         """Store ``job`` durably and wake the dispatchers; if a concurrent request with the same
         key won, the job it made instead."""
-        await self._limiter.admit(job.tenant)  # a replay never gets here: it costs no budget
+        # a replay never gets here: it costs no budget
+        headers = await self._limiter.admit(job.tenant)
         stored = await self._store.create(job, idempotency)
         if stored.id != job.id:
-            return Taken(stored, replayed=True)
+            return Taken(stored, replayed=True, headers=headers)
         self._runtime.wake(job)
-        return Taken(job)
+        return Taken(job, headers=headers)
 
     def webhook(self, metadata: Mapping[str, str]) -> Webhook | None:
         """The webhook ``metadata`` names (400 naming the field if it is visibly unusable)."""
         return webhook(metadata, self._guard)
 
-    async def admit(self, tenant: str, jobs: int) -> None:
-        """Raise ``RateLimited`` if a batch of ``jobs`` is over the tenant's limits."""
-        await self._limiter.admit(tenant, jobs)
+    async def admit(self, tenant: str, jobs: int) -> dict[str, str]:
+        """Raise ``RateLimited`` if a batch of ``jobs`` is over the tenant's limits; else the
+        ``x-ratelimit-*`` headers to answer with."""
+        return await self._limiter.admit(tenant, jobs)
+
+    def count(self, draft: Draft) -> tuple[ModelConfig, TokenCount]:
+        """The draft's model, and its prompt's tokens once formatted for it: what its job's input
+        is billed as (404 naming ``model`` for a model this server does not serve)."""
+        model = self._settings.model(draft.model)
+        counted = None
+        if model is not None:
+            counted = self._runtime.count_tokens(model.id, draft.messages, draft.tools)
+        if model is None or counted is None:
+            raise ModelNotFound(
+                f"The model '{draft.model}' does not exist. GET /v1/models lists "
+                "the models this server serves.",
+                param="model",
+            )
+        return model, counted
 
     def prepare(
         self,
@@ -114,16 +135,7 @@ class Intake:
         """The job ``draft`` becomes, checked against its model (nothing is stored). A batch
         ``item`` runs in the background, in the window it names, from the batch's arrival.
         ``key_id``: the key that asked for it (a batch item's is the batch's)."""
-        model = self._settings.model(draft.model)
-        counted = None
-        if model is not None:
-            counted = self._runtime.count_tokens(model.id, draft.messages, draft.tools)
-        if model is None or counted is None:
-            raise ModelNotFound(
-                f"The model '{draft.model}' does not exist. GET /v1/models lists "
-                "the models this server serves.",
-                param="model",
-            )
+        model, counted = self.count(draft)
         if draft.reasoning is not None and not model.reasoning:
             raise UnsupportedParameter(
                 f"The model '{draft.model}' does not reason: remove '{draft.reasoning_param}' "
@@ -133,7 +145,9 @@ class Intake:
         hook = webhook(draft.metadata, self._guard)
         requested = draft.requested_window if item is None else item.window
         background = draft.background or item is not None
-        window = windows.resolve(requested, model.windows, background=background)
+        window = windows.resolve(
+            requested, model.windows, background=background, param=draft.window_param
+        )
         room = counted.context - counted.tokens
         if room < 1:
             raise ContextLengthExceeded(
@@ -172,4 +186,5 @@ class Intake:
             tools=draft.tools,
             reasoning=draft.reasoning,
             key_id=key_id if item is None else item.key_id,
+            stored=draft.stored,
         )

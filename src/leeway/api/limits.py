@@ -1,7 +1,10 @@
 """Back-pressure per tenant: how many creates a second, and how many jobs waiting at once. Over a
-limit → 429 with ``Retry-After`` and a message that names the limit. And a monthly budget: once a
-tenant's cost this calendar month (UTC) reaches it, creates answer 429 ``insufficient_quota``
-(queued and running work still finishes)."""
+limit → 429 with ``Retry-After`` and a message that names the limit. A tenant with limits gets
+OpenAI-shaped ``x-ratelimit-*`` headers on its creates (and on the 429): ``limit``, ``remaining``
+and ``reset`` for ``requests`` (the bucket of ``requests_per_second``: its size, the requests left
+in it, the time until it is full again), ``limit`` and ``remaining`` for ``queued``
+(``max_queued``). And a monthly budget: once a tenant's cost this calendar month (UTC) reaches it,
+creates answer 429 ``insufficient_quota`` (queued and running work still finishes)."""
 
 from __future__ import annotations
 
@@ -30,23 +33,29 @@ class Limiter:
         self._spending, self._wall = spending, wall
         self._buckets: dict[str, tuple[float, float]] = {}  # tenant -> (tokens, when)
 
-    async def admit(self, tenant: str, jobs: int = 1) -> None:
+    async def admit(self, tenant: str, jobs: int = 1) -> dict[str, str]:
         """Raise ``RateLimited`` if one more request of ``jobs`` jobs (a batch has many) for
-        ``tenant`` is over one of its limits."""
+        ``tenant`` is over one of its limits; else the ``x-ratelimit-*`` headers to answer with."""
         limits = self._settings.limits_for(tenant)
         if limits.monthly_budget > 0 and self._spending is not None:
             await self._within_budget(tenant, limits.monthly_budget)
+        headers: dict[str, str] = {}
         if limits.requests_per_second > 0:
-            self._take(tenant, limits.requests_per_second)
+            headers.update(self._take(tenant, limits.requests_per_second))
         if limits.max_queued > 0:
             queued = await self._store.count_queued(tenant)
+            headers["x-ratelimit-limit-queued"] = str(limits.max_queued)
+            headers["x-ratelimit-remaining-queued"] = str(max(0, limits.max_queued - queued))
             if queued + jobs > limits.max_queued:
                 adding = "" if jobs == 1 else f", this batch would add {jobs}"
                 raise RateLimited(
                     f"Too many queued jobs: tenant '{tenant}' has {queued} waiting{adding} and its "
                     f"limit is {limits.max_queued} (max_queued). Retry once some have started.",
                     retry_after=_FULL_QUEUE_RETRY,
+                    headers=headers,
                 )
+            headers["x-ratelimit-remaining-queued"] = str(limits.max_queued - queued - jobs)
+        return headers
 
     async def _within_budget(self, tenant: str, budget: float) -> None:
         assert self._spending is not None
@@ -60,7 +69,7 @@ class Limiter:
                 "the budget is raised or the month ends. Queued and running work still finishes."
             )
 
-    def _take(self, tenant: str, rate: float) -> None:
+    def _take(self, tenant: str, rate: float) -> dict[str, str]:
         """A token bucket holding one second's worth of requests."""
         now, burst = self._clock(), max(1.0, rate)
         tokens, then = self._buckets.get(tenant, (burst, now))
@@ -72,5 +81,23 @@ class Limiter:
                 f"Too many requests: tenant '{tenant}' is over its limit of {rate:g} requests per "
                 f"second (requests_per_second). Retry after {wait:.2f} s.",
                 retry_after=wait,
+                headers=_bucket_headers(burst, tokens, rate),
             )
         self._buckets[tenant] = (tokens - 1, now)
+        return _bucket_headers(burst, tokens - 1, rate)
+
+
+def _bucket_headers(burst: float, tokens: float, rate: float) -> dict[str, str]:
+    return {
+        "x-ratelimit-limit-requests": f"{burst:g}",
+        "x-ratelimit-remaining-requests": str(int(tokens)),
+        "x-ratelimit-reset-requests": duration((burst - tokens) / rate),
+    }
+
+
+def duration(seconds: float) -> str:
+    """As OpenAI writes a reset time: ``17ms``, ``1s``, ``6m0s``."""
+    if seconds < 1:
+        return f"{max(0, round(seconds * 1000))}ms"
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}m{rest:.0f}s" if minutes else f"{rest:.3g}s"

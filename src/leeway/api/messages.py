@@ -27,6 +27,7 @@ from leeway.api.messages_tools import (
     tools,
     turn,
 )
+from leeway.api.service_tier import AnthropicTier
 from leeway.api.sse import Encoder, frame
 from leeway.api.wire import Metadata, PositiveInt, Request, TopP, Wire, reject_unsupported
 from leeway.errors import EngineFailed
@@ -35,7 +36,6 @@ from leeway.store import Jobs
 
 _NOT_YET: dict[str, Any] = {
     "top_k": None,
-    "service_tier": None,
     "container": None,
     "mcp_servers": [],
     "inference_geo": None,
@@ -61,6 +61,7 @@ class CreateMessage(Request):
     tool_choice: Choice | None = None
     output_config: OutputConfig | None = None
     thinking: Thinking | None = None
+    service_tier: AnthropicTier | None = None  # accepted: the window is the model's default
 
 
 def draft(body: CreateMessage) -> Draft:
@@ -103,17 +104,22 @@ def _stop_reason(job: Job) -> str:
 
 
 def _content(job: Job) -> list[dict[str, Any]]:
+    """A thinking block (an upstream's reasoning), the text, the tool_use blocks."""
+    assert job.output is not None
     got = structure.reply(job, "toolu_")
+    thought = job.output.reasoning
+    thinking = [{"type": "thinking", "thinking": thought, "signature": ""}] if thought else []
     text = [{"type": "text", "text": got.text}] if got.text or not got.calls else []
-    return text + [tool_use(c) for c in got.calls]
+    return thinking + text + [tool_use(c) for c in got.calls]
 
 
-def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+def _usage(job: Job, input_tokens: int, output_tokens: int) -> dict[str, Any]:
     return {
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
+        "service_tier": "batch" if job.batch_id is not None else "standard",
     }
 
 
@@ -128,9 +134,9 @@ def render(job: Job) -> dict[str, Any]:
         "content": _content(job),
         "stop_reason": _stop_reason(job),
         "stop_sequence": job.output.stop_sequence,
-        "usage": _usage(job.usage.input_tokens, job.usage.output_tokens),
+        "usage": _usage(job, job.usage.input_tokens, job.usage.output_tokens),
         "cost": billing.cost(job),
-        "completion_window": job.window.value,
+        "completion_window": job.window.value,  # Leeway's: as the other surfaces show it
     }
 
 
@@ -154,7 +160,7 @@ class MessageStream:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": _usage(job.prompt_tokens, 0),
+            "usage": _usage(job, job.prompt_tokens, 0),
         }
         return [
             frame({"type": "message_start", "message": message}, "message_start"),
@@ -183,9 +189,19 @@ class MessageStream:
                 )
             ]
         frames: list[bytes] = []
-        blocks = _content(job)
+        # an upstream's thinking is known once the reply ends: its block comes last here (the
+        # message itself lists it first)
+        blocks = [b for b in _content(job) if b["type"] != "thinking"]
+        if job.output.reasoning:
+            blocks.append({"type": "thinking", "thinking": job.output.reasoning, "signature": ""})
         for index, block in enumerate(blocks):
-            if block["type"] == "text":
+            if block["type"] == "thinking":
+                frames += self._block(index, {**block, "thinking": ""})
+                frames.append(
+                    _delta(index, {"type": "thinking_delta", "thinking": block["thinking"]})
+                )
+                frames.append(_delta(index, {"type": "signature_delta", "signature": ""}))
+            elif block["type"] == "text":
                 if not self._opened:
                     frames += self._block(0, {"type": "text", "text": ""})
                 if len(block["text"]) > self._sent:  # held back as a possible call; it was not

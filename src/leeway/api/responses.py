@@ -1,23 +1,18 @@
 """The OpenAI Responses surface: ``POST /v1/responses`` (its wire model, draft and rendering, for the
-one create flow), and its own routes: ``GET``, ``cancel`` and ``DELETE`` of a response, and
-``previous_response_id`` (a conversation continued from a stored response)."""
+one create flow), and its own routes: ``GET``, ``cancel``, ``DELETE`` and ``input_items`` of a
+response, and ``previous_response_id`` (a conversation continued from a stored response)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import orjson
-from starlette.requests import Request as HttpRequest
-from starlette.responses import Response
-from starlette.routing import Route
+from pydantic import Field
 
-from leeway.api import billing, structure
-from leeway.api.auth import Authenticator
+from leeway.api import billing, service_tier, structure
 from leeway.api.bounds import Id, JsonList, Many, Text, User
 from leeway.api.bounds import Tools as ToolList
-from leeway.api.create import Mode, json_response
+from leeway.api.create import Mode
 from leeway.api.intake import Draft
 from leeway.api.responses_stream import ResponseStream
 from leeway.api.responses_tools import (
@@ -31,7 +26,8 @@ from leeway.api.responses_tools import (
     output_items,
     tools,
 )
-from leeway.api.sse import Encoder, stream
+from leeway.api.service_tier import OpenAITier
+from leeway.api.sse import Encoder
 from leeway.api.wire import (
     Metadata,
     PositiveInt,
@@ -41,9 +37,8 @@ from leeway.api.wire import (
     Wire,
     reject_unsupported,
 )
-from leeway.errors import InvalidRequest, NotFound
+from leeway.errors import InvalidRequest, NotFound, UnsupportedParameter
 from leeway.jobs import Finish, Job, Message, Status, Surface
-from leeway.runtime import Runtime
 from leeway.store import Jobs
 
 # Parameters of OpenAI's Responses API that Leeway does not implement yet: rejected by name, never
@@ -51,12 +46,21 @@ from leeway.store import Jobs
 _NOT_YET: dict[str, Any] = {
     "conversation": None,
     "prompt": None,
-    "include": [],
     "truncation": "disabled",
-    "max_tool_calls": None,
-    "top_logprobs": None,
-    "stream_options": None,
+    "top_logprobs": 0,
 }
+# ``include`` values the reference refuses (seed 004); any other string is accepted.
+_NOT_INCLUDED = frozenset(
+    {
+        "reasoning.encrypted_content",
+        "web_search_call.action.sources",
+        "code_interpreter_call.outputs",
+        "computer_call_output.output.image_url",
+        "file_search_call.results",
+        "message.input_image.image_url",
+        "message.output_text.logprobs",
+    }
+)
 
 
 class TextPart(Wire):
@@ -74,6 +78,10 @@ class InputMessage(Wire):
     status: Id | None = None
 
 
+class StreamOptions(Wire):
+    include_obfuscation: bool | None = None  # Leeway never pads its events: either is the same
+
+
 class CreateResponse(Request):
     model: Id
     input: Text | Many[InputMessage | CallItem]
@@ -87,23 +95,26 @@ class CreateResponse(Request):
     store: bool | None = None
     stream: bool | None = None
     previous_response_id: Id | None = None
-    service_tier: Literal["auto", "default"] | None = None
+    service_tier: OpenAITier | None = None
     text: TextConfig | None = None
     tools: ToolList[AnyTool] | None = None
     tool_choice: Choice | None = None
     parallel_tool_calls: bool | None = None
+    max_tool_calls: Annotated[int, Field(ge=0)] | None = None
     reasoning: Reasoning | None = None
+    prompt_cache_key: Id | None = None  # accepted: llama.cpp and vLLM reuse prefixes anyway
+    safety_identifier: User | None = None
+    stream_options: StreamOptions | None = None
+    include: Many[Id] | None = None
 
 
 _NO_REASONING = Reasoning()  # read only: what a request that asks for no reasoning reads
+_TEXT = {"format": {"type": "text"}}
 
 
 def draft(body: CreateResponse) -> Draft:
     reject_unsupported(body, _NOT_YET)
-    if body.store is False:
-        raise InvalidRequest(
-            "store: false is not supported: Leeway stores every response.", param="store"
-        )
+    _check(body)
     messages = _messages(body)
     if not messages:
         raise InvalidRequest("input must hold at least one message.", param="input")
@@ -112,6 +123,7 @@ def draft(body: CreateResponse) -> Draft:
     temperature = 1.0 if body.temperature is None else body.temperature
     top_p = 1.0 if body.top_p is None else body.top_p
     reasoning = body.reasoning or _NO_REASONING
+    given_tools = tools(body.tools, body.tool_choice, body.parallel_tool_calls)
     return Draft(
         surface=Surface.RESPONSES,
         id_prefix="resp_",
@@ -121,7 +133,8 @@ def draft(body: CreateResponse) -> Draft:
         temperature=temperature,
         top_p=top_p,
         background=background,
-        requested_window=metadata.get("completion_window"),
+        requested_window=service_tier.requested_window(body.service_tier, metadata),
+        window_param=service_tier.window_param(body.service_tier, metadata),
         metadata=metadata,
         instructions=body.instructions,
         echo={
@@ -130,13 +143,43 @@ def draft(body: CreateResponse) -> Draft:
             "top_p": top_p,
             "user": body.user,
             **_echo_structure(body),
+            **_echo_more(body),
         },
         output_format=output_format(body.text),
-        tools=tools(body.tools, body.tool_choice, body.parallel_tool_calls),
+        tools=structure.limit_calls(given_tools, body.max_tool_calls, "max_tool_calls"),
         reasoning=structure.reasoning(
             reasoning.effort, summary=reasoning.summary or reasoning.generate_summary
         ),
     )
+
+
+def _check(body: CreateResponse) -> None:
+    if body.store is False:
+        raise InvalidRequest(
+            "store: false is not supported: Leeway stores every response.", param="store"
+        )
+    if body.stream_options is not None and not body.stream:
+        raise InvalidRequest(
+            "stream_options is only allowed with stream: true.", param="stream_options"
+        )
+    for i, value in enumerate(body.include or ()):
+        if value in _NOT_INCLUDED:
+            raise UnsupportedParameter(
+                f"include[{i}]: {value!r} is not supported by this server; remove it from include.",
+                param=f"include[{i}]",
+            )
+
+
+def _echo_more(body: CreateResponse) -> dict[str, Any]:
+    """The accepted parameters a response shows back (only those the request gave)."""
+    given = {
+        "previous_response_id": body.previous_response_id,
+        "prompt_cache_key": body.prompt_cache_key,
+        "safety_identifier": body.safety_identifier,
+        "max_tool_calls": body.max_tool_calls,
+        "top_logprobs": (body.model_extra or {}).get("top_logprobs"),
+    }
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _echo_structure(body: CreateResponse) -> dict[str, Any]:
@@ -144,6 +187,8 @@ def _echo_structure(body: CreateResponse) -> dict[str, Any]:
     echo: dict[str, Any] = {}
     if body.text is not None and body.text.format is not None:
         echo["text"] = {"format": body.text.format.model_dump(by_alias=True, exclude_none=True)}
+    if body.text is not None and body.text.verbosity is not None:
+        echo["text"] = {**echo.get("text", _TEXT), "verbosity": body.text.verbosity}
     if body.tools:
         echo["tools"] = [t.model_dump(exclude_none=True) for t in body.tools]
     if body.tool_choice is not None:
@@ -198,7 +243,7 @@ def render(job: Job, *, strict_incomplete: bool) -> dict[str, Any]:
         "reasoning": {"effort": None, "summary": None, **echo.get("reasoning", {})},
         "store": True,
         "temperature": echo.get("temperature"),
-        "text": echo.get("text", {"format": {"type": "text"}}),
+        "text": echo.get("text", _TEXT),
         "tool_choice": echo.get("tool_choice", "auto"),
         "tools": echo.get("tools", []),
         "top_p": echo.get("top_p"),
@@ -206,6 +251,12 @@ def render(job: Job, *, strict_incomplete: bool) -> dict[str, Any]:
         "usage": _usage(job),
         "cost": billing.cost(job),
         "user": echo.get("user"),
+        "service_tier": service_tier.tier(job.window),
+        "previous_response_id": echo.get("previous_response_id"),
+        "prompt_cache_key": echo.get("prompt_cache_key"),
+        "safety_identifier": echo.get("safety_identifier"),
+        "max_tool_calls": echo.get("max_tool_calls"),
+        "top_logprobs": echo.get("top_logprobs"),
         "completion_window": job.window.value,
     }
 
@@ -217,7 +268,7 @@ def _usage(job: Job) -> dict[str, Any] | None:
         "input_tokens": job.usage.input_tokens,
         "input_tokens_details": {"cached_tokens": 0},
         "output_tokens": job.usage.output_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": job.usage.reasoning_tokens},
         "total_tokens": job.usage.total_tokens,
     }
 
@@ -264,81 +315,3 @@ class Responses:
 
     def encoder(self, job: Job, body: CreateResponse | None = None, after: int = -1) -> Encoder:
         return ResponseStream(job, self.render, after)
-
-
-class ResponseRoutes:
-    """``GET``, ``POST …/cancel`` and ``DELETE`` of ``/v1/responses/{id}``."""
-
-    def __init__(
-        self, surface: Responses, auth: Authenticator, store: Jobs, runtime: Runtime
-    ) -> None:
-        self._surface, self._auth, self._store, self._runtime = surface, auth, store, runtime
-
-    def routes(self) -> list[Route]:
-        return [
-            Route("/v1/responses/{id}", self.get, methods=["GET"]),
-            Route("/v1/responses/{id}", self.delete, methods=["DELETE"]),
-            Route("/v1/responses/{id}/cancel", self.cancel, methods=["POST"]),
-        ]
-
-    async def get(self, request: HttpRequest) -> Response:
-        """The response in its current state; ``?stream=true&starting_after=N`` streams a
-        background response from its event N + 1 on (its text from the first piece, then live)."""
-        job = await self._own(request)
-        if request.query_params.get("stream", "false").lower() not in ("true", "1"):
-            return Response(orjson.dumps(self._surface.render(job)), media_type="application/json")
-        if not job.background:
-            raise InvalidRequest(
-                "Only responses created with background: true can be streamed "
-                "with GET; this one was returned whole when it was created.",
-                param="stream",
-            )
-        raw = request.query_params.get("starting_after", "-1")
-        try:
-            after = int(raw)
-        except ValueError:
-            raise InvalidRequest(
-                f"starting_after must be an event sequence number (an integer), not {raw!r}.",
-                param="starting_after",
-            ) from None
-        return stream(self._surface.encoder(job, after=after), self._runtime.follow(job, 0))
-
-    async def cancel(self, request: HttpRequest) -> Response:
-        job = await self._own(request)
-        if not job.background:
-            raise InvalidRequest(
-                "Only responses created with background: true can be cancelled.", param="id"
-            )
-        return json_response(self._surface.render(await self._stop(job)))
-
-    async def delete(self, request: HttpRequest) -> Response:
-        """Deleting a response that is still queued or running cancels it first."""
-        job = await self._own(request)
-        if job.batch_id is not None:
-            raise InvalidRequest(
-                f"Response '{job.id}' is an item of batch '{job.batch_id}' and is kept with it; "
-                "cancel it instead (POST /v1/responses/{id}/cancel), or cancel the batch.",
-                param="id",
-            )
-        if not job.status.is_final:
-            await self._stop(job)
-        if not await self._store.delete(job.tenant, job.id):
-            raise NotFound(f"No response with id '{job.id}' found.", param="id")
-        return json_response({"id": job.id, "object": "response", "deleted": True})
-
-    async def _stop(self, job: Job) -> Job:
-        """Cancel in the store, stop generating, and end the job's streams."""
-        cancelled = await self._store.cancel(job.tenant, job.id, time.time())
-        if cancelled is None:
-            raise NotFound(f"No response with id '{job.id}' found.", param="id")
-        self._runtime.cancel(cancelled)
-        return cancelled
-
-    async def _own(self, request: HttpRequest) -> Job:
-        """This tenant's response (a job created on another surface is not a response)."""
-        tenant = await self._auth.tenant(request)
-        job_id = request.path_params["id"]
-        job = await self._store.get(tenant, job_id)
-        if job is None or job.surface is not Surface.RESPONSES:
-            raise NotFound(f"No response with id '{job_id}' found.", param="id")
-        return job

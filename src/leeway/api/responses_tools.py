@@ -122,11 +122,8 @@ CallItem = FunctionCallItem | CustomCallItem | CallOutputItem
 
 
 def output_format(text: TextConfig | None) -> OutputFormat | None:
-    if text is not None and text.verbosity not in (None, "medium"):
-        raise UnsupportedParameter(
-            "text.verbosity is not supported by this server yet; remove it from the request.",
-            param="text.verbosity",
-        )
+    """The reply's format (``text.verbosity`` is accepted and shown back: the model answers as
+    it does)."""
     fmt = None if text is None else text.format
     if isinstance(fmt, FormatJsonSchema):
         return structure.output_format(fmt.schema_, fmt.name, "text.format.schema")
@@ -192,15 +189,32 @@ def history_item(out: list[Message], item: CallItem) -> None:
 
 
 def output_items(job: Job) -> list[dict[str, Any]]:
-    """A finished job's output: its message (unless it only called tools), then its calls."""
+    """A finished job's output: its reasoning (an upstream's), its message (unless it only called
+    tools), then its calls."""
     if job.output is None:
         return []
     got = structure.reply(job)
-    items: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = [reasoning_item(job)] if job.output.reasoning else []
     if got.text or not got.calls:
         capped = job.output.finish is Finish.LENGTH
         items.append(message_item(job, got.text, "incomplete" if capped else "completed"))
     return items + [call_item(c) for c in got.calls]
+
+
+def reasoning_item(job: Job) -> dict[str, Any]:
+    """The reasoning before the reply: its text as ``reasoning_text``, and as the summary when the
+    request asked for one (``reasoning.summary``; the text is not shortened)."""
+    assert job.output is not None
+    text = job.output.reasoning
+    asked = job.reasoning is not None and job.reasoning.get("summary") is not None
+    return {
+        "type": "reasoning",
+        "id": "rs_" + job.id.removeprefix("resp_"),
+        "summary": [{"type": "summary_text", "text": text}] if asked else [],
+        "content": [{"type": "reasoning_text", "text": text}],
+        "encrypted_content": None,
+        "status": "completed",
+    }
 
 
 def message_item(job: Job, text: str | None, status: str) -> dict[str, Any]:

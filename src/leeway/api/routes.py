@@ -1,9 +1,7 @@
 """The HTTP routes: the create route of each surface (one flow, ``create``), each surface's own
-routes, and the service's: ``/health``, ``/metrics``, ``/v1/models``."""
+routes, and the service's: ``/health``, ``/metrics``, ``/v1/models`` (``leeway.api.models``)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
@@ -14,7 +12,8 @@ from leeway.api import usage_metrics
 from leeway.api.auth import Authenticator
 from leeway.api.create import Create, json_response
 from leeway.api.intake import Intake
-from leeway.api.responses import ResponseRoutes
+from leeway.api.models import ModelRoutes
+from leeway.api.response_routes import ResponseRoutes
 from leeway.api.surfaces import Surfaces
 from leeway.runtime import Runtime
 from leeway.settings import Settings
@@ -41,7 +40,7 @@ class Service:
             Route("/health", self.health, methods=["GET"]),
             Route("/metrics", self.metrics, methods=["GET"]),
         ]
-        return [*routes, Route("/v1/models", self.list_models, methods=["GET"])] if api else routes
+        return [*routes, *ModelRoutes(self._settings, self._auth).routes()] if api else routes
 
     async def health(self, _: Request) -> Response:
         health = await self._runtime.health()
@@ -53,20 +52,6 @@ class Service:
         if self._usage is not None:
             text += await usage_metrics.render(self._usage)
         return Response(text, media_type=CONTENT_TYPE_LATEST)
-
-    async def list_models(self, request: Request) -> Response:
-        await self._auth.tenant(request)
-        data: list[dict[str, Any]] = [
-            {
-                "id": m.id,
-                "object": "model",
-                "created": 0,
-                "owned_by": "leeway",
-                "completion_windows": [w.value for w in m.windows],
-            }
-            for m in self._settings.models
-        ]
-        return json_response({"object": "list", "data": data})
 
 
 def job_routes(

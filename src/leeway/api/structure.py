@@ -82,6 +82,21 @@ def tools(
     return Tools(tuple(given), choice, only[0] if only else None, parallel)
 
 
+def limit_calls(tools: Tools | None, most: int | None, param: str) -> Tools | None:
+    """The tools with at most ``most`` calls a reply (``max_tool_calls``): none is tool choice
+    ``none``, one is no parallel calls, more are cut to that many once generated."""
+    if tools is None or most is None:
+        return tools
+    if most == 0:
+        if tools.choice is ToolChoice.REQUIRED:
+            raise InvalidRequest(
+                f"{param} is 0, but tool_choice requires a call: allow a call, or choose no tool.",
+                param=param,
+            )
+        return replace(tools, choice=ToolChoice.NONE)
+    return replace(tools, parallel=tools.parallel and most > 1, max_calls=most)
+
+
 def reasoning(effort: str | None, **more: Any) -> dict[str, Any] | None:
     """The reasoning asked for, or None when nothing is (an effort of ``none`` asks for none)."""
     shown = {k: v for k, v in more.items() if v is not None}

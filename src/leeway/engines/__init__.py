@@ -1,5 +1,6 @@
 """Inference engines. An engine serves one model: it counts prompt tokens, reports how many sequences
-it runs at once, and turns a job into a stream of text chunks ending with the finish reason and usage.
+it runs at once, and turns a job into a stream of text chunks ending with the finish reason and usage
+(and, from an upstream that reasons, the reasoning text that came before the reply).
 
 ``openvino`` is the embedded default (CPU, OpenVINO GenAI's continuous batching), ``llamacpp`` the
 embedded alternative (llama.cpp, an optional extra), ``openai`` sends jobs to any OpenAI-compatible
@@ -40,6 +41,7 @@ class Chunk:
     # text generated so far but not shown: held back where a stop sequence or a call may start
     # (a run that yields keeps it, so the next one continues after it)
     tail: str = ""
+    reasoning: str = ""  # the last chunk: the reasoning before the reply (an upstream's)
 
 
 __all__ = ["Chunk", "Engine", "EngineFailed", "EngineRejected", "EngineUnavailable"]

@@ -148,7 +148,9 @@ class OpenAIEngine:
                     self._learn(job, upstream)
         tokens = job.partial_tokens + generated
         calls = reply.tool_calls(job.tools, job.id)
-        return Chunk("", tokens, finish, Usage(prompt, tokens), stop, calls)
+        thought = "".join(reply.reasoning)
+        usage = Usage(prompt, tokens, reply.reasoning_tokens() if thought else 0)
+        return Chunk("", tokens, finish, usage, stop, calls, reasoning=thought)
 
     def _learn(self, job: Job, prompt_tokens: int) -> None:
         """Refine the characters-per-token estimate from a prompt size the server reported."""

@@ -15,6 +15,10 @@ standard 2, flex 3. ``sglang``: its ``priority`` field, which by default runs *h
 ``input``. Calls that come back as ``tool_calls`` deltas become the reply's typed calls, keeping the
 server's call ids.
 
+**Reasoning** that comes back as vLLM's ``reasoning_content`` (or ``reasoning``) deltas is kept
+apart from the reply's text: it becomes the output's reasoning, its tokens the usage's reasoning
+tokens (the server's count when it gives one, else one per event). It is not streamed as it comes.
+
 **A resumed job** (one that yielded its engine, or whose upstream failed mid-reply, with
 ``partial_text``) is continued, not regenerated: the text so far is sent as the last, assistant,
 message; for vLLM and SGLang with ``continue_final_message: true, add_generation_prompt: false``,
@@ -153,7 +157,9 @@ class _Call:
 class Reply:
     """A streamed reply as its events arrive."""
 
-    deltas: int = 0  # events that carried text or call pieces: about one token each
+    deltas: int = 0  # events that carried text, reasoning or call pieces: about one token each
+    reasoning_deltas: int = 0  # those that carried reasoning
+    reasoning: list[str] = field(default_factory=list)  # vLLM's ``reasoning_content`` deltas
     finish: str | None = None
     stop_reason: Any = None  # vLLM: the stop string that ended it
     usage: Mapping[str, Any] | None = None
@@ -170,18 +176,28 @@ class Reply:
             delta = choice.get("delta") or {}
             piece = delta.get("content") or ""
             text += piece
+            # vLLM's reasoning parsers: ``reasoning_content`` (``reasoning`` in newer releases)
+            if thought := delta.get("reasoning_content") or delta.get("reasoning") or "":
+                self.reasoning.append(str(thought))
+                self.reasoning_deltas += 1
             for tc in delta.get("tool_calls") or ():
                 call = self.calls.setdefault(int(tc.get("index", len(self.calls))), _Call())
                 call.id = call.id or str(tc.get("id") or "")
                 function = tc.get("function") or {}
                 call.name += function.get("name") or ""
                 call.arguments.append(function.get("arguments") or "")
-            if piece or delta.get("tool_calls"):
+            if piece or thought or delta.get("tool_calls"):
                 self.deltas += 1
             if choice.get("finish_reason"):
                 self.finish = choice["finish_reason"]
                 self.stop_reason = choice.get("stop_reason")
         return text
+
+    def reasoning_tokens(self) -> int:
+        """The server's count of reasoning tokens if it gave one, else one a reasoning event."""
+        details = (self.usage or {}).get("completion_tokens_details") or {}
+        given = details.get("reasoning_tokens") if isinstance(details, Mapping) else None
+        return int(given) if isinstance(given, int) else self.reasoning_deltas
 
     def tool_calls(self, tools: Tools | None, job_id: str) -> tuple[ToolCall, ...]:
         """The calls, with the server's ids (one it did not name gets one made from the job's)."""

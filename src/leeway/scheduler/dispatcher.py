@@ -257,7 +257,11 @@ class Dispatcher:
                         pieces = self._text(run)
                         sizes = tuple(len(p) for p in pieces)
                         text = "".join(pieces)
-                        output = Output(text, chunk.finish, chunk.stop_sequence, sizes, chunk.calls)
+                        tools = run.job.tools
+                        calls = tools.limit(chunk.calls) if tools else chunk.calls
+                        output = Output(
+                            text, chunk.finish, chunk.stop_sequence, sizes, calls, chunk.reasoning
+                        )
                         return Result(output, chunk.usage)
         except asyncio.CancelledError:
             raise

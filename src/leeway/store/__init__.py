@@ -5,7 +5,7 @@ and parameters in both dialects) over a dialect driver (``driver.Driver``): ``Sq
 embedded default: one file, one writer thread committing in groups) or ``PostgresDriver`` (any
 number of processes on one database). Its users take the narrow views of it they need
 (``contract``: ``Jobs``, ``Queue``, ``Sharing``, ``KeyStore``, ``UsageStore``, ``BatchStore``,
-``BatchResults``, ``FileStore``, and the webhook ``Outbox``). ``sql/<dialect>/schema.sql`` shows the current schema
+``BatchResults``, ``FileStore``, ``ChatStore``, and the webhook ``Outbox``). ``sql/<dialect>/schema.sql`` shows the current schema
 (the numbered migrations produce exactly it: ``tests/integration/test_schema.py``).
 
 Claims are leases with a token: a finish, requeue or release whose token is stale changes nothing.
@@ -50,6 +50,7 @@ from leeway.store.batches import BatchesSql, discard_abandoned
 from leeway.store.contract import (
     BatchResults,
     BatchStore,
+    ChatStore,
     Claim,
     FileStore,
     IdempotencyKey,
@@ -72,6 +73,7 @@ from leeway.store.usage import UsageSql
 __all__ = [
     "BatchResults",
     "BatchStore",
+    "ChatStore",
     "Claim",
     "FileStore",
     "IdempotencyKey",

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from leeway.batches import Batch, ItemState, StoredFile
+from leeway.batches import Batch, BatchError, ItemState, Shape, StoredFile
 from leeway.jobs import Job
 from leeway.prices import PriceTable
 from leeway.store.contract import IdempotencyKey
 from leeway.store.driver import Driver, Queries
 from leeway.store.idempotency import KeyTaken, check_holder, reserve
 from leeway.store.rows import (
+    batch_errors_json,
     batch_row,
     file_row,
     job_row,
@@ -67,6 +68,42 @@ class BatchesSql:
             assert idempotency is not None
             return row_batch(check_holder(taken.row, idempotency))
 
+    async def fail_batch(
+        self,
+        batch: Batch,
+        errors: Sequence[BatchError],
+        idempotency: IdempotencyKey | None,
+        now: float,
+    ) -> Batch:
+        ids = {"id": batch.id}
+        params = {**ids, "now": now, "errors": batch_errors_json(errors)}
+
+        async def fail(q: Queries) -> Any:
+            if idempotency is not None:
+                tenant, at = batch.tenant, batch.created_at
+                await reserve(q, tenant, idempotency, batch.id, at, "batch_key_holder")
+            await q.run("insert_batch", batch_row(batch))
+            await q.run("fail_batch", params)
+            return await q.row("get_batch", {**ids, "tenant": batch.tenant})
+
+        try:
+            return row_batch(await self._db.transaction(fail))
+        except KeyTaken as taken:
+            assert idempotency is not None
+            return row_batch(check_holder(taken.row, idempotency))
+
+    async def delete_batch(self, tenant: str, batch_id: str) -> bool:
+        params = {"id": batch_id, "tenant": tenant}
+
+        async def delete(q: Queries) -> bool:
+            await q.run("delete_batch_items", params)
+            if not await q.run("delete_batch", params):
+                return False
+            await q.run("free_batch_key", params)
+            return True
+
+        return await self._db.transaction(delete)
+
     async def discard_batch(self, batch_id: str) -> None:
         async def discard(q: Queries) -> None:
             await q.run("discard_items", {"id": batch_id})
@@ -83,9 +120,19 @@ class BatchesSql:
         return row_batch(row) if row else None
 
     async def list_batches(
-        self, tenant: str, limit: int, after_id: str | None = None, before_id: str | None = None
+        self,
+        tenant: str,
+        limit: int,
+        after_id: str | None = None,
+        before_id: str | None = None,
+        shape: Shape | None = None,
     ) -> list[Batch]:
-        params: dict[str, Any] = {"tenant": tenant, "limit": limit, "cursor": after_id or before_id}
+        params: dict[str, Any] = {
+            "tenant": tenant,
+            "limit": limit,
+            "cursor": after_id or before_id,
+            "shape": shape.value if shape else None,
+        }
         query = "list_batches_after" if after_id else "list_batches_before" if before_id else ""
         return [row_batch(r) for r in await self._db.rows(query or "list_batches", params)]
 

@@ -1,8 +1,8 @@
 """What the store promises: the values it takes and gives, and the narrow views of it that its users
 take (``Jobs`` for the API, ``Queue`` for dispatchers, ``Sharing`` for processes sharing a store,
-``KeyStore``, ``UsageStore``, ``BatchStore``, ``BatchResults``, ``FileStore``; the webhook
-``Outbox`` is defined with its sender in ``leeway.webhooks.outbox``). ``leeway.store.SqlStore``
-implements them all.
+``KeyStore``, ``UsageStore``, ``BatchStore``, ``BatchResults``, ``FileStore``, ``ChatStore``; the
+webhook ``Outbox`` is defined with its sender in ``leeway.webhooks.outbox``).
+``leeway.store.SqlStore`` implements them all.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from leeway.batches import Batch, ItemState, StoredFile
+from leeway.batches import Batch, BatchError, ItemState, Shape, StoredFile
 from leeway.jobs import Finish, Job, JobError, Output, Status, Usage, Window
 from leeway.keys import ApiKey, Holder, Tenant
 from leeway.usage import Total, UsageQuery, UsageRow
@@ -247,6 +247,20 @@ class BatchStore(Protocol):
         transaction. If the key is held already, discard this batch and return the holder's
         (``IdempotencyMismatch`` if its fingerprint differs)."""
 
+    async def fail_batch(
+        self,
+        batch: Batch,
+        errors: Sequence[BatchError],
+        idempotency: IdempotencyKey | None,
+        now: float,
+    ) -> Batch:
+        """Store the batch (its staging discarded already) as failed, final at ``now``, with
+        ``errors`` and no items, the key in the same transaction (the holder's batch instead if the
+        key is held)."""
+
+    async def delete_batch(self, tenant: str, batch_id: str) -> bool:
+        """Remove a batch that ended and its items; False if there is no such ended batch."""
+
     async def discard_batch(self, batch_id: str) -> None: ...
 
     async def held_batch(self, tenant: str, idempotency: IdempotencyKey) -> Batch | None:
@@ -255,9 +269,15 @@ class BatchStore(Protocol):
     async def get_batch(self, tenant: str, batch_id: str) -> Batch | None: ...
 
     async def list_batches(
-        self, tenant: str, limit: int, after_id: str | None = None, before_id: str | None = None
+        self,
+        tenant: str,
+        limit: int,
+        after_id: str | None = None,
+        before_id: str | None = None,
+        shape: Shape | None = None,
     ) -> list[Batch]:
-        """Newest first: the newest, or the nearest created after/before a cursor batch."""
+        """Newest first: the newest, or the nearest created after/before a cursor batch (of
+        ``shape`` only, if given)."""
 
     async def cancel_batch(self, tenant: str, batch_id: str, now: float) -> Batch | None:
         """Cancel the items still queued (running ones finish); None if no such batch."""
@@ -302,3 +322,26 @@ class FileStore(Protocol):
         """Newest first, from just after the cursor file ``after``."""
 
     async def delete_file(self, tenant: str, file_id: str) -> bool: ...
+
+
+class ChatStore(Protocol):
+    """Stored chat completions: listed, and their metadata changed."""
+
+    async def list_chats(
+        self,
+        tenant: str,
+        limit: int,
+        *,
+        after: str | None = None,
+        newest_first: bool = False,
+        model: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> list[Job]:
+        """The tenant's finished chat completions made alone (no batch's) and stored, oldest
+        first (or newest), from just past the completion ``after``; only ``model``'s and those
+        whose metadata holds every pair of ``metadata``, if given."""
+
+    async def set_metadata(
+        self, tenant: str, job_id: str, metadata: Mapping[str, str]
+    ) -> Job | None:
+        """Replace the job's metadata; the job, or None if it is not this tenant's."""

@@ -81,6 +81,33 @@ class JobsSql:
     async def delete(self, tenant: str, job_id: str) -> bool:
         return bool(await self._db.run("delete_job", {"id": job_id, "tenant": tenant}))
 
+    async def list_chats(
+        self,
+        tenant: str,
+        limit: int,
+        *,
+        after: str | None = None,
+        newest_first: bool = False,
+        model: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> list[Job]:
+        params = {
+            "tenant": tenant,
+            "limit": limit,
+            "cursor": after,
+            "model": model,
+            "metadata": orjson.dumps(metadata).decode() if metadata else None,
+        }
+        query = "list_chats_desc" if newest_first else "list_chats_asc"
+        return [row_job(r) for r in await self._db.rows(query, params)]
+
+    async def set_metadata(
+        self, tenant: str, job_id: str, metadata: Mapping[str, str]
+    ) -> Job | None:
+        params = {"id": job_id, "tenant": tenant, "metadata": orjson.dumps(metadata).decode()}
+        row = await self._db.row("set_metadata", params)
+        return row_job(row) if row else None
+
     async def count_queued(self, tenant: str) -> int:
         row = await self._db.row("count_queued", {"tenant": tenant})
         return int(row[0]) if row else 0

@@ -16,7 +16,7 @@ _MAX_GROUP = 256
 _COLUMNS = (
     *("id", "token", "status", "output_text", "finish", "stop_sequence", "piece_sizes"),
     *("output_calls", "input_tokens", "output_tokens", "error", "now", "input_price"),
-    "output_price",
+    *("output_price", "output_reasoning", "reasoning_tokens"),
 )
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
-from leeway.batches import Batch, Counts, Shape, StoredFile
+from leeway.batches import Batch, BatchError, Counts, Shape, StoredFile
 from leeway.grammar.calls import OPEN, read
 from leeway.jobs import (
     Cost,
@@ -71,6 +72,7 @@ def job_row(job: Job) -> dict[str, Any]:
         "batch_id": job.batch_id,
         "custom_id": job.custom_id,
         "key_id": job.key_id,
+        "stored": int(job.stored),
     }
 
 
@@ -86,6 +88,8 @@ def result_row(result: Result) -> dict[str, Any]:
         "input_tokens": usage.input_tokens if usage else None,
         "output_tokens": usage.output_tokens if usage else None,
         "error": error_json(error) if error else None,
+        "output_reasoning": out.reasoning if out and out.reasoning else None,
+        "reasoning_tokens": usage.reasoning_tokens if usage and usage.reasoning_tokens else None,
     }
 
 
@@ -100,7 +104,7 @@ def row_job(row: Any) -> Job:
     error = orjson.loads(row["error"]) if row["error"] else None
     echo, structure = orjson.loads(row["echo"]), structure_from(request)
     usage = (
-        Usage(row["input_tokens"], row["output_tokens"])
+        Usage(row["input_tokens"], row["output_tokens"], row["reasoning_tokens"] or 0)
         if row["output_tokens"] is not None
         else None
     )
@@ -122,6 +126,7 @@ def row_job(row: Any) -> Job:
         background=request.get("background", echo.get("background", False)),
         instructions=request.get("instructions", echo.get("instructions")),
         webhook=_webhook(row),
+        stored=bool(row["stored"]),
         status=Status(row["status"]),
         attempts=row["attempts"],
         partial_text=row["partial_text"],
@@ -160,6 +165,7 @@ def _output(row: Any, tools: Tools | None) -> Output:
         row["stop_sequence"],
         tuple(orjson.loads(row["piece_sizes"] or "[]")),
         calls,
+        row["output_reasoning"] or "",
     )
 
 
@@ -211,7 +217,13 @@ def row_batch(row: Any) -> Batch:
         expires_at=row["expires_at"],
         expired_at=row["expired_at"],
         webhook=_webhook(row),
+        failed_at=row["failed_at"],
+        errors=tuple(BatchError(**e) for e in orjson.loads(row["errors"] or "[]")),
     )
+
+
+def batch_errors_json(errors: Sequence[BatchError]) -> str:
+    return orjson.dumps([dataclasses.asdict(e) for e in errors]).decode()
 
 
 def file_row(file: StoredFile) -> dict[str, Any]:

@@ -56,6 +56,8 @@ def structure_json(job: Job) -> dict[str, Any]:
             "only": tools.only,
             "parallel": tools.parallel,
         }
+        if tools.max_calls is not None:
+            out["tools"]["max_calls"] = tools.max_calls
     if job.reasoning is not None:
         out["reasoning"] = job.reasoning
     return out
@@ -72,6 +74,7 @@ def structure_from(request: dict[str, Any]) -> dict[str, Any]:
             ToolChoice(tools["choice"]),
             tools["only"],
             tools["parallel"],
+            tools.get("max_calls"),
         )
     if (reasoning := request.get("reasoning")) is not None:
         out["reasoning"] = reasoning

@@ -12,6 +12,27 @@ UPDATE jobs SET status = 'queued' WHERE batch_id = :id AND status = 'staged';
 -- name: commit_batch
 UPDATE batches SET committed = 1, total = :total, n_queued = :total WHERE id = :id;
 
+-- name: fail_batch
+-- An OpenAI-shaped batch whose input was invalid, inserted again once its staging was discarded:
+-- kept with no items, final at once; a batch webhook it names is called
+-- (batches_completion_webhook).
+UPDATE batches SET committed = 1, failed_at = :now, errors = :errors, finished_at = :now,
+                   finalized_at = :now
+WHERE id = :id AND committed = 0;
+
+-- name: delete_batch_items
+-- Deleting a batch that ended: its items go with it (their keys are freed by job_deleted_frees_key).
+DELETE FROM jobs WHERE batch_id = :id AND EXISTS (
+    SELECT 1 FROM batches WHERE id = :id AND tenant = :tenant AND committed = 1
+                            AND finished_at IS NOT NULL);
+
+-- name: delete_batch
+DELETE FROM batches WHERE id = :id AND tenant = :tenant AND committed = 1
+                      AND finished_at IS NOT NULL;
+
+-- name: free_batch_key
+DELETE FROM idempotency_keys WHERE subject = :id AND tenant = :tenant;
+
 -- name: discard_items
 DELETE FROM jobs WHERE batch_id = :id AND status = 'staged';
 
@@ -39,15 +60,18 @@ WHERE k.tenant = :tenant AND k.key = :key;
 -- either side of it (created after `after_id`, or before `before_id`).
 -- name: list_batches
 SELECT * FROM batches WHERE tenant = :tenant AND committed = 1
+  AND (:shape::text IS NULL OR shape = :shape)
 ORDER BY created_at DESC, id DESC LIMIT :limit;
 
 -- name: list_batches_before
 SELECT * FROM batches WHERE tenant = :tenant AND committed = 1
+  AND (:shape::text IS NULL OR shape = :shape)
   AND (created_at, id) < (SELECT created_at, id FROM batches WHERE id = :cursor)
 ORDER BY created_at DESC, id DESC LIMIT :limit;
 
 -- name: list_batches_after
 SELECT * FROM (SELECT * FROM batches WHERE tenant = :tenant AND committed = 1
+                 AND (:shape::text IS NULL OR shape = :shape)
                  AND (created_at, id) > (SELECT created_at, id FROM batches WHERE id = :cursor)
                ORDER BY created_at, id LIMIT :limit) AS page
 ORDER BY created_at DESC, id DESC;

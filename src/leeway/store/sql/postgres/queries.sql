@@ -6,10 +6,10 @@
 -- name: insert_job
 INSERT INTO jobs (id, tenant, surface, model, status, completion_window, requested_window,
                   window_rank, created_at, deadline, prompt_tokens, request, metadata, echo,
-                  webhook_url, webhook_token, key_id)
+                  webhook_url, webhook_token, key_id, stored)
 VALUES (:id, :tenant, :surface, :model, :status, :completion_window, :requested_window,
         :window_rank, :created_at, :deadline, :prompt_tokens, :request, :metadata, :echo,
-        :webhook_url, :webhook_token, :key_id);
+        :webhook_url, :webhook_token, :key_id, :stored);
 
 -- name: get_job
 SELECT * FROM jobs WHERE id = :id AND tenant = :tenant;
@@ -86,6 +86,7 @@ SET status = :status, output_text = :output_text, finish = :finish, stop_sequenc
     piece_sizes = :piece_sizes, output_calls = :output_calls, input_tokens = :input_tokens,
     output_tokens = :output_tokens, error = :error, completed_at = :now,
     input_price = :input_price, output_price = :output_price,
+    output_reasoning = :output_reasoning, reasoning_tokens = :reasoning_tokens,
     lease_token = NULL, lease_expires = NULL, lease_holder = NULL
 WHERE id = :id AND lease_token = :token AND status = 'in_progress'
 RETURNING *;
@@ -163,12 +164,15 @@ SET status = f.status, output_text = f.output_text, finish = f.finish,
     stop_sequence = f.stop_sequence, piece_sizes = f.piece_sizes, output_calls = f.output_calls,
     input_tokens = f.input_tokens, output_tokens = f.output_tokens, error = f.error,
     completed_at = f.now, input_price = f.input_price, output_price = f.output_price,
+    output_reasoning = f.output_reasoning, reasoning_tokens = f.reasoning_tokens,
     lease_token = NULL, lease_expires = NULL, lease_holder = NULL
 FROM unnest(:id::text[], :token::text[], :status::text[], :output_text::text[], :finish::text[],
             :stop_sequence::text[], :piece_sizes::text[], :output_calls::text[],
             :input_tokens::int[], :output_tokens::int[], :error::text[], :now::float8[],
-            :input_price::float8[], :output_price::float8[])
+            :input_price::float8[], :output_price::float8[], :output_reasoning::text[],
+            :reasoning_tokens::int[])
      AS f (id, token, status, output_text, finish, stop_sequence, piece_sizes, output_calls,
-           input_tokens, output_tokens, error, now, input_price, output_price)
+           input_tokens, output_tokens, error, now, input_price, output_price, output_reasoning,
+           reasoning_tokens)
 WHERE jobs.id = f.id AND jobs.lease_token = f.token AND jobs.status = 'in_progress'
 RETURNING jobs.*, f.token AS held_token;

@@ -43,6 +43,8 @@ CREATE TABLE batches (
     expired_at double precision,
     webhook_url text,
     webhook_token text,
+    failed_at double precision,
+    errors text,
     CONSTRAINT batches_pkey PRIMARY KEY (id)
 );
 
@@ -122,6 +124,9 @@ CREATE TABLE jobs (
     input_price double precision,
     output_price double precision,
     cancelled_run text,
+    output_reasoning text,
+    reasoning_tokens integer,
+    stored integer NOT NULL DEFAULT 1,
     CONSTRAINT jobs_pkey PRIMARY KEY (id)
 );
 
@@ -219,6 +224,8 @@ CREATE INDEX jobs_queued ON public.jobs USING btree (model, window_rank, deadlin
 CREATE INDEX jobs_queued_by_deadline ON public.jobs USING btree (model, deadline) WHERE (status = 'queued'::text);
 
 CREATE INDEX jobs_queued_by_tenant ON public.jobs USING btree (tenant) WHERE (status = 'queued'::text);
+
+CREATE INDEX jobs_stored_chats ON public.jobs USING btree (tenant, created_at, id) WHERE ((surface = 'chat'::text) AND (batch_id IS NULL) AND (stored = 1));
 
 CREATE INDEX usage_buckets_by_tenant ON public.usage_buckets USING btree (width, tenant, start);
 

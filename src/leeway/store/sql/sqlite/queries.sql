@@ -4,10 +4,10 @@
 -- name: insert_job
 INSERT INTO jobs (id, tenant, surface, model, status, completion_window, requested_window,
                   window_rank, created_at, deadline, prompt_tokens, request, metadata, echo,
-                  webhook_url, webhook_token, key_id)
+                  webhook_url, webhook_token, key_id, stored)
 VALUES (:id, :tenant, :surface, :model, :status, :completion_window, :requested_window,
         :window_rank, :created_at, :deadline, :prompt_tokens, :request, :metadata, :echo,
-        :webhook_url, :webhook_token, :key_id);
+        :webhook_url, :webhook_token, :key_id, :stored);
 
 -- name: get_job
 SELECT * FROM jobs WHERE id = :id AND tenant = :tenant;
@@ -103,6 +103,7 @@ SET status = :status, output_text = :output_text, finish = :finish, stop_sequenc
     piece_sizes = :piece_sizes, output_calls = :output_calls, input_tokens = :input_tokens,
     output_tokens = :output_tokens, error = :error, completed_at = :now,
     input_price = :input_price, output_price = :output_price,
+    output_reasoning = :output_reasoning, reasoning_tokens = :reasoning_tokens,
     lease_token = NULL, lease_expires = NULL, lease_holder = NULL
 WHERE id = :id AND lease_token = :token AND status = 'in_progress'
 RETURNING *;

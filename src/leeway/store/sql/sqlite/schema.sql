@@ -38,7 +38,7 @@ CREATE TABLE batches (
     finalized_at      REAL,                -- when its output files were written (openai shape)
     output_file_id    TEXT,
     error_file_id     TEXT
-, expires_at REAL, expired_at REAL, webhook_url TEXT, webhook_token TEXT);
+, expires_at REAL, expired_at REAL, webhook_url TEXT, webhook_token TEXT, failed_at REAL, errors TEXT);
 
 CREATE TABLE engine_leases (
     engine_id TEXT PRIMARY KEY,
@@ -101,7 +101,7 @@ CREATE TABLE jobs (
     input_tokens     INTEGER,
     output_tokens    INTEGER,
     error            TEXT                -- JSON: {"code", "message"}
-, batch_id TEXT, custom_id TEXT, batch_index INTEGER, webhook_url TEXT, webhook_token TEXT, output_calls TEXT, lease_holder TEXT, crashes INTEGER NOT NULL DEFAULT 0, key_id TEXT, input_price REAL, output_price REAL, cancelled_run TEXT);
+, batch_id TEXT, custom_id TEXT, batch_index INTEGER, webhook_url TEXT, webhook_token TEXT, output_calls TEXT, lease_holder TEXT, crashes INTEGER NOT NULL DEFAULT 0, key_id TEXT, input_price REAL, output_price REAL, cancelled_run TEXT, output_reasoning TEXT, reasoning_tokens INTEGER, stored INTEGER NOT NULL DEFAULT 1);
 
 CREATE TABLE tenants (
     id          TEXT PRIMARY KEY,      -- what keys, jobs and [tenant_limits.<id>] name
@@ -190,6 +190,9 @@ CREATE INDEX jobs_queued ON jobs (model, window_rank, deadline, batch_id) WHERE 
 CREATE INDEX jobs_queued_by_deadline ON jobs (model, deadline, batch_id) WHERE status = 'queued';
 
 CREATE INDEX jobs_queued_by_tenant ON jobs (tenant) WHERE status = 'queued';
+
+CREATE INDEX jobs_stored_chats ON jobs (tenant, created_at, id)
+WHERE surface = 'chat' AND batch_id IS NULL AND stored = 1;
 
 CREATE INDEX usage_buckets_by_tenant ON usage_buckets (width, tenant, start);
 
