@@ -90,3 +90,13 @@ def test_the_table_and_json_carry_the_counts():
         ("asap", 1), ("priority", 1), ("standard", 2), ("flex", 2)
     ]  # fmt: skip
     assert data["overall"]["errors"] == {"http 503": 1}
+
+
+def test_the_peak_in_flight_counts_unfinished_requests_to_the_end():
+    records = [
+        _record(Window.STANDARD, 0, 10),  # 0-10
+        _record(Window.STANDARD, 1, 2),  # 1-3
+        _record(Window.STANDARD, 2, None, error="unfinished"),  # 2-
+        _record(Window.STANDARD, 5, 1),  # 5-6
+    ]
+    assert report(records, TARGETS, 10).overall.in_flight_peak == 3

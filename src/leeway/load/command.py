@@ -19,7 +19,6 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +26,11 @@ from leeway.errors import LeewayError
 from leeway.load import plan as plans
 from leeway.load.capacity import Capacity, calibrate, highest_load
 from leeway.load.client import Client, make_client
-from leeway.load.fit import fit
-from leeway.load.records import requests
-from leeway.load.replay import Replay, replay
-from leeway.load.scrape import Scraper, window_of
-from leeway.load.stats import Report, report
-from leeway.load.table import as_json, table
-from leeway.load.twin import gap_table, gaps, twin
-from leeway.sim.workload import Phase, generate, prefix_keys
+from leeway.load.measurement import measure
+from leeway.load.scrape import Scraper
+from leeway.load.stats import Report
+from leeway.load.table import as_json
+from leeway.sim.workload import Phase, prefix_keys
 from leeway.windows import DEFAULT_TARGETS
 
 
@@ -145,14 +141,14 @@ async def _run(
         if plan.rate is None:
             capacity = await _capacity(args, plan, client, scraper)
         if args.capacity:
-            return await _bisect(args, plan, client, scraper, capacity, targets)
-        done = await _replay(args, plan, client, scraper, capacity, plan.workload.phases)
-        measured = _report(done, plan, targets)
-        text, data = table(measured), as_json(measured, capacity=_capacity_json(capacity))
-        if args.sim:
-            sim_text, sim_data = _twin(args, plan, done, measured, capacity, server, targets)
-            text, data = f"{text}\n\n{sim_text}", {**data, **sim_data}
-        return _with_capacity(text, capacity), data
+            text, data = await _bisect(args, plan, client, scraper, capacity, targets)
+        else:
+            outcome = await measure(
+                client, scraper, plan, targets, capacity=capacity, sim=args.sim,
+                progress=not args.quiet,
+            )  # fmt: skip
+            text, data = outcome.text(), outcome.json()
+        return _with_capacity(text, capacity), {**data, "capacity": _capacity_json(capacity)}
     finally:
         await client.close()
         await scraper.close()
@@ -167,67 +163,6 @@ async def _capacity(
     return await calibrate(client, plan.workload, scraper, seconds=args.calibrate, drain=plan.drain)
 
 
-async def _replay(
-    args: argparse.Namespace,
-    plan: plans.Plan,
-    client: Client,
-    scraper: Scraper,
-    capacity: Capacity | None,
-    phases: Sequence[Phase],
-    label: str = "",
-) -> Replay:
-    workload = replace(plan.workload, phases=tuple(phases))
-    tokens = plan.tokens_per_second(capacity.tokens_per_second if capacity else None)
-    reqs = requests(generate(workload, tokens))
-    return await replay(
-        client, reqs, drain=plan.drain, scraper=scraper, progress=not args.quiet, label=label
-    )
-
-
-def _report(done: Replay, plan: plans.Plan, targets: dict[Any, float]) -> Report:
-    utilization, server_rate = window_of(done.samples, plan.model)
-    return report(
-        done.records,
-        targets,
-        plan.seconds,
-        utilization=utilization,
-        server_tokens_per_second=server_rate,
-    )
-
-
-def _twin(
-    args: argparse.Namespace,
-    plan: plans.Plan,
-    done: Replay,
-    measured: Report,
-    capacity: Capacity | None,
-    server: Any,
-    targets: dict[Any, float],
-) -> tuple[str, dict[str, Any]]:
-    samples = [*(capacity.samples if capacity else []), *done.samples]
-    fitted = fit(samples, plan.model)
-    if fitted is None or server is None or server.policy is None:
-        return "the twin: the server reports no Leeway engine metrics to fit a model to", {}
-    predicted = twin(
-        done.records, plan.workload, fitted, server.policy, targets, plan.seconds, done.ended
-    )
-    m = fitted.model
-    engine = {
-        "engines": fitted.engines,
-        "capacity": m.capacity,
-        "step_base": m.step_base,
-        "step_per_sequence": m.step_per_sequence,
-        "prefill_per_token": m.prefill_per_token,
-        "source": fitted.source,
-    }
-    rows = [
-        {"window": g.window, "attained_points": g.attained_points, "p50_share": g.turn_p50_share}
-        for g in gaps(measured, predicted)
-    ]
-    data = {"twin": as_json(predicted, engine=engine, policy=server.policy), "gaps": rows}
-    return gap_table(measured, predicted, fitted), data
-
-
 async def _bisect(
     args: argparse.Namespace,
     plan: plans.Plan,
@@ -237,11 +172,12 @@ async def _bisect(
     targets: dict[Any, float],
 ) -> tuple[str, dict[str, Any]]:
     async def run(load: float) -> Report:
-        phases = (Phase(plan.seconds, load),)
-        done = await _replay(args, plan, client, scraper, capacity, phases, f"load {load:.3f}")
-        result = _report(done, plan, targets)
-        print(f"load {load:.3f}: {_attained(result)}", file=sys.stderr)
-        return result
+        outcome = await measure(
+            client, scraper, plan, targets, capacity=capacity,
+            phases=(Phase(plan.seconds, load),), progress=not args.quiet, label=f"load {load:.3f}",
+        )  # fmt: skip
+        print(f"load {load:.3f}: {_attained(outcome.measured)}", file=sys.stderr)
+        return outcome.measured
 
     best, steps = await highest_load(run, 0.3, 1.2, args.steps)
     lines = ["load      met  " + "  ".join(f"{w:>9}" for w in ("priority", "standard"))]
@@ -254,11 +190,10 @@ async def _bisect(
         "standard ≥ 99%"
     )
     data = {
-        "capacity": _capacity_json(capacity),
         "highest_load": best,
         "steps": [as_json(s.report, load=s.load, met=s.met) for s in steps],
     }
-    return _with_capacity("\n".join([*lines, verdict]), capacity), data
+    return "\n".join([*lines, verdict]), data
 
 
 def _attained(r: Report) -> str:

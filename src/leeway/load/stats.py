@@ -45,6 +45,7 @@ class Overall:
     lag_p50: float | None  # how late the client sent them
     lag_p99: float | None
     lag_max: float | None
+    in_flight_peak: int  # requests sent and not yet final at once, at most
     output_tokens: int
     tokens_per_second: float  # output tokens / first send to last final event
     utilization: float | None = None  # sequences in flight / capacity, time-averaged (/metrics)
@@ -125,12 +126,26 @@ def _overall(
         percentile(lags, 50),
         percentile(lags, 99),
         max(lags) if lags else None,
+        _peak(records),
         tokens,
         tokens / span if span > 0 else 0.0,
         utilization,
         server,
         dict(Counter(r.error for r in records if r.error is not None).most_common()),
     )
+
+
+def _peak(records: Sequence[Record]) -> int:
+    """Most requests in flight at once (one not final is in flight to the end)."""
+    events = sorted(
+        [(r.sent, 1) for r in records if r.sent is not None]
+        + [(r.done, -1) for r in records if r.sent is not None and r.done is not None]
+    )
+    peak = now = 0
+    for _, step in events:
+        now += step
+        peak = max(peak, now)
+    return peak
 
 
 def _rate(times: Sequence[float], seconds: float) -> float:

@@ -26,7 +26,8 @@ def table(report: Report) -> str:
     lines += [
         "",
         f"arrivals: {o.requests:,} requests over {o.seconds:g} s: offered {o.offered_rate:.2f}/s, "
-        f"sent {o.sent_rate:.2f}/s ({lag}), accepted {o.accepted_rate:.2f}/s"
+        f"sent {o.sent_rate:.2f}/s ({lag}), accepted {o.accepted_rate:.2f}/s, "
+        f"{o.in_flight_peak:,} in flight at most"
         + (
             f"  << the client fell behind: {1 - o.sent_rate / o.offered_rate:.1%} under offered"
             if behind
