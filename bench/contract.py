@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import statistics
 import sys
@@ -112,29 +113,37 @@ def _round(args: argparse.Namespace, plan: Plan, model: str, n: int) -> Round:
 
 async def engine_alone(workload: Workload, seconds: float, model: str) -> float:
     """Output tokens/s of the default engine of ``model`` with ``parallel`` jobs always in
-    flight (closed loop), counted as they stream over the last three quarters of ``seconds``."""
+    flight (closed loop), counted as they stream over the last three quarters of ``seconds``;
+    then the jobs still running are stopped."""
     settings = config.load(None, env={})
     models = tuple(replace(m, parallel=PARALLEL) for m in settings.models)
     engine = next(e for e in build_engines(replace(settings, models=models)) if e.model == model)
     await engine.start()
     loop = asyncio.get_running_loop()
-    warm, end = loop.time() + seconds / 4, loop.time() + seconds
+    warm = loop.time() + seconds / 4
     rng, prefixes, counted = random.Random(11), prefix_keys(workload), 0
 
     async def keep_one_running() -> None:
         nonlocal counted
-        while loop.time() < end:
+        while True:
             had = 0
-            async for chunk in engine.generate(_job(engine, workload, rng, prefixes)):
-                if warm <= loop.time() <= end:
-                    counted += chunk.tokens - had
-                had = chunk.tokens
+            job = _job(engine, workload, rng, prefixes)
+            async with contextlib.aclosing(engine.generate(job)) as chunks:
+                async for chunk in chunks:
+                    if loop.time() >= warm:
+                        counted += chunk.tokens - had
+                    had = chunk.tokens
 
+    workers = [asyncio.create_task(keep_one_running()) for _ in range(engine.parallel)]
     try:
-        await asyncio.gather(*(keep_one_running() for _ in range(engine.parallel)))
+        await asyncio.sleep(seconds)
+        measured = counted / (loop.time() - warm)
     finally:
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
         await engine.close()
-    return counted / (end - warm)
+    return measured
 
 
 def _job(engine: Engine, workload: Workload, rng: random.Random, prefixes: list[str]) -> Job:
