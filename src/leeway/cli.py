@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> None:
         from leeway.sim.__main__ import main as simulate
 
         sys.exit(simulate(argv[1:]))
+    if argv[:1] == ["load"]:  # a client of any server: its own flags, no server settings
+        from leeway.load.command import main as load
+
+        sys.exit(load(argv[1:]))
     args = _parser().parse_args(argv)
     try:
         settings = config.load(
@@ -95,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     secret.set_defaults(run=_webhook_secret)
 
+    commands.add_parser(
+        "load",
+        add_help=False,
+        help="replay a workload against a running server: each window's attainment, turn times, "
+        "TTFT; --sim: the simulator's prediction beside it (leeway load --help)",
+    )
     commands.add_parser(
         "sim",
         add_help=False,

@@ -17,6 +17,7 @@ Example file::
     port = 8000
     store_url = "postgresql://leeway@db.internal/leeway"  # default: SQLite under data_dir
     lease_seconds = 30
+    policy = "leeway"       # leeway | fcfs | strict (the simulator's baselines, for comparison)
     idempotency_hours = 72  # how long an Idempotency-Key is remembered
     batch_expiry_seconds = 90000  # an OpenAI-shaped batch not finished by then expires
 
@@ -68,7 +69,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Le, MinLen
 
@@ -156,6 +157,10 @@ class Settings:
     # share of each engine's sequences flex leaves free for asap work
     flex_reserve: Annotated[float, Ge(0), Le(1)] = 0.02
     off_peak_hours: tuple[HourRange, ...] = ()  # UTC [start, end) hours flex may fill all
+    # who runs next: leeway (asap first, then least slack, flex in the gaps, asap preempting), or
+    # the simulator's baselines, to compare on the same engine: fcfs (arrival order), strict
+    # (window order, then arrival); neither preempts
+    policy: Literal["leeway", "fcfs", "strict"] = "leeway"
     # seconds from arrival to the deadline; windows the file leaves out keep these defaults
     window_targets: Mapping[Window, NonNegative] = field(
         default_factory=lambda: dict(DEFAULT_TARGETS)

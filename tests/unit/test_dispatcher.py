@@ -6,12 +6,14 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from leeway.engines import Chunk, EngineUnavailable
 from leeway.engines.fake import FakeEngine
 from leeway.jobs import Job, Status, Window
 from leeway.pieces import PieceLog, Publisher
 from leeway.scheduler.dispatcher import Dispatcher
-from leeway.scheduler.policy import PolicyConfig
+from leeway.scheduler.policy import PolicyConfig, PolicyKind
 from tests.conftest import FAKE_MODEL, UnitStore, make_job
 
 
@@ -40,12 +42,17 @@ class CountingEngine(FakeEngine):
 
 
 async def run_until_final(
-    store: UnitStore, engine: CountingEngine | list[CountingEngine], jobs: list[Job]
+    store: UnitStore,
+    engine: CountingEngine | list[CountingEngine],
+    jobs: list[Job],
+    kind: PolicyKind = PolicyKind.LEEWAY,
 ) -> Dispatcher:
     for job in jobs:
         await store.create(job)
     engines = engine if isinstance(engine, list) else [engine]
-    dispatcher = Dispatcher(store, engines, PieceLog(), lease_seconds=30, poll_seconds=0.01)
+    dispatcher = Dispatcher(
+        store, engines, PieceLog(), lease_seconds=30, poll_seconds=0.01, kind=kind
+    )
     dispatcher.start()
     for _ in range(500):
         if all(store.jobs[j.id].status.is_final for j in jobs):
@@ -105,15 +112,56 @@ async def test_an_engine_is_filled_by_one_dispatcher_at_a_time():
     assert all(store.jobs[j.id].status is Status.COMPLETED for j in early + late)
 
 
+def _four_windows() -> list[Job]:
+    """flex, standard, priority, asap, arriving in that order a second apart."""
+    t = time.time()
+    return [
+        make_job(window=Window.FLEX, created_at=t, deadline=t + 86_400),
+        make_job(window=Window.STANDARD, created_at=t + 1, deadline=t + 301),
+        make_job(window=Window.PRIORITY, created_at=t + 2, deadline=t + 62),
+        make_job(window=Window.ASAP, created_at=t + 3, deadline=t + 3),
+    ]
+
+
 async def test_asap_first_then_least_slack_then_flex():
     store, engine = UnitStore(), CountingEngine(parallel=1)
+    flex, standard, priority, asap = jobs = _four_windows()
+    await run_until_final(store, engine, jobs)
+    assert engine.started == [asap.id, priority.id, standard.id, flex.id]
+
+
+async def test_the_fcfs_policy_runs_jobs_in_arrival_order_whatever_their_window():
+    store, engine = UnitStore(), CountingEngine(parallel=1)
+    jobs = _four_windows()
+    await run_until_final(store, engine, jobs, PolicyKind.FCFS)
+    assert engine.started == [j.id for j in jobs]
+
+
+async def test_the_strict_policy_runs_jobs_in_window_order_then_arrival():
+    store, engine = UnitStore(), CountingEngine(parallel=1)
+    flex, standard, priority, asap = jobs = _four_windows()
     t = time.time()
-    flex = make_job(window=Window.FLEX, created_at=t, deadline=t + 86_400)
-    late = make_job(window=Window.STANDARD, created_at=t, deadline=t + 300)
-    early = make_job(window=Window.PRIORITY, created_at=t + 1, deadline=t + 60)
-    asap = make_job(window=Window.ASAP, created_at=t + 2, deadline=t + 2)
-    await run_until_final(store, engine, [flex, late, early, asap])
-    assert engine.started == [asap.id, early.id, late.id, flex.id]
+    older = make_job(window=Window.STANDARD, created_at=t - 5, deadline=t + 900)  # a longer target
+    await run_until_final(store, engine, [*jobs, older], PolicyKind.STRICT)
+    assert engine.started == [asap.id, priority.id, older.id, standard.id, flex.id]
+
+
+async def test_metrics_count_each_engines_tokens_prompts_and_busy_time():
+    store, engine = UnitStore(), CountingEngine(parallel=2)
+    jobs = [make_job(prompt_tokens=7) for _ in range(5)]
+    dispatcher = await run_until_final(store, engine, jobs, PolicyKind.STRICT)
+    text = dispatcher.metrics.render({}, dict).decode()
+    seen = {
+        (s.name, s.labels.get("engine"), s.labels.get("policy")): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+    }
+    assert seen["leeway_engine_output_tokens_total", engine.id, None] == 5 * 4
+    assert seen["leeway_engine_prompt_tokens_total", engine.id, None] == 5 * 7
+    assert seen["leeway_engine_sequences", engine.id, None] == 2
+    busy = seen["leeway_engine_busy_seconds_total", engine.id, None]
+    assert 0 < busy <= seen["leeway_engine_sequence_seconds_total", engine.id, None] <= 2 * busy
+    assert seen["leeway_scheduler_policy", None, "strict"] == 1
 
 
 async def test_an_engine_error_fails_only_that_job():

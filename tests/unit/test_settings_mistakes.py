@@ -108,6 +108,7 @@ def test_serve_exits_with_one_line_and_no_traceback(
             "a string",
         ),
         ('[webhooks]\nallow = ["::1/129"]', "webhooks.allow[0]", "not a CIDR range"),
+        ('policy = "fifo"', "policy", "one of 'leeway', 'fcfs', 'strict'"),
         # rules across fields and entries, checked after the reading
         ("models = []", "models", "non-empty"),
         ('[[models]]\nid = "a"\n[[models]]\nid = "a"', "models[1].id", "unique"),

@@ -17,7 +17,7 @@ from leeway.runtime import Health, TokenCount
 from leeway.runtime.counting import Counters
 from leeway.runtime.loop_thread import LoopThread
 from leeway.scheduler.dispatcher import Dispatcher
-from leeway.scheduler.policy import PolicyConfig
+from leeway.scheduler.policy import PolicyConfig, PolicyKind
 from leeway.settings import Settings
 from leeway.store import Store
 from leeway.structured import Tools
@@ -46,6 +46,7 @@ class InProcess:
             self._log,
             lease_seconds=settings.lease_seconds,
             poll_seconds=settings.poll_seconds,
+            kind=PolicyKind(settings.policy),
             policy=PolicyConfig(
                 targets=settings.window_targets,
                 flex_reserve=settings.flex_reserve,

@@ -33,9 +33,9 @@ from leeway.engines import Engine, EngineRejected, EngineUnavailable
 from leeway.jobs import Job, JobError, Output, Window
 from leeway.pieces import PieceLog
 from leeway.scheduler.metrics import Metrics
-from leeway.scheduler.policy import PolicyConfig, decide
+from leeway.scheduler.policy import PolicyConfig, PolicyKind, decide
 from leeway.scheduler.runs import Run, Slot, snapshot
-from leeway.store import Result, Store
+from leeway.store import QueueOrder, Result, Store
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,12 @@ _MIN_PEEK = 16
 # Runs of one job in a row that an engine could not take (EngineUnavailable) before the job fails:
 # an upstream that errs on one request every time must not keep it in the queue forever.
 _MAX_UNAVAILABLE = 5
+# what each policy chooses among: the queued jobs first in its own order
+_ORDER: dict[PolicyKind, QueueOrder] = {
+    PolicyKind.LEEWAY: "deadline",
+    PolicyKind.STRICT: "window",
+    PolicyKind.FCFS: "arrival",
+}
 
 
 class Dispatcher:
@@ -55,6 +61,7 @@ class Dispatcher:
         *,
         lease_seconds: float,
         poll_seconds: float,
+        kind: PolicyKind = PolicyKind.LEEWAY,
         policy: PolicyConfig | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
@@ -66,8 +73,11 @@ class Dispatcher:
         for slot in self._slots:
             self._models.setdefault(slot.engine.model, []).append(slot)
         self._holder = secrets.token_hex(8)  # this dispatcher, in the store's engine leases
-        self._policy = policy or PolicyConfig()
+        self._kind, self._policy = kind, policy or PolicyConfig()
         self.metrics = metrics or Metrics()
+        self.metrics.configured(kind.value, self._policy.targets)
+        for slot in self._slots:
+            self.metrics.engine(slot.engine.id, slot.engine.model, slot.engine.parallel)
         self._running: dict[str, Run] = {}
         self._unavailable: dict[str, int] = {}  # job id -> runs in a row the engine could not take
         self._leaving: dict[str, Run] = {}  # yielded, still writing their progress back
@@ -115,6 +125,9 @@ class Dispatcher:
         """Sequences in use on this engine."""
         return sum(1 for r in self._running.values() if r.slot is slot)
 
+    def _occupied(self, slot: Slot) -> None:
+        self.metrics.running(slot.engine.id, self._busy(slot))
+
     async def stop(self) -> None:
         for task in self._loops:
             task.cancel()
@@ -152,13 +165,14 @@ class Dispatcher:
     async def _schedule(self, slot: Slot, free: int) -> int:
         """Ask the policy, apply its preemptions, claim and start what it chose; how many started."""
         engine = slot.engine
-        peek = await self._store.queued(engine.model, max(_MIN_PEEK, _PEEK * free), self._clock())
+        limit = max(_MIN_PEEK, _PEEK * free)
+        peek = await self._store.queued(engine.model, limit, self._clock(), _ORDER[self._kind])
         # a lease of ours that expired anyway (a long stall) must not start a second run here
         queued = [j for j in peek if j.id not in self._running and j.id not in self._leaving]
         if not queued:
             return 0
         runs = [r for r in self._running.values() if r.slot is slot and not r.yielding]
-        decisions = decide(snapshot(slot, runs, queued, self._clock(), self._policy))
+        decisions = decide(snapshot(slot, runs, queued, self._clock(), self._policy), self._kind)
         for preempt in decisions.preempts:
             self._yield(preempt.job_id)
         ids = [start.job_id for start in decisions.starts]
@@ -169,6 +183,8 @@ class Dispatcher:
             run = Run(claim, slot, tokens=job.partial_tokens, tail=job.partial_text[len(shown) :])
             run.task = asyncio.create_task(self._run(run), name=claim.job.id)
             self._running[claim.job.id] = run
+            self.metrics.prefilling(engine.id, job.prompt_tokens + job.partial_tokens)
+        self._occupied(slot)
         return len(claims)
 
     def _yield(self, job_id: str) -> None:
@@ -180,6 +196,7 @@ class Dispatcher:
         self._leaving[job_id] = run
         run.yielding = True
         run.task.cancel()
+        self._occupied(run.slot)
 
     async def _run(self, run: Run) -> None:
         final: Job | None = None
@@ -219,6 +236,7 @@ class Dispatcher:
                     await asyncio.shield(self._bill_cancelled(run))
             finally:
                 self._forget(run)
+                self._occupied(run.slot)
                 run.slot.wake.set()
 
     def _text(self, run: Run) -> list[str]:
@@ -248,6 +266,7 @@ class Dispatcher:
         try:
             async with contextlib.aclosing(engine.generate(run.job)) as chunks:
                 async for chunk in chunks:
+                    self.metrics.decoded(engine.id, chunk.tokens - run.tokens)
                     run.tokens, run.tail = chunk.tokens, chunk.tail
                     if run.first_token is None:
                         run.first_token = time.monotonic()
@@ -285,10 +304,10 @@ class Dispatcher:
         job, now = run.job, time.monotonic()
         tokens = run.tokens - job.partial_tokens
         first = run.first_token or now
-        run.slot.observed.ran(
-            job.prompt_tokens + job.partial_tokens, tokens, first - run.started, now - first
-        )
+        seen = run.slot.observed
+        seen.ran(job.prompt_tokens + job.partial_tokens, tokens, first - run.started, now - first)
         self.metrics.generated(job.model, tokens)
+        self.metrics.rates(run.slot.engine.id, seen.prefill_rate, seen.decode_rate)
 
     def utilization(self) -> dict[str, float]:
         return {

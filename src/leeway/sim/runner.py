@@ -129,7 +129,7 @@ class Simulation:
             arr.time[i],
             self.out.deadline[i],
             arr.prompt[i],
-            self._max_output,
+            arr.limit[i] if arr.limit else self._max_output,
             self._prefixes[arr.prefix[i]],
             self._tenants[arr.tenant[i]],
             self._generated[i],

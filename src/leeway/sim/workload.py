@@ -79,6 +79,8 @@ class Arrivals:
     tenant: list[int] = field(default_factory=list)
     prefix: list[int] = field(default_factory=list)  # index into the workload's prefix keys
     batch: list[bool] = field(default_factory=list)
+    # max_output_tokens per request (a replay's, as it was sent); empty: the workload's output cap
+    limit: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.time)

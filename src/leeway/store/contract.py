@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from leeway.batches import Batch, BatchError, ItemState, Shape, StoredFile
 from leeway.jobs import Finish, Job, JobError, Output, Status, Usage, Window
 from leeway.keys import ApiKey, Holder, Tenant
 from leeway.usage import Total, UsageQuery, UsageRow
+
+# The order a policy wants queued jobs in: ``deadline`` (leeway: asap, then deadlines ahead, then
+# those missed), ``window`` (strict: asap, priority, standard, flex, each by arrival), ``arrival``
+# (fcfs).
+QueueOrder = Literal["deadline", "window", "arrival"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +100,13 @@ class Jobs(Protocol):
 class Queue(Protocol):
     """What a dispatcher does: pick and lease queued jobs, keep the leases, store results."""
 
-    async def queued(self, model: str, limit: int, now: float) -> list[Job]:
-        """What a policy picks from (nothing is claimed): up to ``limit`` each of the queued asap
-        jobs of ``model``, those whose deadline is still ahead, and those that missed it, each
-        earliest deadline first."""
+    async def queued(
+        self, model: str, limit: int, now: float, order: QueueOrder = "deadline"
+    ) -> list[Job]:
+        """What a policy picks from (nothing is claimed). In ``deadline`` order: up to ``limit``
+        each of the queued asap jobs of ``model``, those whose deadline is still ahead, and those
+        that missed it, each earliest deadline first; in ``window`` or ``arrival`` order: the first
+        ``limit`` in that order."""
 
     async def claim_ids(
         self, model: str, ids: list[str], now: float, holder: str | None = None

@@ -12,7 +12,7 @@ import orjson
 
 from leeway.jobs import Job, JobError, Window
 from leeway.prices import PriceTable
-from leeway.store.contract import Claim, IdempotencyKey, JobPieces, Result
+from leeway.store.contract import Claim, IdempotencyKey, JobPieces, QueueOrder, Result
 from leeway.store.driver import Driver, Queries
 from leeway.store.idempotency import KeyTaken, check_holder, reserve
 from leeway.store.rows import (
@@ -116,7 +116,12 @@ class JobsSql:
         ranks = list(Window)
         return {ranks[rank]: n for rank, n in await self._db.rows("queue_depths") if n}
 
-    async def queued(self, model: str, limit: int, now: float) -> list[Job]:
+    async def queued(
+        self, model: str, limit: int, now: float, order: QueueOrder = "deadline"
+    ) -> list[Job]:
+        if order != "deadline":
+            rows = await self._db.rows(f"queued_by_{order}", {"model": model, "limit": limit})
+            return [row_job(row) for row in rows]
         seen: dict[str, Job] = {}
         for row in await self._db.rows("queued", {"model": model, "limit": limit, "now": now}):
             if row["id"] not in seen:

@@ -57,6 +57,17 @@ SELECT * FROM (
 ) parts
 ORDER BY part, deadline;
 
+-- name: queued_by_window
+-- What the strict policy chooses from: window order (asap first), then arrival, which within one
+-- window is deadline order (one index range).
+SELECT * FROM jobs WHERE status = 'queued' AND model = :model
+ORDER BY window_rank, deadline LIMIT :limit;
+
+-- name: queued_by_arrival
+-- What the fcfs policy chooses from: arrival order, whatever the window.
+SELECT * FROM jobs WHERE status = 'queued' AND model = :model
+ORDER BY created_at LIMIT :limit;
+
 -- name: claim_ids
 UPDATE jobs
 SET status = 'in_progress', lease_token = :token, lease_expires = :expires,

@@ -221,6 +221,8 @@ CREATE INDEX jobs_leased ON public.jobs USING btree (lease_expires) WHERE (statu
 
 CREATE INDEX jobs_queued ON public.jobs USING btree (model, window_rank, deadline) WHERE (status = 'queued'::text);
 
+CREATE INDEX jobs_queued_by_arrival ON public.jobs USING btree (model, created_at) WHERE (status = 'queued'::text);
+
 CREATE INDEX jobs_queued_by_deadline ON public.jobs USING btree (model, deadline) WHERE (status = 'queued'::text);
 
 CREATE INDEX jobs_queued_by_tenant ON public.jobs USING btree (tenant) WHERE (status = 'queued'::text);

@@ -64,6 +64,19 @@ SELECT * FROM (
 )
 ORDER BY part, deadline;
 
+-- name: queued_by_window
+-- What the strict policy chooses from: window order (asap first), then arrival, which within one
+-- window is deadline order (one index range).
+SELECT * FROM jobs WHERE status = 'queued' AND model = :model
+  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE committed = 0))
+ORDER BY window_rank, deadline LIMIT :limit;
+
+-- name: queued_by_arrival
+-- What the fcfs policy chooses from: arrival order, whatever the window.
+SELECT * FROM jobs WHERE status = 'queued' AND model = :model
+  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE committed = 0))
+ORDER BY created_at LIMIT :limit;
+
 -- name: claim_ids
 -- By primary key: `+` keeps the planner off the queue indexes (with 100,000 items queued it walked
 -- every queued job of the model, ~40 ms a claim, instead of looking up a few ids).

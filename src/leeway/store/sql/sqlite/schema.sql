@@ -187,6 +187,8 @@ CREATE INDEX jobs_leased ON jobs (lease_expires) WHERE status = 'in_progress';
 
 CREATE INDEX jobs_queued ON jobs (model, window_rank, deadline, batch_id) WHERE status = 'queued';
 
+CREATE INDEX jobs_queued_by_arrival ON jobs (model, created_at, batch_id) WHERE status = 'queued';
+
 CREATE INDEX jobs_queued_by_deadline ON jobs (model, deadline, batch_id) WHERE status = 'queued';
 
 CREATE INDEX jobs_queued_by_tenant ON jobs (tenant) WHERE status = 'queued';
