@@ -67,11 +67,13 @@ async def until(check: Any, seconds: float = 10.0) -> None:
 async def test_vllm_gets_the_window_as_priority_and_the_sampling(stub: Stub):
     engine = engine_for(stub.url, api_key="sk-up")
     await engine.start()
+    jobs = []
     try:
         assert engine.ready() and engine.id == "gpu-1" and engine.model == FAKE_MODEL
         for window in Window:
             sampling = Sampling(20, temperature=0.3, top_p=0.9, seed=7, stop=("END",))
-            await run(engine, make_job(window=window, sampling=sampling))
+            jobs.append(make_job(window=window, sampling=sampling))
+            await run(engine, jobs[-1])
     finally:
         await engine.close()
     assert [r["priority"] for r in stub.requests] == [0, 1, 2, 3]  # lower runs first
@@ -83,6 +85,8 @@ async def test_vllm_gets_the_window_as_priority_and_the_sampling(stub: Stub):
     assert body["top_p"] == 0.9 and body["seed"] == 7 and body["stop"] == ["END"]
     assert "continue_final_message" not in body and "response_format" not in body
     assert stub.headers[0]["Authorization"] == "Bearer sk-up"
+    # the job's id names the request upstream (vLLM logs it as chatcmpl-<id>)
+    assert [h["X-Request-ID"] for h in stub.headers] == [j.id for j in jobs]
 
 
 @pytest.mark.parametrize(("flavor", "expected"), [("sglang", [3, 2, 1, 0]), ("openai", None)])
@@ -137,8 +141,21 @@ async def test_output_format_and_tools_are_passed_as_guided_decoding(stub: Stub)
         },
     }
     assert shell["function"]["parameters"]["properties"] == {"input": {"type": "string"}}
+    assert shell["function"]["strict"] is True  # to vLLM every tool is strict: valid arguments
     assert called["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
     assert called["parallel_tool_calls"] is False
+
+
+async def test_only_vllm_gets_every_tool_strict(stub: Stub):
+    tools = Tools((Tool("get_weather", parameters=SCHEMA), Tool("sure", strict=True)))
+    engine = engine_for(stub.url, "openai")
+    await engine.start()
+    try:
+        await run(engine, make_job(tools=tools))
+    finally:
+        await engine.close()
+    loose, strict = stub.requests[0]["tools"]
+    assert "strict" not in loose["function"] and strict["function"]["strict"] is True
 
 
 async def test_the_stream_becomes_chunks_with_the_servers_usage(stub: Stub):

@@ -12,7 +12,9 @@ standard 2, flex 3. ``sglang``: its ``priority`` field, which by default runs *h
 **Output format and tools** go as ``response_format`` (``json_schema`` with the job's schema, or
 ``json_object``: vLLM and SGLang decode under it, guided) and ``tools`` / ``tool_choice`` /
 ``parallel_tool_calls``. A custom (free-form) tool is sent as a function taking one string,
-``input``. Calls that come back as ``tool_calls`` deltas are re-encoded as Leeway stores every
+``input``. To vLLM every tool goes ``strict``: vLLM (0.32) holds a call's arguments to the tool's
+schema only for strict tools (else it constrains only the call's envelope, and a small model
+writes arguments that do not match), while Leeway promises valid calls whatever ``strict`` says. Calls that come back as ``tool_calls`` deltas are re-encoded as Leeway stores every
 engine's calls (``<tool_call>{…}</tool_call>`` after the text, ``leeway.grammar.calls``), so the API
 reads them exactly as it reads llama.cpp's.
 
@@ -74,7 +76,7 @@ def request_body(job: Job, model: str, flavor: Flavor) -> dict[str, Any]:
     if job.output_format is not None:
         body["response_format"] = response_format(job.output_format)
     if job.tools is not None and job.tools.tools:
-        body.update(tools(job.tools))
+        body.update(tools(job.tools, strict=flavor is Flavor.VLLM))
     if job.reasoning and isinstance(effort := job.reasoning.get("effort"), str):
         body["reasoning_effort"] = effort
     if job.partial_text:
@@ -118,26 +120,27 @@ def response_format(fmt: OutputFormat) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": schema}
 
 
-def tools(t: Tools) -> dict[str, Any]:
+def tools(t: Tools, strict: bool = False) -> dict[str, Any]:
+    """``strict``: every function's arguments held to its schema, whatever the tool says."""
     choice: Any = t.choice.value
     if t.choice is ToolChoice.REQUIRED and t.only is not None:
         choice = {"type": "function", "function": {"name": t.only}}
     return {
-        "tools": [_tool(tool) for tool in t.tools],
+        "tools": [_tool(tool, strict) for tool in t.tools],
         "tool_choice": choice,
         "parallel_tool_calls": t.parallel,
     }
 
 
-def _tool(tool: Tool) -> dict[str, Any]:
+def _tool(tool: Tool, strict: bool) -> dict[str, Any]:
     function: dict[str, Any] = {"name": tool.name, "description": tool.description}
     if tool.kind is ToolKind.CUSTOM:
         function["parameters"] = _INPUT
         function["description"] = (tool.description + " (free-form input, as `input`)").strip()
     else:
         function["parameters"] = dict(tool.parameters or NO_PARAMETERS)
-        if tool.strict:
-            function["strict"] = True
+    if strict or (tool.strict and tool.kind is ToolKind.FUNCTION):
+        function["strict"] = True
     return {"type": "function", "function": function}
 
 
