@@ -3,8 +3,8 @@ request body, a streamed reply read back (text, tool calls, finish, usage), and 
 Prometheus metrics read for capacity hints.
 
 **Priority.** ``vllm``: the body's ``priority`` (lower runs earlier; the server must run with
-``--scheduling-policy priority``, else any priority but 0 is refused): asap 0, priority 1,
-standard 2, flex 3. ``sglang``: its ``priority`` field, which by default runs *higher* values first
+``--scheduling-policy priority``, else vLLM 0.32 ignores it and older versions refuse any priority
+but 0): asap 0, priority 1, standard 2, flex 3. ``sglang``: its ``priority`` field, which by default runs *higher* values first
 (the server needs ``--enable-priority-scheduling``; started with
 ``--schedule-low-priority-values-first`` it would need the vLLM numbers): asap 3 … flex 0.
 ``openai``: nothing (a strict server refuses unknown fields).
