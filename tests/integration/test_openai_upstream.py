@@ -252,6 +252,22 @@ async def test_a_resumed_job_continues_its_text_on_vllm(stub: Stub):
     assert chunks[-1].usage == Usage(22, 7)  # the text so far is output, not input
 
 
+async def test_a_resumed_structured_job_continues_its_value_unguided(stub: Stub):
+    engine = engine_for(stub.url)
+    await engine.start()
+    fmt = OutputFormat(SCHEMA, "answer")
+    try:
+        await run(engine, make_job(output_format=fmt))
+        await run(engine, make_job(output_format=fmt, partial_text='{"n": ', partial_tokens=3))
+    finally:
+        await engine.close()
+    fresh, resumed = stub.requests
+    assert fresh["response_format"]["json_schema"]["schema"] == SCHEMA
+    # guided decoding would start a second value after the partial one: never valid
+    assert "response_format" not in resumed
+    assert resumed["messages"][-1] == {"role": "assistant", "content": '{"n": '}
+
+
 async def test_errors_are_mapped_once(stub: Stub):
     stub.answers = [
         Answer(status=400, error="maximum context length is 4096 tokens"),

@@ -23,8 +23,12 @@ reads them exactly as it reads llama.cpp's.
 message; for vLLM and SGLang with ``continue_final_message: true, add_generation_prompt: false``,
 so the model continues that very message. A plain ``openai`` server has no such switch: it gets the
 assistant prefix alone (llama-server continues it; a server that starts a new turn instead writes a
-reply that follows the partial text). Guided decoding restarts at the continuation, so a resumed
-structured reply is only as valid as the upstream makes it.
+reply that follows the partial text). A server's guided decoding cannot take up a JSON value in
+its middle: given ``response_format``, vLLM starts a new value after the partial one, which is never
+valid (``{"name": "Bo{"name": …``, every time in tests/vllm). So a resumed job with an output
+format is continued without one: a model that finishes the value it began makes it valid, which
+is the best a resumed structured reply on an upstream can be. (Tools are still sent: a call is
+never half kept, ``partial_text`` holds only the text before any call.)
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ def request_body(job: Job, model: str, flavor: Flavor) -> dict[str, Any]:
         body["seed"] = s.seed
     if s.stop:
         body["stop"] = list(s.stop)
-    if job.output_format is not None:
+    if job.output_format is not None and not job.partial_text:
         body["response_format"] = response_format(job.output_format)
     if job.tools is not None and job.tools.tools:
         body.update(tools(job.tools, strict=flavor is Flavor.VLLM))
