@@ -66,11 +66,13 @@ async def until(check: Any, seconds: float = 10.0) -> None:
 async def test_vllm_gets_the_window_as_priority_and_the_sampling(stub: Stub):
     engine = engine_for(stub.url, api_key="sk-up")
     await engine.start()
+    jobs = []
     try:
         assert engine.ready() and engine.id == "gpu-1" and engine.model == FAKE_MODEL
         for window in Window:
             sampling = Sampling(20, temperature=0.3, top_p=0.9, seed=7, stop=("END",))
-            await run(engine, make_job(window=window, sampling=sampling))
+            jobs.append(make_job(window=window, sampling=sampling))
+            await run(engine, jobs[-1])
     finally:
         await engine.close()
     assert [r["priority"] for r in stub.requests] == [0, 1, 2, 3]  # lower runs first
@@ -82,6 +84,8 @@ async def test_vllm_gets_the_window_as_priority_and_the_sampling(stub: Stub):
     assert body["top_p"] == 0.9 and body["seed"] == 7 and body["stop"] == ["END"]
     assert "continue_final_message" not in body and "response_format" not in body
     assert stub.headers[0]["Authorization"] == "Bearer sk-up"
+    # the job's id names the request upstream (vLLM logs it as chatcmpl-<id>)
+    assert [h["X-Request-ID"] for h in stub.headers] == [j.id for j in jobs]
 
 
 @pytest.mark.parametrize(("flavor", "expected"), [("sglang", [3, 2, 1, 0]), ("openai", None)])
@@ -136,8 +140,21 @@ async def test_output_format_and_tools_are_passed_as_guided_decoding(stub: Stub)
         },
     }
     assert shell["function"]["parameters"]["properties"] == {"input": {"type": "string"}}
+    assert shell["function"]["strict"] is True  # to vLLM every tool is strict: valid arguments
     assert called["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
     assert called["parallel_tool_calls"] is False
+
+
+async def test_only_vllm_gets_every_tool_strict(stub: Stub):
+    tools = Tools((Tool("get_weather", parameters=SCHEMA), Tool("sure", strict=True)))
+    engine = engine_for(stub.url, "openai")
+    await engine.start()
+    try:
+        await run(engine, make_job(tools=tools))
+    finally:
+        await engine.close()
+    loose, strict = stub.requests[0]["tools"]
+    assert "strict" not in loose["function"] and strict["function"]["strict"] is True
 
 
 async def test_the_stream_becomes_chunks_with_the_servers_usage(stub: Stub):
@@ -230,6 +247,22 @@ async def test_a_resumed_job_continues_its_text_on_vllm(stub: Stub):
     assert body["max_completion_tokens"] == 7
     assert chunks[0].tokens == 4  # earlier runs' tokens included
     assert chunks[-1].usage == Usage(22, 7)  # the text so far is output, not input
+
+
+async def test_a_resumed_structured_job_continues_its_value_unguided(stub: Stub):
+    engine = engine_for(stub.url)
+    await engine.start()
+    fmt = OutputFormat(SCHEMA, "answer")
+    try:
+        await run(engine, make_job(output_format=fmt))
+        await run(engine, make_job(output_format=fmt, partial_text='{"n": ', partial_tokens=3))
+    finally:
+        await engine.close()
+    fresh, resumed = stub.requests
+    assert fresh["response_format"]["json_schema"]["schema"] == SCHEMA
+    # guided decoding would start a second value after the partial one: never valid
+    assert "response_format" not in resumed
+    assert resumed["messages"][-1] == {"role": "assistant", "content": '{"n": '}
 
 
 async def test_errors_are_mapped_once(stub: Stub):

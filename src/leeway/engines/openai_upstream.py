@@ -3,7 +3,8 @@ another Leeway) over HTTP.
 
 Each job is one streamed ``POST {url}/v1/chat/completions`` (the body: ``engines.openai_wire``,
 which also says how windows become priorities and how a resumed job continues) on one pooled
-``aiohttp`` session per engine. aiohttp rather than httpx: it is already the project's HTTP client
+``aiohttp`` session per engine, with the job's id as ``X-Request-Id`` (vLLM names the request
+after it in its logs: ``chatcmpl-<job id>``). aiohttp rather than httpx: it is already the project's HTTP client
 (webhooks), a direct dependency, and streams a response line by line at less cost per request.
 
 **Usage** comes from the stream's last event (``stream_options.include_usage``); a server that
@@ -114,7 +115,8 @@ class OpenAIEngine:
         body = request_body(job, self.upstream_model, self.flavor)
         reply, done = Reply(), False
         try:
-            async with self._session.post(f"{self._base}/v1/chat/completions", json=body) as resp:
+            url, headers = f"{self._base}/v1/chat/completions", {"X-Request-Id": job.id}
+            async with self._session.post(url, json=body, headers=headers) as resp:
                 if resp.status != 200:
                     raise self._refused(resp.status, resp.headers, await resp.read())
                 async for event in _events(resp.content):

@@ -3,8 +3,8 @@ request body, a streamed reply read back (text, tool calls, finish, usage), and 
 Prometheus metrics read for capacity hints.
 
 **Priority.** ``vllm``: the body's ``priority`` (lower runs earlier; the server must run with
-``--scheduling-policy priority``, else any priority but 0 is refused): asap 0, priority 1,
-standard 2, flex 3. ``sglang``: its ``priority`` field, which by default runs *higher* values first
+``--scheduling-policy priority``, else vLLM 0.32 ignores it and older versions refuse any priority
+but 0): asap 0, priority 1, standard 2, flex 3. ``sglang``: its ``priority`` field, which by default runs *higher* values first
 (the server needs ``--enable-priority-scheduling``; started with
 ``--schedule-low-priority-values-first`` it would need the vLLM numbers): asap 3 … flex 0.
 ``openai``: nothing (a strict server refuses unknown fields).
@@ -12,8 +12,11 @@ standard 2, flex 3. ``sglang``: its ``priority`` field, which by default runs *h
 **Output format and tools** go as ``response_format`` (``json_schema`` with the job's schema, or
 ``json_object``: vLLM and SGLang decode under it, guided) and ``tools`` / ``tool_choice`` /
 ``parallel_tool_calls``. A custom (free-form) tool is sent as a function taking one string,
-``input``. Calls that come back as ``tool_calls`` deltas become the reply's typed calls, keeping the
-server's call ids.
+``input``. To vLLM every tool goes ``strict``: vLLM (0.32) holds a call's arguments to the tool's
+schema only for strict tools (else it constrains only the call's envelope, and a small model
+writes arguments that do not match), while Leeway promises valid calls whatever ``strict`` says.
+Calls that come back as ``tool_calls`` deltas become the reply's typed calls, keeping the server's
+call ids.
 
 **Reasoning** that comes back as vLLM's ``reasoning_content`` (or ``reasoning``) deltas is kept
 apart from the reply's text: it becomes the output's reasoning, its tokens the usage's reasoning
@@ -24,8 +27,12 @@ tokens (the server's count when it gives one, else one per event). It is not str
 message; for vLLM and SGLang with ``continue_final_message: true, add_generation_prompt: false``,
 so the model continues that very message. A plain ``openai`` server has no such switch: it gets the
 assistant prefix alone (llama-server continues it; a server that starts a new turn instead writes a
-reply that follows the partial text). Guided decoding restarts at the continuation, so a resumed
-structured reply is only as valid as the upstream makes it.
+reply that follows the partial text). A server's guided decoding cannot take up a JSON value in
+its middle: given ``response_format``, vLLM starts a new value after the partial one, which is never
+valid (``{"name": "Bo{"name": …``, every time in tests/vllm). So a resumed job with an output
+format is continued without one: a model that finishes the value it began makes it valid, which
+is the best a resumed structured reply on an upstream can be. (Tools are still sent: a call is
+never half kept, ``partial_text`` holds only the text before any call.)
 """
 
 from __future__ import annotations
@@ -76,10 +83,10 @@ def request_body(job: Job, model: str, flavor: Flavor) -> dict[str, Any]:
         body["seed"] = s.seed
     if s.stop:
         body["stop"] = list(s.stop)
-    if job.output_format is not None:
+    if job.output_format is not None and not job.partial_text:
         body["response_format"] = response_format(job.output_format)
     if job.tools is not None and job.tools.tools:
-        body.update(tools(job.tools))
+        body.update(tools(job.tools, strict=flavor is Flavor.VLLM))
     if job.reasoning and isinstance(effort := job.reasoning.get("effort"), str):
         body["reasoning_effort"] = effort
     if job.partial_text:
@@ -123,26 +130,27 @@ def response_format(fmt: OutputFormat) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": schema}
 
 
-def tools(t: Tools) -> dict[str, Any]:
+def tools(t: Tools, strict: bool = False) -> dict[str, Any]:
+    """``strict``: every function's arguments held to its schema, whatever the tool says."""
     choice: Any = t.choice.value
     if t.choice is ToolChoice.REQUIRED and t.only is not None:
         choice = {"type": "function", "function": {"name": t.only}}
     return {
-        "tools": [_tool(tool) for tool in t.tools],
+        "tools": [_tool(tool, strict) for tool in t.tools],
         "tool_choice": choice,
         "parallel_tool_calls": t.parallel,
     }
 
 
-def _tool(tool: Tool) -> dict[str, Any]:
+def _tool(tool: Tool, strict: bool) -> dict[str, Any]:
     function: dict[str, Any] = {"name": tool.name, "description": tool.description}
     if tool.kind is ToolKind.CUSTOM:
         function["parameters"] = _INPUT
         function["description"] = (tool.description + " (free-form input, as `input`)").strip()
     else:
         function["parameters"] = dict(tool.parameters or NO_PARAMETERS)
-        if tool.strict:
-            function["strict"] = True
+    if strict or (tool.strict and tool.kind is ToolKind.FUNCTION):
+        function["strict"] = True
     return {"type": "function", "function": function}
 
 
