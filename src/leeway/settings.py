@@ -168,6 +168,7 @@ class Settings:
     models: Annotated[tuple[ModelConfig, ...], MinLen(1)] = (ModelConfig(DEFAULT_MODEL),)
     engines: tuple[EngineConfig, ...] = ()  # none: each model gets one engine of its ``engine``
     limits: Limits = Limits()  # every tenant's, unless tenant_limits names it
+    # a tenant's own: each field it leaves out is ``limits``'s (in a config file)
     tenant_limits: Mapping[str, Limits] = field(default_factory=dict)
     webhooks: WebhookSettings = WebhookSettings()
     server: ServerSettings = ServerSettings()
@@ -216,7 +217,17 @@ def load(
                 where = f" (from LEEWAY_{name.upper()})."
                 raise ConfigError(e.message.removesuffix(".") + where, param=name) from None
     raw.update({k: v for k, v in overrides.items() if v is not None})
-    return _checked(read(Settings, raw), env)
+    return _checked(read(Settings, _inherited(raw)), env)
+
+
+def _inherited(raw: dict[str, Any]) -> dict[str, Any]:
+    """A ``[tenant_limits.T]`` section sets what it names; what it leaves out is ``[limits]``'s
+    (a tenant given its own rate keeps the shared budget)."""
+    shared, own = raw.get("limits"), raw.get("tenant_limits")
+    if not isinstance(shared, dict) or not isinstance(own, dict):
+        return raw
+    merged = {t: {**shared, **v} if isinstance(v, dict) else v for t, v in own.items()}
+    return {**raw, "tenant_limits": merged}
 
 
 def _file(path: Path) -> dict[str, Any]:

@@ -75,6 +75,10 @@ def test_projects_are_created_listed_renamed_and_archived(svc: Service):
     assert archived.json()["status"] == "archived"
     r = svc.respond(svc.alpha)
     assert r.status_code == 401 and "archived" in r.json()["error"]["message"]
+    # an admin key is the organization's: archiving its own project does not lock it out
+    own = svc.http.post("/v1/organization/projects/ops/archive", headers=auth(svc.admin))
+    assert own.json()["status"] == "archived"
+    assert svc.get("/v1/organization/projects", svc.admin).status_code == 200
     ids = [p["id"] for p in svc.get("/v1/organization/projects", svc.admin).json()["data"]]
     assert "alpha" not in ids
     missing = svc.get("/v1/organization/projects/nope", svc.admin)

@@ -48,7 +48,8 @@ def test_limits_default_and_per_tenant(tmp_path: Path):
     f.write_text("[limits]\nrequests_per_second = 50\n[tenant_limits.big]\nmax_queued = 20000\n")
     s = config.load(f, env={})
     assert s.limits_for("anyone").requests_per_second == 50
-    assert s.limits_for("big").max_queued == 20000 and s.limits_for("big").requests_per_second == 0
+    # a tenant's section sets what it names and keeps the rest of [limits]
+    assert s.limits_for("big").max_queued == 20000 and s.limits_for("big").requests_per_second == 50
     f.write_text("[limits]\nrps = 1\n")
     with pytest.raises(ConfigError, match="rps"):
         config.load(f, env={})

@@ -75,7 +75,7 @@ class Authenticator:
             raise AuthenticationFailed(
                 f"This API key ({key.id}) expired at {_iso(key.expires_at)}; ask for a new one."
             )
-        if holder.tenant_archived:
+        if holder.tenant_archived and not key.admin:  # an admin key is the organization's
             raise AuthenticationFailed(
                 f"This API key ({key.id}) belongs to project '{key.tenant}', which is archived."
             )
