@@ -100,6 +100,7 @@ def test_chat_completions_batch(client: OpenAI):
         }
         for i in range(3)
     ]
+    lines[0]["body"]["service_tier"] = "flex"  # a batch item runs in the background: flex is fine
     uploaded = client.files.create(file=("chat.jsonl", jsonl(lines)), purpose="batch")
     batch = client.batches.create(
         input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
@@ -107,6 +108,8 @@ def test_chat_completions_batch(client: OpenAI):
     done = wait(client, batch.id)
     out = [orjson.loads(line) for line in client.files.content(done.output_file_id).iter_lines()]
     assert {line["response"]["body"]["object"] for line in out} == {"chat.completion"}
+    first = next(line for line in out if line["custom_id"] == "chat-0")
+    assert first["response"]["body"]["service_tier"] == "flex"
 
 
 def test_cancelled_items_go_to_the_error_file(client: OpenAI):

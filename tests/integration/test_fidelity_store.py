@@ -135,3 +135,18 @@ async def test_batches_are_listed_by_shape(store: Any):
     assert [b.id for b in older] == ours[1:]
     newer = await store.list_batches("t1", 1, after_id=ours[2], shape=Shape.ANTHROPIC)
     assert [b.id for b in newer] == [ours[1]]
+
+
+async def test_another_tenants_batch_is_no_cursor(store: Any):
+    """A page's cursor is looked up among the tenant's own batches only: another tenant's batch
+    id pages like an id that does not exist (empty), never confirming that it exists."""
+    mine = openai_batch("t1", shape=Shape.ANTHROPIC)
+    await staged(store, mine, 1)
+    await store.commit_batch(mine, 1, None)
+    theirs = openai_batch("t2", shape=Shape.ANTHROPIC)
+    await staged(store, theirs, 1)
+    await store.commit_batch(theirs, 1, None)
+    for cursor in ("after_id", "before_id"):
+        page = await store.list_batches("t1", 10, **{cursor: theirs.id})
+        assert page == [] == await store.list_batches("t1", 10, **{cursor: "batch_nope"})
+    assert [b.id for b in await store.list_batches("t1", 10)] == [mine.id]

@@ -295,7 +295,7 @@ def _draft(batch: Batch, params: dict[str, Any]) -> Draft:
     if params.get("stream"):
         raise InvalidRequest("Batch items cannot be streamed; leave stream out.", param="stream")
     if batch.endpoint == "/v1/chat/completions":
-        return chat.draft(parse(chat.CreateChatCompletion, params))
+        return chat.draft(parse(chat.CreateChatCompletion, params), in_batch=True)
     if batch.endpoint == "/v1/messages":
         return messages.draft(parse(messages.CreateMessage, params))
     body = parse(responses.CreateResponse, params)

@@ -64,6 +64,10 @@ class ChatMessage(Wire):
     refusal: Text | None = None
     annotations: JsonList | None = None  # an earlier reply sent back as it came
     parsed: Json = None  # the openai SDK's parse() leaves it on a message sent back
+    # an upstream's reasoning on an earlier reply sent back (vLLM's name, and its newer one):
+    # accepted, not shown to the model again
+    reasoning_content: Text | None = None
+    reasoning: Text | None = None
 
 
 class StreamOptions(Wire):
@@ -100,7 +104,9 @@ class CreateChatCompletion(Request):
     )
 
 
-def draft(body: CreateChatCompletion) -> Draft:
+def draft(body: CreateChatCompletion, *, in_batch: bool = False) -> Draft:
+    """``in_batch``: a batch item, which runs in the background (so ``service_tier: flex`` is
+    its flex window)."""
     reject_unsupported(body, _NOT_YET)
     if body.n not in (None, 1):
         raise InvalidRequest("Only n=1 is supported: one choice per request.", param="n")
@@ -108,7 +114,7 @@ def draft(body: CreateChatCompletion) -> Draft:
         raise InvalidRequest(
             "stream_options is only allowed with stream: true.", param="stream_options"
         )
-    if body.service_tier == "flex":
+    if body.service_tier == "flex" and not in_batch:
         raise InvalidRequest(
             "service_tier 'flex' runs in the flex completion window, which needs background: "
             "true; a chat completion is answered while you wait. Use the Responses API with "

@@ -40,7 +40,20 @@ class ToolResultBlock(Wire):
     cache_control: JsonObject | None = None
 
 
-Block = Annotated[TextBlock | ToolUseBlock | ToolResultBlock, Field(discriminator="type")]
+class ThinkingBlock(Wire):
+    """An earlier reply's thinking sent back as it came (Anthropic asks clients to): accepted and
+    left out of the prompt, as Anthropic leaves earlier turns' thinking out of the context."""
+
+    type: Literal["thinking", "redacted_thinking"]
+    thinking: Text | None = None
+    signature: Text | None = None
+    data: Text | None = None  # a redacted block's
+    cache_control: JsonObject | None = None
+
+
+Block = Annotated[
+    TextBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock, Field(discriminator="type")
+]
 
 
 class Tool(Wire):

@@ -118,7 +118,19 @@ class CallOutputItem(Wire):
     status: Id | None = None
 
 
-CallItem = FunctionCallItem | CustomCallItem | CallOutputItem
+class ReasoningItem(Wire):
+    """An earlier reply's reasoning sent back as it came: accepted and left out of the prompt (as
+    OpenAI leaves earlier turns' reasoning out of the context)."""
+
+    type: Literal["reasoning"]
+    id: Id | None = None
+    summary: JsonList | None = None
+    content: JsonList | None = None
+    encrypted_content: Text | None = None
+    status: Id | None = None
+
+
+CallItem = FunctionCallItem | CustomCallItem | CallOutputItem | ReasoningItem
 
 
 def output_format(text: TextConfig | None) -> OutputFormat | None:
@@ -172,7 +184,10 @@ def tools(
 
 
 def history_item(out: list[Message], item: CallItem) -> None:
-    """Add a call item to the conversation: a call joins the assistant turn it belongs to."""
+    """Add a call item to the conversation: a call joins the assistant turn it belongs to (an
+    earlier turn's reasoning is not shown to the model again)."""
+    if isinstance(item, ReasoningItem):
+        return
     if isinstance(item, CallOutputItem):
         text = item.output if isinstance(item.output, str) else "".join(p.text for p in item.output)
         out.append(Message("tool", text, call_id=item.call_id))

@@ -77,13 +77,13 @@ ORDER BY created_at DESC, id DESC LIMIT :limit;
 -- name: list_batches_before
 SELECT * FROM batches WHERE tenant = :tenant AND committed = 1
   AND (:shape IS NULL OR shape = :shape)
-  AND (created_at, id) < (SELECT created_at, id FROM batches WHERE id = :cursor)
+  AND (created_at, id) < (SELECT created_at, id FROM batches WHERE id = :cursor AND tenant = :tenant)
 ORDER BY created_at DESC, id DESC LIMIT :limit;
 
 -- name: list_batches_after
 SELECT * FROM (SELECT * FROM batches WHERE tenant = :tenant AND committed = 1
                  AND (:shape IS NULL OR shape = :shape)
-                 AND (created_at, id) > (SELECT created_at, id FROM batches WHERE id = :cursor)
+                 AND (created_at, id) > (SELECT created_at, id FROM batches WHERE id = :cursor AND tenant = :tenant)
                ORDER BY created_at, id LIMIT :limit)
 ORDER BY created_at DESC, id DESC;
 
