@@ -1,12 +1,13 @@
 """The windows contract on this machine's real engine, once per policy in the same run.
 
-The default engine of the default model (SmolLM2-135M-Instruct on the CPU, 32 sequences), behind
+The default model (SmolLM2-135M-Instruct on the CPU) on --engine (llama.cpp, the issue's) at
+--parallel sequences (32), behind
 `leeway serve` with the demo's window targets (priority 20 s, standard 60 s), takes N minutes of a
 mixed workload (10% asap, 20% priority, 40% standard, 30% flex, by output tokens) at --load (0.9)
 of its measured capacity, then a drain. Each round, in order:
 
   engine    the same engine alone, no server: `parallel` generate() calls kept in flight through
-            the Engine protocol (whatever the default engine is); output tokens/s: the baseline
+            the Engine protocol; output tokens/s: the baseline
   capacity  a calibration run against the server (leeway policy): output tokens/s, saturated
   policy    per --policies, a fresh server with `policy = P` replays the same arrivals; its report,
             and the simulator's twin fitted to that server's /metrics
@@ -18,6 +19,7 @@ are worse on priority attainment or asap time to first token; the twin is within
 window's p50 turn time and 2 points of its attainment.
 
     .venv/bin/python bench/contract.py [--minutes 10] [--load 0.9] [--rounds 1]
+        [--engine llamacpp|openvino] [--parallel 32]
 """
 
 from __future__ import annotations
@@ -55,12 +57,19 @@ from leeway.windows import DEFAULT_TARGETS
 
 T = TypeVar("T")
 TARGETS = {Window.PRIORITY: 20.0, Window.STANDARD: 60.0}
-PARALLEL = 32
-# Short replies: at 32 sequences this CPU engine gives each ~6 tokens/s, so a 20 s priority target
-# holds ~100 tokens with room to queue. Prompts stay well inside the 2048-token context.
+# The issue's engine: SmolLM2 on llama.cpp (Q4_1) at 32 sequences (--engine, --parallel change it).
+# Short replies: at 32 sequences llama.cpp gives each ~6 tokens/s, so a 20 s priority target holds
+# ~100 tokens with room to queue. Prompts stay well inside the 2048-token context.
 PROMPT = {"median": 96, "sigma": 0.5, "cap": 512}
 OUTPUT = {"median": 32, "sigma": 0.5, "cap": 128}
 TWIN_TURN, TWIN_POINTS, MET = 0.15, 2.0, 0.99
+
+
+@dataclass(frozen=True)
+class Setup:
+    model: str
+    engine: str  # the engine kind: llamacpp, openvino
+    parallel: int
 
 
 @dataclass
@@ -80,6 +89,8 @@ def main() -> None:
     p.add_argument("--engine-seconds", type=float, default=60.0, help="engine-alone seconds")
     p.add_argument("--rounds", type=int, default=1, help="repeat everything; ranges are shown")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--engine", choices=["llamacpp", "openvino"], default="llamacpp")
+    p.add_argument("--parallel", type=int, default=32, help="sequences the engine decodes")
     args = p.parse_args()
     model = config.DEFAULT_MODEL
     plan = read_plan(
@@ -88,36 +99,40 @@ def main() -> None:
          "output": OUTPUT, "drain": args.drain, "seed": args.seed,
          "targets": {w.value: s for w, s in TARGETS.items()}},
     )  # fmt: skip
-    rounds = [_round(args, plan, model, n) for n in range(args.rounds)]
+    setup = Setup(model, args.engine, args.parallel)
+    rounds = [_round(args, plan, setup, n) for n in range(args.rounds)]
     print(_summary(args, plan, rounds))
 
 
-def _round(args: argparse.Namespace, plan: Plan, model: str, n: int) -> Round:
+def _round(args: argparse.Namespace, plan: Plan, setup: Setup, n: int) -> Round:
     _say(f"round {n + 1}: the engine alone for {args.engine_seconds:g} s")
-    alone = asyncio.run(engine_alone(plan.workload, args.engine_seconds, model))
+    alone = asyncio.run(engine_alone(plan.workload, args.engine_seconds, setup))
     with tempfile.TemporaryDirectory() as tmp:
         _say(f"round {n + 1}: calibrating the server for {args.calibrate:g} s")
         capacity = _served(
-            Path(tmp, "calibration"), "leeway", model, lambda s: _calibrate(s, plan, args.calibrate)
+            Path(tmp, "calibration"), "leeway", setup, lambda s: _calibrate(s, plan, args.calibrate)
         )
         _say(f"round {n + 1}: capacity {capacity.tokens_per_second:.1f} tok/s")
         done = Round(alone, capacity)
         for policy in args.policies:
             _say(f"round {n + 1}: {policy}, {args.minutes:g} min at {args.load:g} of capacity")
             done.outcomes[policy] = _served(
-                Path(tmp, policy), policy, model, lambda s, p=policy: _replay(s, plan, capacity, p)
+                Path(tmp, policy), policy, setup, lambda s, p=policy: _replay(s, plan, capacity, p)
             )
             _say(done.outcomes[policy].text())
     return done
 
 
-async def engine_alone(workload: Workload, seconds: float, model: str) -> float:
-    """Output tokens/s of the default engine of ``model`` with ``parallel`` jobs always in
+async def engine_alone(workload: Workload, seconds: float, setup: Setup) -> float:
+    """Output tokens/s of the engine of ``setup`` with ``parallel`` jobs always in
     flight (closed loop), counted as they stream over the last three quarters of ``seconds``;
     then the jobs still running are stopped."""
     settings = config.load(None, env={})
-    models = tuple(replace(m, parallel=PARALLEL) for m in settings.models)
-    engine = next(e for e in build_engines(replace(settings, models=models)) if e.model == model)
+    models = tuple(
+        replace(m, parallel=setup.parallel, engine=setup.engine) for m in settings.models
+    )
+    built = build_engines(replace(settings, models=models))
+    engine = next(e for e in built if e.model == setup.model)
     await engine.start()
     loop = asyncio.get_running_loop()
     warm = loop.time() + seconds / 4
@@ -161,12 +176,13 @@ def _job(engine: Engine, workload: Workload, rng: random.Random, prefixes: list[
 
 
 def _served(
-    where: Path, policy: str, model: str, work: Callable[[LeewayServer], Awaitable[T]]
+    where: Path, policy: str, setup: Setup, work: Callable[[LeewayServer], Awaitable[T]]
 ) -> T:
     config_text = (
         f'policy = "{policy}"\n[window_targets]\n'
         + "".join(f"{w.value} = {s:g}\n" for w, s in TARGETS.items())
-        + f'[[models]]\nid = "{model}"\nparallel = {PARALLEL}\n'
+        + f'[[models]]\nid = "{setup.model}"\nengine = "{setup.engine}"\n'
+        + f"parallel = {setup.parallel}\n"
     )
     server = LeewayServer(where, config_text).start(timeout=300)
     try:
@@ -217,7 +233,7 @@ def _summary(args: argparse.Namespace, plan: Plan, rounds: list[Round]) -> str:
     w = plan.workload
     lines = [
         "",
-        f"{config.DEFAULT_MODEL}, default engine, {PARALLEL} sequences; {args.minutes:g} min at "
+        f"{config.DEFAULT_MODEL} on {args.engine}, {args.parallel} sequences; {args.minutes:g} min at "
         f"{args.load:g} of capacity, drain ≤ {args.drain:g} s; targets priority "
         f"{TARGETS[Window.PRIORITY]:g} s, standard {TARGETS[Window.STANDARD]:g} s; prompt "
         f"~{w.prompt.median:g}, output ~{w.output.median:g} tokens; {len(rounds)} round(s): "
