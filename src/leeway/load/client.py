@@ -12,11 +12,14 @@ Every window is streamed (its first text is its time to first token, its final e
 time); ``flex`` is also ``background: true``, as Leeway requires. The window travels as
 ``metadata.completion_window`` (a server that knows no windows ignores it), the tenant as
 ``metadata.tenant``; with several API keys, tenant k sends with key k mod n. Nothing is retried: a
-429 or a 5xx is counted, not hidden.
+429 or a 5xx is counted, not hidden. A request is *sent* when it holds one of the client's connections
+(``connections`` each): one that waits for a free one is still only offered, so a client out of
+connections shows in the report as a sent rate below the offered one, not as a slow server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Sequence
@@ -51,9 +54,23 @@ class Client(Protocol):
 
 
 class _Base:
-    def __init__(self, model: str, prefixes: Sequence[str], keys: int, seed: int) -> None:
+    def __init__(
+        self, model: str, prefixes: Sequence[str], keys: int, seed: int, pools: list[int]
+    ) -> None:
+        """``pools``: the connections of each of the client's pools (requests of key k use pool
+        k mod their number)."""
         self._model, self._prefixes, self._keys, self._seed = model, prefixes, keys, seed
+        self._slots = [asyncio.Semaphore(n) for n in pools]
         self.start = time.monotonic()
+
+    async def send(self, request: Request, record: Record | None = None) -> Record:
+        record = record or Record(request)
+        async with self._slots[self._key(request) % len(self._slots)]:
+            record.sent = self.now()
+            return await self._send(request, record)
+
+    async def _send(self, request: Request, record: Record) -> Record:
+        raise NotImplementedError
 
     def now(self) -> float:
         return time.monotonic() - self.start
@@ -62,9 +79,6 @@ class _Base:
         """One small asap request, not counted: a client's first call loads its types and opens a
         connection (over a second for the SDK), which would delay a run's first requests."""
         return await self.send(Request(-1, 0.0, Window.ASAP, 40, 1, 0, 0))
-
-    async def send(self, request: Request, record: Record | None = None) -> Record:
-        raise NotImplementedError
 
     def _body(self, request: Request) -> dict[str, Any]:
         rng = random.Random(self._seed * 1_000_003 + request.index)
@@ -111,7 +125,7 @@ class SdkClient(_Base):
         connections: int = 1000,
         seed: int = 0,
     ) -> None:
-        super().__init__(model, prefixes, len(api_keys), seed)
+        super().__init__(model, prefixes, len(api_keys), seed, [connections] * len(api_keys))
         limits = type(DEFAULT_CONNECTION_LIMITS)(  # the SDK's own Limits type, whichever httpx
             max_connections=connections, max_keepalive_connections=connections
         )
@@ -130,9 +144,7 @@ class SdkClient(_Base):
         for client in self._clients:
             await client.close()
 
-    async def send(self, request: Request, record: Record | None = None) -> Record:
-        record = record or Record(request)
-        record.sent = self.now()
+    async def _send(self, request: Request, record: Record) -> Record:
         try:
             client = self._clients[self._key(request)]
             stream = await client.responses.create(**self._body(request))
@@ -173,7 +185,7 @@ class RawClient(_Base):
         connections: int = 1000,
         seed: int = 0,
     ) -> None:
-        super().__init__(model, prefixes, len(api_keys), seed)
+        super().__init__(model, prefixes, len(api_keys), seed, [connections])
         self._url = f"{base_url.rstrip('/')}/responses"
         self._headers = [
             {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -187,9 +199,7 @@ class RawClient(_Base):
         if self._session is not None:
             await self._session.close()
 
-    async def send(self, request: Request, record: Record | None = None) -> Record:
-        record = record or Record(request)
-        record.sent = self.now()
+    async def _send(self, request: Request, record: Record) -> Record:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._connections)
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
