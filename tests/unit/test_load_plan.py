@@ -114,3 +114,24 @@ def test_an_unreadable_file_is_one_line(tmp_path: Path):
         read_plan(_file(tmp_path, "model = "), {})
     with pytest.raises(ConfigError, match="No such file"):
         read_plan(tmp_path / "missing.toml", {})
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--steps", "0"], "argument --steps: must be above 0"),
+        (["--calibrate", "-1"], "argument --calibrate: must be above 0"),
+        (["--connections", "many"], "argument --connections: 'many' is not an integer"),
+        (["--drain", "-5"], "argument --drain: must be 0 or more"),
+        (["--rate", "0"], "argument --rate: must be above 0"),
+    ],
+)
+def test_a_bad_number_on_the_command_line_is_a_usage_error(
+    flags: list[str], says: str, capsys: pytest.CaptureFixture[str]
+):
+    from leeway.load.command import parser
+
+    with pytest.raises(SystemExit) as stopped:
+        parser().parse_args(flags)
+    assert stopped.value.code == 2 and says in capsys.readouterr().err
+    assert parser().parse_args(["--drain", "0", "--steps", "3"]).steps == 3

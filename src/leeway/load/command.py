@@ -34,6 +34,22 @@ from leeway.sim.workload import Phase, prefix_keys
 from leeway.windows import DEFAULT_TARGETS
 
 
+def _positive(kind: type[float] | type[int], zero: bool = False) -> Any:
+    """An argparse type: a number of ``kind`` above 0 (or at least 0), else a usage error."""
+
+    def read(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            name = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {name}") from None
+        if value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(f"must be {'0 or more' if zero else 'above 0'}")
+        return value
+
+    return read
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="leeway load", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -47,25 +63,37 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workload", type=Path, help="a TOML workload file (flags override it)")
     p.add_argument("--model")
-    p.add_argument("--seconds", type=float, help="seconds of arrivals (default 60)")
+    p.add_argument("--seconds", type=_positive(float), help="seconds of arrivals (default 60)")
     load = p.add_mutually_exclusive_group()
-    load.add_argument("--load", type=float, help="a share of the measured capacity (default 1)")
-    load.add_argument("--rate", type=float, help="requests/s")
+    load.add_argument(
+        "--load", type=_positive(float), help="a share of the measured capacity (default 1)"
+    )
+    load.add_argument("--rate", type=_positive(float), help="requests/s")
     p.add_argument("--mix", help="shares of output tokens: asap=0.1,priority=0.2,…")
     p.add_argument("--prompt-tokens", metavar="MEDIAN[,SIGMA[,CAP]]")
     p.add_argument("--output-tokens", metavar="MEDIAN[,SIGMA[,CAP]]")
-    p.add_argument("--tenants", type=int)
+    p.add_argument("--tenants", type=_positive(int))
     p.add_argument("--seed", type=int)
-    p.add_argument("--drain", type=float, help="seconds to wait after the arrivals (default 600)")
+    p.add_argument(
+        "--drain",
+        type=_positive(float, zero=True),
+        help="seconds to wait after the arrivals (default 600)",
+    )
     p.add_argument("--targets", help="turn-time targets, e.g. priority=20,standard=60 (default: "
                    "the server's, from its /metrics)")  # fmt: skip
-    p.add_argument("--calibrate", type=float, default=30.0, help="calibration seconds")
-    p.add_argument("--capacity-tokens", type=float, help="known capacity (output tok/s): skip it")
+    p.add_argument("--calibrate", type=_positive(float), default=30.0, help="calibration seconds")
+    p.add_argument(
+        "--capacity-tokens", type=_positive(float), help="known capacity (output tok/s): skip it"
+    )
     p.add_argument("--capacity", action="store_true", help="bisect for the highest load that "
                    "keeps priority and standard ≥ 99%% (each step one run of --seconds)")  # fmt: skip
-    p.add_argument("--steps", type=int, default=4, help="--capacity: runs of the bisection")
+    p.add_argument(
+        "--steps", type=_positive(int), default=4, help="--capacity: runs of the bisection"
+    )
     p.add_argument("--sim", action="store_true", help="the simulator's prediction beside it")
-    p.add_argument("--connections", type=int, default=1000, help="the client's connections")
+    p.add_argument(
+        "--connections", type=_positive(int), default=1000, help="the client's connections"
+    )
     p.add_argument(
         "--client",
         choices=["sdk", "aiohttp"],
