@@ -81,6 +81,7 @@ async def test_a_job_that_keeps_losing_its_lease_fails_after_max_attempts(store:
     assert await claim(store, FAKE_MODEL, 1, now=122.0) == []
     failed = await store.get("t1", job.id)
     assert failed.status is Status.FAILED and failed.error.code == "attempts_exhausted"
+    assert failed.cost is not None and failed.cost.amount == 0  # priced as final; bills nothing
 
 
 async def test_a_crash_of_its_holder_spends_no_attempt_but_counts(store_factory: StoreFactory):

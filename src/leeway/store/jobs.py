@@ -152,6 +152,7 @@ class JobsSql:
             "max_crashes": self._max_crashes,
             "stalled_error": error_json(_STALLED),
             "crashed_error": error_json(_CRASHED),
+            **self._prices.params(),
         }
 
     async def expire(self, now: float) -> int:

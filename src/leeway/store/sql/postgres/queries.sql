@@ -19,13 +19,23 @@ SELECT * FROM jobs WHERE id = :id AND tenant = :tenant;
 -- renews its engine leases) the run stalled on this job, which spends an attempt: a job with
 -- :max_attempts of them (runs started, less those lost to crashes) fails. If the holder died, the
 -- run is not the job's fault: it spends no attempt, it counts a crash, and only a job its holders
--- died running :max_crashes times fails (likely their cause).
+-- died running :max_crashes times fails (likely their cause). A job failed here is priced as
+-- every final job is (a failed one bills nothing, at its window's prices).
+WITH prices AS (
+    SELECT * FROM unnest(:price_models::text[], :price_windows::text[], :input_prices::float8[],
+                         :output_prices::float8[]) AS p (model, win, input, output))
 UPDATE jobs
 SET status        = CASE WHEN x.failed THEN 'failed' ELSE 'queued' END,
     error         = CASE WHEN NOT x.failed THEN NULL
                          WHEN x.alive THEN :stalled_error::text ELSE :crashed_error::text END,
     completed_at  = CASE WHEN x.failed THEN :now::float8 ELSE NULL END,
     crashes       = jobs.crashes + CASE WHEN x.alive THEN 0 ELSE 1 END,
+    input_price   = CASE WHEN NOT x.failed THEN jobs.input_price
+                         ELSE coalesce((SELECT input FROM prices p WHERE p.model = jobs.model
+                                        AND p.win = jobs.completion_window), 0) END,
+    output_price  = CASE WHEN NOT x.failed THEN jobs.output_price
+                         ELSE coalesce((SELECT output FROM prices p WHERE p.model = jobs.model
+                                        AND p.win = jobs.completion_window), 0) END,
     lease_token   = NULL,
     lease_expires = NULL,
     lease_holder  = NULL

@@ -17,13 +17,25 @@ SELECT * FROM jobs WHERE id = :id AND tenant = :tenant;
 -- renews its engine leases) the run stalled on this job, which spends an attempt: a job with
 -- :max_attempts of them (runs started, less those lost to crashes) fails. If the holder died, the
 -- run is not the job's fault: it spends no attempt, it counts a crash, and only a job its holders
--- died running :max_crashes times fails (likely their cause).
+-- died running :max_crashes times fails (likely their cause). A job failed here is priced as
+-- every final job is (a failed one bills nothing, at its window's prices).
+WITH prices (model, win, input, output) AS (
+    SELECT m.value, w.value, i.value, o.value
+    FROM json_each(:price_models) AS m JOIN json_each(:price_windows) AS w ON w.key = m.key
+    JOIN json_each(:input_prices) AS i ON i.key = m.key
+    JOIN json_each(:output_prices) AS o ON o.key = m.key)
 UPDATE jobs
 SET status        = CASE WHEN x.failed THEN 'failed' ELSE 'queued' END,
     error         = CASE WHEN NOT x.failed THEN NULL
                          WHEN x.alive THEN :stalled_error ELSE :crashed_error END,
     completed_at  = CASE WHEN x.failed THEN :now ELSE NULL END,
     crashes       = crashes + CASE WHEN x.alive THEN 0 ELSE 1 END,
+    input_price   = CASE WHEN NOT x.failed THEN jobs.input_price
+                         ELSE coalesce((SELECT input FROM prices p WHERE p.model = jobs.model
+                                        AND p.win = jobs.completion_window), 0) END,
+    output_price  = CASE WHEN NOT x.failed THEN jobs.output_price
+                         ELSE coalesce((SELECT output FROM prices p WHERE p.model = jobs.model
+                                        AND p.win = jobs.completion_window), 0) END,
     lease_token   = NULL,
     lease_expires = NULL,
     lease_holder  = NULL
