@@ -162,6 +162,7 @@ def test_messages_auth_by_either_header_and_errors_in_anthropic_shape(server: Le
             "type": "invalid_request_error",
             "message": "Missing required parameter: 'max_tokens'.",
         },
+        "request_id": r.headers["request-id"],  # the same id as the header and the log line
     }
     with pytest.raises(anthropic.NotFoundError):
         bearer.messages.create(model="nope", max_tokens=2, messages=COLORS)

@@ -178,11 +178,14 @@ def headers_of(f: Fuzzed, data: st.DataObject) -> dict[str, str]:
 
 
 def check_envelope(path: str, body: Any) -> None:
-    if path.startswith("/v1/messages"):
+    if path.startswith("/v1/messages"):  # Anthropic's: the request's id beside the error
         assert body["type"] == "error" and set(body["error"]) == {"type", "message"}
-    else:
+        assert set(body) == {"type", "error", "request_id"}
+        assert body["request_id"].startswith("req_")
+    else:  # OpenAI's: the request's id inside the error
         assert set(body) == {"error"}
-        assert set(body["error"]) == {"message", "type", "param", "code"}
+        assert set(body["error"]) == {"message", "type", "param", "code", "request_id"}
+        assert body["error"]["request_id"].startswith("req_")
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
 
 
