@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -122,7 +123,7 @@ def test_usage_cost_matches_the_costs_api_and_charts_are_drawn(browser: Any, das
     assert drawn[0] >= 1 and drawn[1] >= 1
     with page.expect_download() as download:
         page.click("text=Download CSV")
-    text = open(download.value.path()).read()
+    text = Path(download.value.path()).read_text()
     assert text.startswith("day,window,requests") and "standard" in text
     page.context.close()
 
