@@ -18,6 +18,7 @@ from leeway.api.auth import Authenticator, KeyUse
 from leeway.api.batch_output import Finalizer
 from leeway.api.batches import BatchApi, batch_renderer
 from leeway.api.chat_store import ChatRoutes
+from leeway.api.dashboard import Dashboard
 from leeway.api.files import FileApi
 from leeway.api.intake import Intake
 from leeway.api.message_batches import MessageBatchApi
@@ -97,6 +98,7 @@ def build_app(
             *WebhookRoutes(auth, store).routes(),
             *AdminApi(auth, store).routes(),
             *UsageApi(auth, store).routes(),
+            *Dashboard(settings, store, runtime).routes(),
         ]
         parts.append(KeyUse(auth))
     if role != "api":

@@ -67,21 +67,11 @@ class Authenticator:
         return caller
 
     async def caller(self, request: Request) -> Caller:
-        holder = await self._holder(_presented(request))
-        key, now = holder.key, self._wall()
-        if key.revoked_at is not None:
-            raise AuthenticationFailed(f"This API key ({key.id}) was revoked.")
-        if key.expired(now):
-            raise AuthenticationFailed(
-                f"This API key ({key.id}) expired at {_iso(key.expires_at)}; ask for a new one."
-            )
-        if holder.tenant_archived and not key.admin:  # an admin key is the organization's
-            raise AuthenticationFailed(
-                f"This API key ({key.id}) belongs to project '{key.tenant}', which is archived."
-            )
-        if now - self._written.get(key.id, 0.0) >= _USE_EVERY:
-            self.used[key.id] = now
-        return Caller(key.tenant, key.id, key.admin)
+        holder, now = await self._holder(_presented(request)), self._wall()
+        caller = admit(holder, now)
+        if now - self._written.get(caller.key_id, 0.0) >= _USE_EVERY:
+            self.used[caller.key_id] = now
+        return caller
 
     async def _holder(self, presented: str) -> Holder:
         digest, now = key_hash(presented), self._clock()
@@ -106,6 +96,23 @@ class Authenticator:
         now = max(used.values())
         self._written.update(dict.fromkeys(used, now))
         return await self._keys.touch_keys(sorted(used), now)
+
+
+def admit(holder: Holder, now: float) -> Caller:
+    """The caller a key found in the store acts as, unless it is revoked, expired or (a tenant's
+    key) its tenant archived (``AuthenticationFailed``, saying which)."""
+    key = holder.key
+    if key.revoked_at is not None:
+        raise AuthenticationFailed(f"This API key ({key.id}) was revoked.")
+    if key.expired(now):
+        raise AuthenticationFailed(
+            f"This API key ({key.id}) expired at {_iso(key.expires_at)}; ask for a new one."
+        )
+    if holder.tenant_archived and not key.admin:  # an admin key is the organization's
+        raise AuthenticationFailed(
+            f"This API key ({key.id}) belongs to project '{key.tenant}', which is archived."
+        )
+    return Caller(key.tenant, key.id, key.admin)
 
 
 class KeyUse(Periodic):

@@ -5,7 +5,7 @@ and parameters in both dialects) over a dialect driver (``driver.Driver``): ``Sq
 embedded default: one file, one writer thread committing in groups) or ``PostgresDriver`` (any
 number of processes on one database). Its users take the narrow views of it they need
 (``contract``: ``Jobs``, ``Queue``, ``Sharing``, ``KeyStore``, ``UsageStore``, ``BatchStore``,
-``BatchResults``, ``FileStore``, ``ChatStore``, and the webhook ``Outbox``). ``sql/<dialect>/schema.sql`` shows the current schema
+``BatchResults``, ``FileStore``, ``ChatStore``, ``DashboardStore``, and the webhook ``Outbox``). ``sql/<dialect>/schema.sql`` shows the current schema
 (the numbered migrations produce exactly it: ``tests/integration/test_schema.py``).
 
 Claims are leases with a token: a finish, requeue or release whose token is stale changes nothing.
@@ -52,6 +52,7 @@ from leeway.store.contract import (
     BatchStore,
     ChatStore,
     Claim,
+    DashboardStore,
     FileStore,
     IdempotencyKey,
     JobPieces,
@@ -65,6 +66,7 @@ from leeway.store.contract import (
     Store,
     UsageStore,
 )
+from leeway.store.dashboard import DashboardSql
 from leeway.store.driver import Driver, Queries
 from leeway.store.jobs import JobsSql
 from leeway.store.keys import KeysSql
@@ -76,6 +78,7 @@ __all__ = [
     "BatchStore",
     "ChatStore",
     "Claim",
+    "DashboardStore",
     "FileStore",
     "IdempotencyKey",
     "JobPieces",
@@ -95,7 +98,7 @@ __all__ = [
 _POSTGRES = ("postgresql://", "postgres://")
 
 
-class SqlStore(JobsSql, BatchesSql, OutboxSql, KeysSql, UsageSql):
+class SqlStore(JobsSql, BatchesSql, OutboxSql, KeysSql, UsageSql, DashboardSql):
     """Every view of the store, on one database. ``prices``: what jobs are billed at when they
     become final (none: nothing is billed, tokens are still metered)."""
 

@@ -1,6 +1,7 @@
 """What the store promises: the values it takes and gives, and the narrow views of it that its users
 take (``Jobs`` for the API, ``Queue`` for dispatchers, ``Sharing`` for processes sharing a store,
-``KeyStore``, ``UsageStore``, ``BatchStore``, ``BatchResults``, ``FileStore``, ``ChatStore``; the
+``KeyStore``, ``UsageStore``, ``BatchStore``, ``BatchResults``, ``FileStore``, ``ChatStore``,
+``DashboardStore``; the
 webhook ``Outbox`` is defined with its sender in ``leeway.webhooks.outbox``).
 ``leeway.store.SqlStore`` implements them all.
 """
@@ -353,3 +354,56 @@ class ChatStore(Protocol):
         self, tenant: str, job_id: str, metadata: Mapping[str, str]
     ) -> Job | None:
         """Replace the job's metadata; the job, or None if it is not this tenant's."""
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A dashboard sign-in: the key it was made with (rechecked on every request), the token its
+    forms post back, and its lifetime."""
+
+    key_id: str
+    csrf: str
+    created_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class WindowNow:
+    """One window now: jobs queued and running, and of those that became final lately (completed,
+    incomplete or failed) how many, how many by their deadline, and turn-time percentiles."""
+
+    queued: int = 0
+    running: int = 0
+    finished: int = 0
+    met: int = 0
+    p50: float | None = None  # seconds; None: nothing finished
+    p95: float | None = None
+
+    @property
+    def attainment(self) -> float | None:
+        return self.met / self.finished if self.finished else None
+
+
+class DashboardStore(Protocol):
+    """What the web dashboard keeps (its sessions) and reads beyond the other views."""
+
+    async def add_session(self, session: Session, token_hash: str) -> None:
+        """Record a session under its token's hash (expired sessions are dropped first)."""
+
+    async def session(self, token_hash: str, now: float) -> tuple[Session, Holder] | None:
+        """The unexpired session with that token hash and its key's holder; None if none."""
+
+    async def end_session(self, token_hash: str) -> None: ...
+
+    async def windows_now(self, tenant: str | None, since: float) -> dict[str, WindowNow]:
+        """Per window with any such job: queued and running now, and turn times of the jobs that
+        became final since ``since`` (``tenant`` None: every tenant's)."""
+
+    async def running_by_model(self) -> dict[str, int]:
+        """Jobs running now per model, in every process on the store."""
+
+    async def all_batches(self, limit: int, before: str | None = None) -> list[Batch]:
+        """Every tenant's batches newest first, from just before the batch ``before``."""
+
+    async def find_batch(self, batch_id: str) -> Batch | None:
+        """A committed batch of any tenant."""

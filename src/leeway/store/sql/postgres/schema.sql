@@ -48,6 +48,15 @@ CREATE TABLE batches (
     CONSTRAINT batches_pkey PRIMARY KEY (id)
 );
 
+CREATE TABLE dashboard_sessions (
+    token_hash text NOT NULL,
+    key_id text NOT NULL,
+    csrf text NOT NULL,
+    created_at double precision NOT NULL,
+    expires_at double precision NOT NULL,
+    CONSTRAINT dashboard_sessions_pkey PRIMARY KEY (token_hash)
+);
+
 CREATE TABLE engine_leases (
     engine_id text NOT NULL,
     holder text NOT NULL,
@@ -201,11 +210,15 @@ CREATE TABLE webhook_secrets (
 
 CREATE INDEX api_keys_by_tenant ON public.api_keys USING btree (tenant, created_at, id);
 
+CREATE INDEX batches_by_creation ON public.batches USING btree (created_at, id) WHERE (committed = 1);
+
 CREATE INDEX batches_by_tenant ON public.batches USING btree (tenant, created_at, id) WHERE (committed = 1);
 
 CREATE INDEX batches_to_expire ON public.batches USING btree (expires_at) WHERE ((finished_at IS NULL) AND (expired_at IS NULL) AND (cancelled_at IS NULL));
 
 CREATE INDEX batches_to_finalize ON public.batches USING btree (finished_at) WHERE (finalized_at IS NULL);
+
+CREATE INDEX dashboard_sessions_expiry ON public.dashboard_sessions USING btree (expires_at);
 
 CREATE INDEX files_by_tenant ON public.files USING btree (tenant, created_at, id);
 
@@ -216,6 +229,8 @@ CREATE INDEX idempotency_keys_subject ON public.idempotency_keys USING btree (su
 CREATE UNIQUE INDEX jobs_batch_custom_ids ON public.jobs USING btree (batch_id, custom_id) WHERE (batch_id IS NOT NULL);
 
 CREATE UNIQUE INDEX jobs_batch_items ON public.jobs USING btree (batch_id, batch_index) WHERE (batch_id IS NOT NULL);
+
+CREATE INDEX jobs_completed ON public.jobs USING btree (completed_at) WHERE (completed_at IS NOT NULL);
 
 CREATE INDEX jobs_leased ON public.jobs USING btree (lease_expires) WHERE (status = 'in_progress'::text);
 

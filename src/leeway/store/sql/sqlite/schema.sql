@@ -40,6 +40,14 @@ CREATE TABLE batches (
     error_file_id     TEXT
 , expires_at REAL, expired_at REAL, webhook_url TEXT, webhook_token TEXT, failed_at REAL, errors TEXT);
 
+CREATE TABLE dashboard_sessions (
+    token_hash TEXT PRIMARY KEY,       -- SHA-256 of the cookie's token
+    key_id     TEXT NOT NULL,          -- the API key signed in with (rechecked on every request)
+    csrf       TEXT NOT NULL,          -- the token every form of this session posts back
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+
 CREATE TABLE engine_leases (
     engine_id TEXT PRIMARY KEY,
     holder    TEXT NOT NULL,
@@ -164,6 +172,8 @@ CREATE TABLE webhook_secrets (
 
 CREATE INDEX api_keys_by_tenant ON api_keys (tenant, created_at, id);
 
+CREATE INDEX batches_by_creation ON batches (created_at, id) WHERE committed = 1;
+
 CREATE INDEX batches_by_tenant ON batches (tenant, created_at, id) WHERE committed = 1;
 
 CREATE INDEX batches_to_expire ON batches (expires_at)
@@ -172,6 +182,8 @@ WHERE finished_at IS NULL AND expired_at IS NULL AND cancelled_at IS NULL;
 CREATE INDEX batches_to_finalize ON batches (finished_at) WHERE finalized_at IS NULL;
 
 CREATE INDEX batches_uncommitted ON batches (id) WHERE committed = 0;
+
+CREATE INDEX dashboard_sessions_expiry ON dashboard_sessions (expires_at);
 
 CREATE INDEX files_by_tenant ON files (tenant, created_at, id);
 
@@ -182,6 +194,8 @@ CREATE INDEX idempotency_keys_subject ON idempotency_keys (subject);
 CREATE UNIQUE INDEX jobs_batch_custom_ids ON jobs (batch_id, custom_id) WHERE batch_id IS NOT NULL;
 
 CREATE UNIQUE INDEX jobs_batch_items ON jobs (batch_id, batch_index) WHERE batch_id IS NOT NULL;
+
+CREATE INDEX jobs_completed ON jobs (completed_at) WHERE completed_at IS NOT NULL;
 
 CREATE INDEX jobs_leased ON jobs (lease_expires) WHERE status = 'in_progress';
 
