@@ -42,8 +42,11 @@ def chromium() -> str | None:
     return found if found and Path(found).exists() else None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API keeps an event loop running in this thread while it is
+    open, which every asyncio test after it would trip over (``Runner.run() cannot be called from
+    a running event loop``); it is closed at the end of each browser test module."""
     binary = chromium()
     if binary is None:
         pytest.skip("no Chromium: install Debian's `chromium` package (.ci/run does) to run these")
