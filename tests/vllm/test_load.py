@@ -43,12 +43,13 @@ def test_vllms_own_queue_holds_new_work_back(tmp_path: Path, vllm: VllmServer):
     parallel = 2
     gateway = start_gateway(tmp_path, vllm, parallel=parallel)
     client = OpenAI(base_url=gateway.base_url, api_key=gateway.key, max_retries=0, timeout=600)
-    others = [f"other-client-{i}-{time.monotonic_ns()}" for i in range(VLLM_SEQS + 3 * parallel)]
+    # enough other work that vLLM's queue stays long for many seconds, even on a quiet machine
+    others = [f"other-client-{i}-{time.monotonic_ns()}" for i in range(VLLM_SEQS + 10 * parallel)]
     try:
         with ThreadPoolExecutor(len(others)) as pool:
             load = [pool.submit(direct_request, vllm, rid) for rid in others]
             until(lambda: vllm.metric("vllm:num_requests_waiting") > parallel + 2)
-            time.sleep(3)  # Leeway's probe (every second) has read vLLM's /metrics
+            time.sleep(1.5)  # Leeway's probe (every second) has read vLLM's /metrics
             r = client.responses.create(
                 model=MODEL,
                 input="Name three colors.",
