@@ -11,7 +11,7 @@ import pytest
 
 from leeway.jobs import Window
 from leeway.keys import issue
-from leeway.store.contract import Session
+from leeway.store.operator_views import Session
 from tests.conftest import FAKE_MODEL, StoreFactory, claim, make_job
 from tests.integration.test_batch_store import DONE, batch, staged
 

@@ -4,8 +4,9 @@ One store, written once: ``SqlStore`` runs named queries (``sql/<dialect>/*.sql`
 and parameters in both dialects) over a dialect driver (``driver.Driver``): ``SqliteDriver`` (the
 embedded default: one file, one writer thread committing in groups) or ``PostgresDriver`` (any
 number of processes on one database). Its users take the narrow views of it they need
-(``contract``: ``Jobs``, ``Queue``, ``Sharing``, ``KeyStore``, ``UsageStore``, ``BatchStore``,
-``BatchResults``, ``FileStore``, ``ChatStore``, ``DashboardStore``, and the webhook ``Outbox``). ``sql/<dialect>/schema.sql`` shows the current schema
+(``contract``: ``Jobs``, ``Queue``, ``Sharing``, ``BatchStore``, ``BatchResults``,
+``FileStore``, ``ChatStore``; ``operator_views``: ``KeyStore``, ``UsageStore``,
+``DashboardStore``; and the webhook ``Outbox``). ``sql/<dialect>/schema.sql`` shows the current schema
 (the numbered migrations produce exactly it: ``tests/integration/test_schema.py``).
 
 Claims are leases with a token: a finish, requeue or release whose token is stale changes nothing.
@@ -35,8 +36,8 @@ Rules the database keeps itself, as triggers (both dialects):
   million tokens, from the caller's configuration at that moment).
 
 A new storage method touches: its query in ``sql/sqlite/*.sql`` and ``sql/postgres/*.sql``, its
-method here (``jobs``, ``batches``, ``outbox``, ``keys`` or ``usage``), and the view in
-``contract`` that offers it.
+method here (``jobs``, ``batches``, ``outbox``, ``keys``, ``usage`` or ``dashboard``), and the
+view in ``contract`` or ``operator_views`` that offers it.
 """
 
 from __future__ import annotations
@@ -52,24 +53,21 @@ from leeway.store.contract import (
     BatchStore,
     ChatStore,
     Claim,
-    DashboardStore,
     FileStore,
     IdempotencyKey,
     JobPieces,
     Jobs,
-    KeyStore,
     Queue,
     QueueOrder,
     Result,
     Sharing,
-    Spending,
     Store,
-    UsageStore,
 )
 from leeway.store.dashboard import DashboardSql
 from leeway.store.driver import Driver, Queries
 from leeway.store.jobs import JobsSql
 from leeway.store.keys import KeysSql
+from leeway.store.operator_views import DashboardStore, KeyStore, Spending, UsageStore
 from leeway.store.outbox import OutboxSql
 from leeway.store.usage import UsageSql
 

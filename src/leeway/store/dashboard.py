@@ -8,9 +8,9 @@ from typing import Any
 
 from leeway.batches import Batch
 from leeway.keys import Holder
-from leeway.store.contract import Session, WindowNow
 from leeway.store.driver import Driver
 from leeway.store.keys import _key
+from leeway.store.operator_views import Session, WindowNow
 from leeway.store.rows import row_batch
 
 

@@ -23,7 +23,7 @@ from leeway.jobs import Window
 from leeway.runtime import Runtime
 from leeway.settings import Settings
 from leeway.store import DashboardStore
-from leeway.store.contract import WindowNow
+from leeway.store.operator_views import WindowNow
 
 HOUR = 3600.0
 REFRESH_SECONDS = 5

@@ -27,7 +27,7 @@ from starlette.responses import Response
 from leeway.api.auth import Caller, admit
 from leeway.errors import AuthenticationFailed, InvalidRequest, PermissionDenied
 from leeway.keys import Holder, key_hash
-from leeway.store.contract import Session
+from leeway.store.operator_views import Session
 
 COOKIE = "leeway_session"
 PATH = "/dashboard"
