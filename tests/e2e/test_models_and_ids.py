@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime
 
 import anthropic
@@ -91,9 +92,15 @@ def test_every_response_carries_its_request_id(
         json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True},
     )
     assert REQUEST_ID.fullmatch(streamed.headers["x-request-id"])
-    log = fid.log.read_text()
-    for seen in (rid, e.value.request_id, e2.value.request_id, streamed.headers["x-request-id"]):
-        assert seen is not None and seen in log  # the server's line for the request
+    ids = [rid, e.value.request_id, e2.value.request_id, streamed.headers["x-request-id"]]
+    assert all(ids)
+    # the server's line for each request (written once the response is sent, so it may trail the
+    # client's read by a moment: wait for it, up to 10 s)
+    deadline = time.monotonic() + 10
+    while not all(seen in (log := fid.log.read_text()) for seen in ids if seen):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not in the server's log: {[i for i in ids if i not in log]}")
+        time.sleep(0.1)
 
 
 @pytest.mark.parametrize(
