@@ -83,6 +83,7 @@ def vllm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
 
 def start_gateway(root: Path, vllm: VllmServer, **config: Any) -> LeewayServer:
     os.environ[KEY_ENV] = API_KEY
+    vllm.ensure_running()
     return LeewayServer(root, gateway_config(vllm.url, **config)).start()
 
 

@@ -81,12 +81,13 @@ class VllmServer:
     kv_cache_gb: int = 2
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    owned: bool = True  # started (and restarted, and stopped) by these tests
 
     @classmethod
     def running(cls, url: str, log: Path) -> VllmServer:
         """One started elsewhere (with these flags, logging to ``log``): used, never stopped."""
         port = int(url.rstrip("/").rsplit(":", 1)[1])
-        return cls(Path(), Path(), log, port=port)
+        return cls(Path(), Path(), log, port=port, owned=False)
 
     @property
     def url(self) -> str:
@@ -129,6 +130,12 @@ class VllmServer:
             time.sleep(1)
         self.stop()
         raise RuntimeError(f"vLLM was not healthy within {timeout:.0f} s:\n{self.tail()}")
+
+    def ensure_running(self) -> None:
+        """Start it again if a test killed it and failed before starting it (so that one failed
+        test does not fail every test after it)."""
+        if self.owned and (self.proc is None or self.proc.poll() is not None):
+            self.start()
 
     def stop(self) -> None:
         """SIGTERM to the whole session (vLLM shuts its engine down), SIGKILL if it lingers."""

@@ -15,9 +15,13 @@ from tests.vllm.conftest import VLLM_SEQS, start_gateway, until
 from tests.vllm.server import MODEL, VllmServer
 from tests.vllm.test_windows import LOAD, assert_billed_once
 
+# Long enough that the job is still generating when the client has seen its first 8 deltas, on a
+# machine fast or slow (at 64 tokens a fast one had finished it before the kill)
+LONG = 256
+
 
 def test_a_job_cut_off_by_a_vllm_restart_continues_its_text(tmp_path: Path, vllm: VllmServer):
-    if vllm.proc is None:
+    if not vllm.owned:
         pytest.skip("kills and restarts vLLM: needs one this suite started, not LEEWAY_VLLM_URL")
     gateway = start_gateway(tmp_path, vllm, parallel=VLLM_SEQS)
     client = OpenAI(base_url=gateway.base_url, api_key=gateway.key, max_retries=0, timeout=1200)
@@ -25,7 +29,7 @@ def test_a_job_cut_off_by_a_vllm_restart_continues_its_text(tmp_path: Path, vllm
         r = client.responses.create(
             model=MODEL,
             input=LOAD,
-            max_output_tokens=64,
+            max_output_tokens=LONG,
             temperature=0,
             background=True,
             metadata={"completion_window": "standard"},
@@ -52,12 +56,14 @@ def test_a_job_cut_off_by_a_vllm_restart_continues_its_text(tmp_path: Path, vllm
         done = until(lambda: (x := client.responses.retrieve(r.id)).status == "completed" and x)
         late = until(lambda: (x := client.responses.retrieve(waiting)).status == "completed" and x)
         twin = client.responses.create(  # the same request, run once, for the bill
-            model=MODEL, input=LOAD, max_output_tokens=64, temperature=0
+            model=MODEL, input=LOAD, max_output_tokens=LONG, temperature=0
         )
+    except BaseException:
+        print(f"leeway serve's log:\n{gateway.log.read_text()[-20000:]}\nvLLM's:\n{vllm.tail(80)}")
+        raise
     finally:
         gateway.stop()
-        if vllm.proc is not None and vllm.proc.poll() is not None:
-            vllm.start()  # killed and not started again (this test failed): the others need it
+        vllm.ensure_running()  # killed and not started again (this test failed): the others need it
     assert done.output_text == "".join(pieces)  # streamed whole, nothing twice
     assert done.output_text.startswith(before) and len(done.output_text) > len(before)
     runs = [e for e in vllm.events() if e.job == r.id]

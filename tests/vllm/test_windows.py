@@ -62,7 +62,7 @@ def gateway_of(tmp_path: Path, vllm: VllmServer) -> Iterator[object]:
 def test_an_asap_request_overtakes_the_flex_jobs_queued_in_vllm(gateway_of, vllm: VllmServer):
     # Leeway sends 3x what vLLM runs at once: vLLM queues the rest, in priority order
     client = gateway_of(3 * VLLM_SEQS)
-    flex = submit_flex(client, 3 * VLLM_SEQS, 96)
+    flex = submit_flex(client, 3 * VLLM_SEQS, 192)
     try:
         until(lambda: all(vllm.did("added", f) for f in flex))
         sent = time.monotonic()
@@ -106,7 +106,7 @@ def test_an_asap_request_overtakes_the_flex_jobs_queued_in_vllm(gateway_of, vllm
 def test_a_flex_job_that_yields_continues_its_text_and_is_billed_once(gateway_of, vllm: VllmServer):
     # Leeway sends exactly what vLLM runs: every flex job is generating when asap work arrives
     client = gateway_of(VLLM_SEQS)
-    flex = submit_flex(client, VLLM_SEQS, 64)
+    flex = submit_flex(client, VLLM_SEQS, 256)  # all still running when asap comes
     generated = vllm.metric("vllm:generation_tokens_total")
     until(lambda: all(vllm.did("added", f) for f in flex))
     until(lambda: vllm.metric("vllm:generation_tokens_total") >= generated + 8 * VLLM_SEQS)
