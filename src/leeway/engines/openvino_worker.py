@@ -49,10 +49,24 @@ def pipeline(
     scheduler.dynamic_split_fuse = True
     scheduler.cache_size = 0  # the KV cache grows as sequences need it
     plugin: dict[str, object] = {"CACHE_DIR": compiled_cache(), **(properties or {})}
+    if precision := inference_precision(config):
+        plugin.setdefault("INFERENCE_PRECISION_HINT", precision)
     if config.threads:
         plugin["INFERENCE_NUM_THREADS"] = config.threads
     tokenizer = {"CACHE_DIR": compiled_cache()}
     return ovg.ContinuousBatchingPipeline(str(path), scheduler, "CPU", plugin, tokenizer)
+
+
+F32_UP_TO = 32  # sequences; measured on 2 cores with AVX-512 BF16 (bench/engine.py, issue 20)
+
+
+def inference_precision(config: ModelConfig) -> str | None:
+    """The precision the model's ``precision`` asks for, or None for OpenVINO's default. At few
+    sequences a step is bound by per-operation costs that bf16's conversions add to; at many, by
+    the matrix products that bf16 halves."""
+    if config.precision != "auto":
+        return config.precision
+    return "f32" if config.parallel <= F32_UP_TO else None
 
 
 def compiled_cache() -> str:
