@@ -59,6 +59,11 @@ __all__ = ["OpenVINOEngine", "pipeline", "template_of"]
 log = logging.getLogger(__name__)
 
 _GRAMMARS = 256  # grammars kept translated to EBNF
+# how the decode process says a request ended without a reply (openvino_worker._step)
+_FAILED = {
+    "ignored": "the prompt does not fit the KV cache",
+    "dropped": "OpenVINO's pipeline dropped the request",
+}
 Delivery = list[tuple["_Sequence", Chunk | BaseException]]  # one step's news, for the event loop
 
 
@@ -277,9 +282,9 @@ class OpenVINOEngine:
         for request, tokens, finish in outputs:
             if (seq := self._running.get(request)) is None or seq.done:
                 continue  # abandoned, or ended here (a stop string) while it ran on
-            if finish == "ignored":
+            if (why := _FAILED.get(finish)) is not None:
                 self._running.pop(request, None)
-                out.append((seq, RuntimeError("the prompt does not fit the KV cache")))
+                out.append((seq, RuntimeError(why)))
                 continue
             chunk = self._next_tokens(seq, tokens, finish)
             if chunk is None:

@@ -16,6 +16,7 @@ Each turn it takes every message waiting (blocking only when nothing runs), step
 
 from __future__ import annotations
 
+import contextlib
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,9 @@ from leeway.engines.gguf_file import cache_dir
 _FINISH = {
     ovg.GenerationFinishReason.STOP: "stop",
     ovg.GenerationFinishReason.LENGTH: "length",
+    ovg.GenerationFinishReason.TOOL_CALL: "stop",
 }
+_OVER = {ovg.GenerationStatus.FINISHED: "stop", ovg.GenerationStatus.IGNORED: "ignored"}
 
 
 def pipeline(
@@ -89,6 +92,9 @@ def serve(conn: Connection, path: str, config: ModelConfig) -> None:
     finally:
         for handle in handles.values():
             handle.cancel()
+        with contextlib.suppress(RuntimeError):  # a step drops what was cancelled (here or
+            if pipe.has_non_finished_requests():  # before), so no KV block is held at exit
+                pipe.step()
 
 
 def _take(conn: Connection, pipe: Any, handles: dict[int, Any], block: bool) -> bool:
@@ -128,8 +134,10 @@ def _step(conn: Connection, pipe: Any, handles: dict[int, Any]) -> None:
                 tokens += output.generated_ids
                 finish = _FINISH.get(output.finish_reason, "")
             out.append((request, tokens, finish))
-        elif handle.get_status() == ovg.GenerationStatus.IGNORED:
-            out.append((request, [], "ignored"))
+        elif (status := handle.get_status()) != ovg.GenerationStatus.RUNNING:
+            # over with nothing left to read: never leave it waiting (finished, never admitted,
+            # or dropped by the pipeline itself; a cancel of ours removed it from ``handles``)
+            out.append((request, [], _OVER.get(status, "dropped")))
         else:
             continue
         if out[-1][2]:
