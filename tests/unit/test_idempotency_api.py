@@ -197,3 +197,23 @@ def test_a_continuation_replays_even_after_its_previous_response_is_deleted(clie
     again = post(client, "/v1/responses", body, "k8")
     assert again.status_code == 202 and again.headers[REPLAYED] == "true"
     assert again.json()["id"] == first.json()["id"]
+
+
+BATCH = {
+    "endpoint": "/v1/responses",
+    "requests": [{"custom_id": f"r{i}", "params": BLOCKING} for i in range(3)],
+}
+MESSAGE_BATCH = {"requests": [{"custom_id": f"m{i}", "params": MESSAGE} for i in range(3)]}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"), [("/v1/batches", BATCH), ("/v1/messages/batches", MESSAGE_BATCH)]
+)
+def test_concurrent_duplicate_batches_store_one(client: Client, path: str, body: dict[str, Any]):
+    # those that find the first batch stored replay it; those that race it to the store are told
+    # they replayed it too
+    with ThreadPoolExecutor(20) as pool:
+        replies = list(pool.map(lambda _: post(client, path, body, "same-batch"), range(20)))
+    assert [r.status_code for r in replies] == [200] * 20
+    assert len({r.json()["id"] for r in replies}) == 1
+    assert sum(REPLAYED not in r.headers for r in replies) == 1

@@ -16,7 +16,7 @@ import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -33,6 +33,7 @@ from leeway.batches import Batch, Shape
 from leeway.errors import InvalidRequest, LeewayError, PayloadTooLarge
 from leeway.jobs import WINDOW_ALIASES, Job, Window
 from leeway.runtime import Runtime
+from leeway.settings import Settings
 from leeway.store import BatchStore, IdempotencyKey
 
 CHUNK = 5000  # items staged per write
@@ -98,6 +99,37 @@ async def spool(request: Request, limit: int, folder: Path) -> Spooled:
         path.unlink(missing_ok=True)  # noqa: ASYNC240 - a metadata operation
         raise
     return Spooled(path, size, digest.hexdigest())
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A batch create's body, spooled to ``path``, and what its Idempotency-Key holds."""
+
+    path: Path
+    held: IdempotencyKey | None  # the key with the body's fingerprint, if one was sent
+    replay: Batch | None  # the batch this key made already: answered again, nothing stored
+
+
+@contextlib.asynccontextmanager
+async def received(
+    request: Request, settings: Settings, batches: BatchStore, tenant: str
+) -> AsyncIterator[Received]:
+    """The prelude of both batch creates (OpenAI's and Anthropic's): spool the body (bounded by
+    ``max_batch_bytes``), look its Idempotency-Key up; the spooled file goes on exit."""
+    key = idempotency.header(request)
+    spooled = await spool(request, settings.max_batch_bytes, settings.data_dir / "tmp")
+    try:
+        held = None if key is None else IdempotencyKey(key, spooled.fingerprint)
+        replay = None if held is None else await batches.held_batch(tenant, held)
+        yield Received(spooled.path, held, replay)
+    finally:
+        spooled.path.unlink(missing_ok=True)
+
+
+def raced(stored: Batch, made: Batch, headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers``, marked a replay if a concurrent request with the same key stored its batch
+    (``stored``) before this one's (``made``)."""
+    return dict(headers) if stored.id == made.id else {**headers, **idempotency.REPLAYED}
 
 
 def too_large(limit: int) -> str:

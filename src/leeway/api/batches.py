@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from leeway.api import batch_wire, idempotency
+from leeway.api import batch_wire
 from leeway.api.auth import Authenticator
 from leeway.api.batch_ingest import (
     ENDPOINTS,
@@ -28,7 +28,8 @@ from leeway.api.batch_ingest import (
     envelope,
     file_items,
     inline_items,
-    spool,
+    raced,
+    received,
 )
 from leeway.api.bounds import query_int
 from leeway.api.create import json_response
@@ -85,28 +86,20 @@ class BatchApi:
     async def create(self, request: Request) -> Response:
         caller = await self._auth.caller(request)
         tenant = caller.tenant
-        key = idempotency.header(request)
-        limit, folder = self._settings.max_batch_bytes, self._settings.data_dir / "tmp"
-        spooled = await spool(request, limit, folder)
-        try:
-            held = None if key is None else IdempotencyKey(key, spooled.fingerprint)
-            if held is not None and (batch := await self._batches.held_batch(tenant, held)):
-                return self._created(batch, REPLAYED)
-            fields = await asyncio.to_thread(_read, spooled.path, envelope)
+        async with received(request, self._settings, self._batches, tenant) as body:
+            if body.replay is not None:
+                return self._created(body.replay, REPLAYED)
+            fields = await asyncio.to_thread(_read, body.path, envelope)
             if "input_file_id" in fields:
                 batch = await self._openai(tenant, fields)
-                stored, headers = await self._from_file(batch, held, caller.key_id)
+                stored, headers = await self._from_file(batch, body.held, caller.key_id)
             else:
                 batch = self._reference(tenant, fields)
-                with spooled.path.open("rb") as f:
+                with body.path.open("rb") as f:
                     stored, headers = await self._ingest.store(
-                        batch, inline_items(f), held, inline=True, key_id=caller.key_id
+                        batch, inline_items(f), body.held, inline=True, key_id=caller.key_id
                     )
-        finally:
-            spooled.path.unlink(missing_ok=True)
-        if stored.id != batch.id:  # a concurrent request with the same key won
-            headers = {**headers, **REPLAYED}
-        return self._created(stored, headers)
+        return self._created(stored, raced(stored, batch, headers))
 
     def _reference(self, tenant: str, fields: dict[str, Any]) -> Batch:
         _known(fields, _REFERENCE_FIELDS, "a batch with inline requests")

@@ -18,9 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from leeway.api import idempotency
 from leeway.api.auth import Authenticator
-from leeway.api.batch_ingest import Ingest, envelope, inline_items, spool
+from leeway.api.batch_ingest import Ingest, envelope, inline_items, raced, received
 from leeway.api.create import json_response
 from leeway.api.idempotency import REPLAYED
 from leeway.api.intake import Intake
@@ -31,7 +30,7 @@ from leeway.errors import InvalidRequest, NotFound
 from leeway.jobs import Job, new_id
 from leeway.runtime import Runtime
 from leeway.settings import Settings
-from leeway.store import BatchResults, BatchStore, IdempotencyKey
+from leeway.store import BatchResults, BatchStore
 
 _FIELDS = {"requests", "metadata"}  # metadata: Leeway's addition (the batch's webhook)
 _PAGE = 1000  # results read per query
@@ -65,24 +64,17 @@ class MessageBatchApi:
     async def create(self, request: Request) -> Response:
         caller = await self._auth.caller(request)
         tenant = caller.tenant
-        key = idempotency.header(request)
-        limit, folder = self._settings.max_batch_bytes, self._settings.data_dir / "tmp"
-        spooled = await spool(request, limit, folder)
-        try:
-            held = None if key is None else IdempotencyKey(key, spooled.fingerprint)
-            if held is not None and (batch := await self._batches.held_batch(tenant, held)):
-                return json_response(message_batch(batch, _base(request)), 200, REPLAYED)
-            with spooled.path.open("rb") as f:
+        async with received(request, self._settings, self._batches, tenant) as body:
+            if body.replay is not None:
+                return json_response(message_batch(body.replay, _base(request)), 200, REPLAYED)
+            with body.path.open("rb") as f:
                 fields = await asyncio.to_thread(envelope, f)
             batch = self._batch(tenant, fields)
-            with spooled.path.open("rb") as f:
+            with body.path.open("rb") as f:
                 stored, headers = await self._ingest.store(
-                    batch, inline_items(f), held, inline=True, key_id=caller.key_id
+                    batch, inline_items(f), body.held, inline=True, key_id=caller.key_id
                 )
-        finally:
-            spooled.path.unlink(missing_ok=True)
-        if stored.id != batch.id:  # a concurrent request with the same key won
-            headers = {**headers, **REPLAYED}
+        headers = raced(stored, batch, headers)
         return json_response(message_batch(stored, _base(request)), 200, headers)
 
     def _batch(self, tenant: str, fields: dict[str, Any]) -> Batch:
