@@ -2,7 +2,8 @@
 on the shipped Q4_1 GGUF (the engine it replaced), in the same run.
 
 For each parallelism P (1, 16, 64, 128 by default), best of --rounds (with the spread):
-  leeway    P background Responses requests over HTTP, all submitted at once, polled to completion,
+  leeway    P Responses requests over HTTP, all sent at once, each answered when done (--poll: in
+            background, polled once a second to completion, as the reference's client does),
             against a real `leeway serve` (SQLite + the default OpenVINO engine, parallel = the
             largest P); output tokens / time from the first submission to the last result stored
             (read from the server's database, so the poll interval does not blur the time).
@@ -13,7 +14,7 @@ For each parallelism P (1, 16, 64, 128 by default), best of --rounds (with the s
             file the wheel ships; tokens / time.
 
     .venv/bin/python bench/engine.py [--parallel 1 16 64 128] [--tokens 128] [--rounds 3]
-        [--threads N] [--batch-tokens 512] [--skip-llamacpp] [--skip-leeway]
+        [--threads N] [--batch-tokens 512] [--skip-llamacpp] [--skip-leeway] [--poll]
         [--ov-properties '{"KV_CACHE_PRECISION": "f16", "INFERENCE_PRECISION_HINT": "f32"}']
 """
 
@@ -40,6 +41,7 @@ from tests.e2e.server import LeewayServer
 from leeway.catalog import ModelConfig
 from leeway.engines.gguf_file import default_model_path, for_openvino
 from leeway.engines.openvino import pipeline, template_of
+from leeway.engines.openvino_worker import LANE, lane_config
 from leeway.jobs import Message
 from leeway.settings import DEFAULT_MODEL
 
@@ -65,9 +67,9 @@ def prompts(n: int) -> list[str]:
 
 
 async def through_leeway(
-    server: LeewayServer, texts: list[str], tokens: int
+    server: LeewayServer, texts: list[str], tokens: int, poll: bool
 ) -> tuple[float, list[int]]:
-    async with AsyncOpenAI(base_url=server.base_url, api_key=server.key) as client:
+    async with AsyncOpenAI(base_url=server.base_url, api_key=server.key, timeout=600) as client:
         start = time.time()  # the server stamps completed_at with the same clock
         created = await asyncio.gather(
             *(
@@ -76,13 +78,17 @@ async def through_leeway(
                     input=t,
                     max_output_tokens=tokens,
                     temperature=0,
-                    background=True,
+                    background=poll,
                     metadata={"completion_window": "asap"},
                 )
                 for t in texts
             )
         )
         done: dict[str, int] = {}
+        for r in created:
+            if r.status in ("completed", "incomplete", "failed"):
+                assert r.usage is not None, r.error
+                done[r.id] = r.usage.output_tokens
         while len(done) < len(created):
             for r in created:
                 if r.id not in done:
@@ -100,10 +106,14 @@ async def through_leeway(
 
 
 class RawOpenVINO:
-    """The pipeline the engine runs, driven directly: add every request, step until done."""
+    """The pipelines the engine runs, driven directly: add every request, step until done. As in
+    the engine, a bf16 engine's f32 lane runs up to LANE requests when they are all there is."""
 
     def __init__(self, config: ModelConfig, properties: dict[str, object]) -> None:
-        self.pipe = pipeline(for_openvino(default_model_path()), config, properties=properties)
+        path = for_openvino(default_model_path())
+        self.pipe = pipeline(path, config, properties=properties)
+        lane = None if properties else lane_config(config)
+        self.lane = pipeline(path, lane) if lane is not None else None
         self.tokenizer = self.pipe.get_tokenizer()
         self.template = template_of(self.tokenizer)
         self.requests = 0
@@ -113,15 +123,16 @@ class RawOpenVINO:
             self.tokenizer.encode(self.template.prompt([Message("user", t)])).input_ids
             for t in texts
         ]
+        pipe = self.lane if self.lane is not None and len(texts) <= LANE else self.pipe
         start = time.perf_counter()
         handles = []
         for prompt, n in zip(ids, lengths, strict=True):
             config = ovg.GenerationConfig()
             config.max_new_tokens, config.ignore_eos, config.do_sample = n, True, False
-            handles.append(self.pipe.add_request(self.requests, prompt, config))
+            handles.append(pipe.add_request(self.requests, prompt, config))
             self.requests += 1
-        while self.pipe.has_non_finished_requests():
-            self.pipe.step()
+        while pipe.has_non_finished_requests():
+            pipe.step()
             for h in handles:
                 if h.can_read():
                     h.read()
@@ -193,6 +204,7 @@ def main() -> None:
     parser.add_argument("--batch-tokens", type=int, default=512)
     parser.add_argument("--skip-llamacpp", action="store_true")
     parser.add_argument("--skip-leeway", action="store_true")
+    parser.add_argument("--poll", action="store_true", help="leeway: background requests, polled")
     parser.add_argument(
         "--ov-properties",
         type=json.loads,
@@ -225,7 +237,7 @@ def main() -> None:
         )
         try:
             if server is not None:
-                asyncio.run(through_leeway(server, prompts(2), 8))  # warm-up
+                asyncio.run(through_leeway(server, prompts(2), 8, args.poll))  # warm-up
             raw_ov.run(prompts(2), [8, 8])
             for p in args.parallel:
                 texts = prompts(p)
@@ -233,7 +245,9 @@ def main() -> None:
                 for _ in range(args.rounds):
                     lengths = [args.tokens] * p
                     if server is not None:
-                        secs, lengths = asyncio.run(through_leeway(server, texts, args.tokens))
+                        secs, lengths = asyncio.run(
+                            through_leeway(server, texts, args.tokens, args.poll)
+                        )
                         rates["leeway"].append(sum(lengths) / secs)
                     runs: list[tuple[str, Callable[[list[str], list[int]], float]]] = [
                         ("openvino", raw_ov.run)

@@ -38,8 +38,8 @@ class ModelConfig:
     batch_tokens: Count = 512  # most tokens in one decode step (prompt chunks + one per sequence)
     threads: Count | None = None  # decode threads; default: all cores
     # OpenVINO's inference precision. "auto": f32 up to F32_UP_TO sequences (a lone request decodes
-    # 1.3x faster than in bf16), else OpenVINO's own choice (bf16 where the CPU has it: 1.2-1.3x
-    # faster at 64-128 sequences)
+    # 1.2x faster than in bf16), else OpenVINO's own choice (bf16 where the CPU has it: 1.2-1.3x
+    # faster at 64-128 sequences) with an f32 lane for a few requests while nothing else runs
     precision: Literal["auto", "f32", "bf16"] = "auto"
     fake_delay: NonNegative = 0.0  # fake engine: seconds per output token
     fake_tokens: Natural = 16  # fake engine: output tokens per reply (capped by max_output_tokens)

@@ -12,6 +12,7 @@ import pytest_asyncio
 from leeway.catalog import ModelConfig
 from leeway.engines import Chunk
 from leeway.engines.openvino import OpenVINOEngine
+from leeway.engines.openvino_worker import LANE
 from leeway.jobs import Finish, Message, Sampling
 from leeway.settings import DEFAULT_MODEL
 from tests.conftest import make_job
@@ -153,5 +154,33 @@ async def test_closing_with_generations_running_leaves_no_kv_block_held(capfd):
     await other.close()
     with contextlib.suppress(Exception):
         await gens[1].aclose()
+    err = capfd.readouterr().err
+    assert "leaked" not in err, err
+
+
+async def test_a_bf16_engine_moves_its_lone_request_from_the_lane_without_losing_a_token(capfd):
+    # an engine of 64 sequences decodes in bf16, with an f32 lane for a few requests while nothing
+    # else runs: the lone request starts there and moves when more arrive, continuing its text
+    big = OpenVINOEngine(ModelConfig(DEFAULT_MODEL, parallel=64, context=256, batch_tokens=128))
+    await big.start()
+    try:
+        prompt = "Write a long story about a dragon."
+        first = big.generate(job_for(big, prompt, max_output_tokens=40, temperature=0))
+        chunks = [await anext(first) for _ in range(8)]  # it runs, alone, in the lane
+        start = "".join(c.text for c in chunks)
+        others = [
+            job_for(big, f"Write a long story about a city ({i}).", max_output_tokens=16)
+            for i in range(LANE + 2)  # more than the lane takes: everything moves
+        ]
+        results = asyncio.gather(*(run(big, j) for j in others))
+        async for chunk in first:
+            chunks.append(chunk)
+        assert chunks[-1].finish is Finish.LENGTH and chunks[-1].usage.output_tokens == 40
+        text = "".join(c.text for c in chunks)
+        assert len(start) > 20 and text.count(start) == 1  # it went on, it did not start again
+        for text, last, _ in await results:
+            assert text and last.finish is Finish.LENGTH and last.usage.output_tokens == 16
+    finally:
+        await big.close()
     err = capfd.readouterr().err
     assert "leaked" not in err, err

@@ -47,7 +47,7 @@ from leeway.catalog import ModelConfig
 from leeway.engines import Chunk, local_id, openvino_worker
 from leeway.engines.chat_template import ChatTemplate
 from leeway.engines.gguf_file import default_model_path, for_openvino, vocabulary
-from leeway.engines.openvino_worker import compiled_cache, pipeline
+from leeway.engines.openvino_worker import compiled_cache, lane_config, pipeline
 from leeway.engines.reply import ReplyFilter
 from leeway.errors import EngineFailed
 from leeway.grammar.residual import Cursor
@@ -349,9 +349,12 @@ def _deliver(out: Delivery) -> None:
 def self_check() -> None:
     """Convert the default model (once), load it and decode one token: proves the OpenVINO wheels
     run on this CPU. The model compiles as a default one would (precision follows ``parallel``)
-    and is cached, so that ``leeway serve`` then loads it in seconds."""
+    and is cached, so that ``leeway serve`` then loads it in seconds (its f32 lane too)."""
     path = for_openvino(default_model_path())
-    pipe = pipeline(path, ModelConfig("self-check", context=256))
+    config = ModelConfig("self-check", context=256)
+    if (lane := lane_config(config)) is not None:
+        pipeline(path, lane)
+    pipe = pipeline(path, config)
     tokenizer = pipe.get_tokenizer()
     prompt = tokenizer.encode(template_of(tokenizer).prompt([Message("user", "Hi")]))
     config = ovg.GenerationConfig()
