@@ -5,6 +5,9 @@ OpenVINO GenAI reads a GGUF file itself, but its import of some quantizations is
 Q4_1 file: perplexity 18.3 on llama.cpp, 22.7 through OpenVINO). ``for_openvino`` rewrites every
 tensor of such a type as Q8_0 (dequantized with ``gguf.quants``, then quantized again: Q4_1 values
 fit Q8_0 almost exactly), once, into a cache directory keyed by the source file's hash.
+
+llama.cpp reads Q4_1 exactly but runs it slowly on the CPU (no repacked or AMX kernels for it): the
+same weights in Q8_0 prefill and decode ~1.5x faster. ``for_llamacpp`` gives it that same copy.
 """
 
 from __future__ import annotations
@@ -73,6 +76,18 @@ def for_openvino(path: Path, cache: Path | None = None) -> Path:
     finally:
         partial.unlink(missing_ok=True)
     return target
+
+
+def for_llamacpp(path: Path, cache: Path | None = None) -> Path:
+    """``path`` itself unless it holds Q4_1 tensors, else its Q8_0 copy (``for_openvino``'s, made
+    once): llama.cpp's CPU kernels run Q8_0 ~1.5x faster than Q4_1 (SmolLM2-135M, 2 cores, 32
+    sequences of a mixed workload: 105 against 68-73 output tokens/s), and Q4_1 values fit Q8_0
+    almost exactly. Other types are kept: Q4_0 and the K-quants have fast kernels of their own."""
+    if not path.is_file():
+        raise ConfigError(f"Model file {path} does not exist.")
+    if all(t.tensor_type != Q.Q4_1 for t in gguf.GGUFReader(path).tensors):
+        return path
+    return for_openvino(path, cache)
 
 
 def convert(reader: gguf.GGUFReader, target: Path) -> None:

@@ -28,7 +28,7 @@ from leeway import grammar
 from leeway.catalog import ModelConfig
 from leeway.engines import Chunk, local_id
 from leeway.engines.constrained import Grammars
-from leeway.engines.gguf_file import default_model_path
+from leeway.engines.gguf_file import default_model_path, for_llamacpp
 from leeway.engines.llama_model import Batch, LlamaModel, Sampler
 from leeway.engines.reply import ReplyFilter
 from leeway.errors import EngineFailed
@@ -74,7 +74,8 @@ class LlamaCppEngine:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        path = Path(self._config.path) if self._config.path else default_model_path()
+        source = Path(self._config.path) if self._config.path else default_model_path()
+        path = await asyncio.to_thread(for_llamacpp, source)  # Q4_1 runs as Q8_0: ~1.5x faster
         self._llama = await asyncio.to_thread(
             LlamaModel,
             path,
