@@ -19,7 +19,7 @@ are worse on priority attainment or asap time to first token; the twin is within
 window's p50 turn time and 2 points of its attainment.
 
     .venv/bin/python bench/contract.py [--minutes 10] [--load 0.9] [--rounds 1]
-        [--engine llamacpp|openvino] [--parallel 32]
+        [--engine llamacpp|openvino] [--parallel 32] [--urgent-share 1]
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ class Setup:
     model: str
     engine: str  # the engine kind: llamacpp, openvino
     parallel: int
+    urgent_share: float = 1.0
 
 
 @dataclass
@@ -91,6 +92,13 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--engine", choices=["llamacpp", "openvino"], default="llamacpp")
     p.add_argument("--parallel", type=int, default=32, help="sequences the engine decodes")
+    p.add_argument(
+        "--urgent-share",
+        type=float,
+        default=1.0,
+        help="the server's urgent_share: standard and flex fill only this share of the sequences "
+        "while asap or priority work runs (1: no limit, the default)",
+    )
     args = p.parse_args()
     model = config.DEFAULT_MODEL
     plan = read_plan(
@@ -99,7 +107,7 @@ def main() -> None:
          "output": OUTPUT, "drain": args.drain, "seed": args.seed,
          "targets": {w.value: s for w, s in TARGETS.items()}},
     )  # fmt: skip
-    setup = Setup(model, args.engine, args.parallel)
+    setup = Setup(model, args.engine, args.parallel, args.urgent_share)
     rounds = [_round(args, plan, setup, n) for n in range(args.rounds)]
     print(_summary(args, plan, rounds))
 
@@ -179,7 +187,7 @@ def _served(
     where: Path, policy: str, setup: Setup, work: Callable[[LeewayServer], Awaitable[T]]
 ) -> T:
     config_text = (
-        f'policy = "{policy}"\n[window_targets]\n'
+        f'policy = "{policy}"\nurgent_share = {setup.urgent_share:g}\n[window_targets]\n'
         + "".join(f"{w.value} = {s:g}\n" for w, s in TARGETS.items())
         + f'[[models]]\nid = "{setup.model}"\nengine = "{setup.engine}"\n'
         + f"parallel = {setup.parallel}\n"
@@ -233,7 +241,8 @@ def _summary(args: argparse.Namespace, plan: Plan, rounds: list[Round]) -> str:
     w = plan.workload
     lines = [
         "",
-        f"{config.DEFAULT_MODEL} on {args.engine}, {args.parallel} sequences; {args.minutes:g} min at "
+        f"{config.DEFAULT_MODEL} on {args.engine}, {args.parallel} sequences (urgent_share "
+        f"{args.urgent_share:g}); {args.minutes:g} min at "
         f"{args.load:g} of capacity, drain ≤ {args.drain:g} s; targets priority "
         f"{TARGETS[Window.PRIORITY]:g} s, standard {TARGETS[Window.STANDARD]:g} s; prompt "
         f"~{w.prompt.median:g}, output ~{w.output.median:g} tokens; {len(rounds)} round(s): "

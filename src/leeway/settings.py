@@ -71,7 +71,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from annotated_types import Ge, Le, MinLen
+from annotated_types import Ge, Gt, Le, MinLen
 
 from leeway.catalog import EngineConfig, EngineKind, ModelConfig, check_engines, check_models
 from leeway.config_reader import (
@@ -157,6 +157,11 @@ class Settings:
     # share of each engine's sequences flex leaves free for asap work
     flex_reserve: Annotated[float, Ge(0), Le(1)] = 0.02
     off_peak_hours: tuple[HourRange, ...] = ()  # UTC [start, end) hours flex may fill all
+    # while asap or priority work runs on an engine, standard and flex start there only below this
+    # share of its sequences: on an engine whose step time grows with its sequences (a CPU),
+    # fewer decode faster each (1: no limit; a GPU's step barely grows, so there it costs
+    # throughput for little)
+    urgent_share: Annotated[float, Gt(0), Le(1)] = 1.0
     # who runs next: leeway (asap first, then least slack, flex in the gaps, asap preempting), or
     # the simulator's baselines, to compare on the same engine: fcfs (arrival order), strict
     # (window order, then arrival); neither preempts

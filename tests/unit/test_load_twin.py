@@ -24,7 +24,7 @@ TRUE = EngineModel("true", 32, 5e-3, 2e-3, 1 / 1_500)
 def test_the_servers_metrics_are_read_back_per_engine():
     clock = iter([0.0, 2.0, 5.0]).__next__
     metrics = Metrics(clock=clock)
-    metrics.configured("fcfs", TARGETS)
+    metrics.configured("fcfs", TARGETS, urgent_share=0.375)
     metrics.engine("e1", "m", 8)
     metrics.running("e1", 3)  # at 2 s
     metrics.prefilling("e1", 120)
@@ -36,6 +36,7 @@ def test_the_servers_metrics_are_read_back_per_engine():
     assert (e.seq_seconds, e.busy) == (9.0, 3.0)  # 3 sequences from 2 s to 5 s
     assert (e.prefill_rate, e.decode_rate) == (900.0, 12.5)
     assert sample.policy == "fcfs" and sample.targets == TARGETS and sample.depths["flex"] == 4
+    assert sample.urgent_share == 0.375  # what the twin's policy is given
 
 
 def _samples(model: EngineModel, seconds: int, seed: int = 0) -> list[Sample]:

@@ -220,3 +220,41 @@ def test_strict_runs_by_window_then_arrival_without_slack():
     flex = running("f", Window.FLEX, NOW + DAY)
     d = decide(snap([job("a", Window.ASAP)], engine("e1", 1, flex)), "strict")
     assert d.preempts == ()
+
+
+# -- urgent share ---------------------------------------------------------------------------------
+
+
+def test_beside_priority_work_standard_and_flex_fill_only_the_urgent_share():
+    prio = running("p", Window.PRIORITY, NOW + 60)
+    queued = [job("s1"), job("s2", deadline=NOW + 400), job("f", Window.FLEX)]
+    d = decide(snap(queued, engine("e1", 4, prio), urgent_share=0.5, flex_reserve=0))
+    assert started(d) == ["s1"]  # 2 of 4 sequences: the running priority job and one more
+    # priority work itself goes beyond the share (here it takes the room first: less slack)
+    d = decide(
+        snap(
+            [*queued, job("p2", Window.PRIORITY)],
+            engine("e1", 4, prio),
+            urgent_share=0.5,
+            flex_reserve=0,
+        )
+    )
+    assert started(d) == ["p2"]
+    # with no urgent work running, the share does not apply: standard and flex fill the engine
+    d = decide(snap(queued, engine("e1", 4), urgent_share=0.5, flex_reserve=0))
+    assert sorted(started(d)) == ["f", "s1", "s2"]
+    # and without a share (the default), everything starts beside priority work
+    d = decide(snap(queued, engine("e1", 4, prio), flex_reserve=0))
+    assert sorted(started(d)) == ["f", "s1", "s2"]
+
+
+def test_work_held_beside_urgent_work_keeps_its_order():
+    policy = make_policy("leeway", PolicyConfig(urgent_share=0.5, flex_reserve=0))
+    policy.add_engine(EngineSpec("e1", 4, prefill_rate=1_000, decode_rate=10))
+    assert started(policy.submit(job("p", Window.PRIORITY), NOW)) == ["p"]
+    late, soon, flex = job("late", deadline=NOW + 500), job("soon"), job("f", Window.FLEX)
+    for queued in (late, flex, soon):
+        policy.enqueue(queued, NOW)
+    assert started(policy.fill(NOW)) == ["soon"]  # the least slack, then the room is used
+    assert policy.waiting == 2
+    assert started(policy.release("p", NOW + 1)) == ["late", "f"]  # room again: in order

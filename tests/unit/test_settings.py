@@ -125,3 +125,13 @@ def test_batch_expiry_defaults_to_a_day_and_an_hour_and_must_be_positive(tmp_pat
     f.write_text("batch_expiry_seconds = 0\n")
     with pytest.raises(ConfigError, match="batch_expiry_seconds"):
         config.load(f, env={})
+
+
+def test_the_urgent_share_from_the_file_and_a_wrong_one(tmp_path: Path):
+    path = tmp_path / "leeway.toml"
+    assert config.load(None, env={}).urgent_share == 1.0  # no limit by default
+    path.write_text("urgent_share = 0.375\n")
+    assert config.load(path, env={}).urgent_share == 0.375
+    path.write_text("urgent_share = 0\n")
+    with pytest.raises(ConfigError, match="urgent_share"):
+        config.load(path, env={})

@@ -94,7 +94,9 @@ async def measure(
     if fitted is None or policy is None:
         why = "the twin: the server reports no Leeway engine metrics to fit a model to"
         return Outcome(done, measured, why_no_twin=why)
+    share = samples[-1].urgent_share
     predicted = twin(
-        done.records, workload, fitted, policy, targets, measured.overall.seconds, done.ended
-    )
+        done.records, workload, fitted, policy, targets, measured.overall.seconds, done.ended,
+        urgent_share=share,
+    )  # fmt: skip
     return Outcome(done, measured, predicted, fitted, policy)

@@ -46,6 +46,7 @@ class Sample:
     depths: Mapping[str, float] = field(default_factory=dict)
     targets: Mapping[Window, float] = field(default_factory=dict)
     policy: str | None = None
+    urgent_share: float = 1.0  # the policy's (see PolicyConfig)
 
 
 def parse(text: str, at: float) -> Sample:
@@ -53,7 +54,7 @@ def parse(text: str, at: float) -> Sample:
     models: dict[str, tuple[str, int]] = {}
     depths: dict[str, float] = {}
     targets: dict[Window, float] = {}
-    policy = None
+    policy, urgent_share = None, 1.0
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             engine = s.labels.get("engine")
@@ -71,8 +72,10 @@ def parse(text: str, at: float) -> Sample:
                 targets[Window(s.labels["window"])] = s.value
             elif s.name == "leeway_scheduler_policy" and s.value:
                 policy = s.labels["policy"]
+            elif s.name == "leeway_scheduler_urgent_share":
+                urgent_share = s.value
     engines = {e: EngineCounters(model, n, **values.get(e, {})) for e, (model, n) in models.items()}
-    return Sample(at, engines, depths, targets, policy)
+    return Sample(at, engines, depths, targets, policy, urgent_share)
 
 
 class Scraper:

@@ -34,6 +34,7 @@ def twin(
     targets: Mapping[Window, float],
     seconds: float,
     end: float,
+    urgent_share: float = 1.0,
 ) -> Report:
     """The simulator's report for ``records``; a request it finishes after ``end`` (seconds from
     the start: the replay's last moment) counts as unfinished, as it would have live."""
@@ -48,7 +49,7 @@ def twin(
         output = r.output_tokens or q.output_tokens
         arrivals.add(r.sent or 0.0, q.window, prompt, output, q.tenant, q.prefix)
         arrivals.limit.append(q.output_tokens)
-    config = PolicyConfig(targets=dict(targets))
+    config = PolicyConfig(targets=dict(targets), urgent_share=urgent_share)
     out = simulate(workload, fitted.model, fitted.engines, policy, config, arrivals)
     model = fitted.model
     predicted = []

@@ -50,6 +50,7 @@ class InProcess:
             policy=PolicyConfig(
                 targets=settings.window_targets,
                 flex_reserve=settings.flex_reserve,
+                urgent_share=settings.urgent_share,
                 off_peak_hours=settings.off_peak_hours,
             ),
         )

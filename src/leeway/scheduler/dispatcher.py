@@ -75,7 +75,7 @@ class Dispatcher:
         self._holder = secrets.token_hex(8)  # this dispatcher, in the store's engine leases
         self._kind, self._policy = kind, policy or PolicyConfig()
         self.metrics = metrics or Metrics()
-        self.metrics.configured(kind.value, self._policy.targets)
+        self.metrics.configured(kind.value, self._policy.targets, self._policy.urgent_share)
         for slot in self._slots:
             self.metrics.engine(slot.engine.id, slot.engine.model, slot.engine.parallel)
         self._running: dict[str, Run] = {}

@@ -45,6 +45,11 @@ class Metrics:
         self._policy = Gauge(
             "leeway_scheduler_policy", "The scheduling policy in use (1)", ["policy"], registry=r
         )
+        self._urgent_share = Gauge(
+            "leeway_scheduler_urgent_share",
+            "Share of an engine's sequences standard and flex fill beside asap or priority work",
+            registry=r,
+        )
         self._util = Gauge(
             "leeway_engine_utilization", "Sequences in flight / capacity", ["model"], registry=r
         )
@@ -59,8 +64,11 @@ class Metrics:
         )
         self._engines = _EngineMetrics(r)
 
-    def configured(self, policy: str, targets: Mapping[Window, float]) -> None:
+    def configured(
+        self, policy: str, targets: Mapping[Window, float], urgent_share: float = 1.0
+    ) -> None:
         self._policy.labels(policy).set(1)
+        self._urgent_share.set(urgent_share)
         for window, seconds in targets.items():
             self._target.labels(window.value).set(seconds)
 

@@ -19,11 +19,17 @@ surfaces, so nothing is ever searched):
 
 A job that shares a prompt prefix goes to the engine that last took that prefix, and fills the free
 sequences left there with queued jobs of the same prefix that may run now.
+
+While asap or priority work runs on an engine, standard and flex jobs start there only below
+``urgent_share`` of its sequences (``PolicyConfig``): every running sequence gets one token a step,
+and on an engine whose step grows with each sequence (a CPU), fewer sequences decode faster each,
+at little cost in throughput. The urgent work then finishes sooner; what waits keeps its place.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 
 from leeway.jobs import Window
@@ -33,17 +39,22 @@ from leeway.scheduler.service import ServiceModel
 from leeway.scheduler.snapshot import EngineSpec, PolicyConfig, QueuedJob, RunningJob
 
 QUEUED, RUNNING, GONE = 0, 1, 2
+_URGENT, _LATE, _FLEX = 0, 1, 2  # the queue an entry came from
+
+
+# (slack band, tenant turn, latest start, seq, entry)
+_Item = tuple[float, int, float, int, "_Entry"]
 
 
 class _Entry:
-    __slots__ = ("engine", "job", "latest", "state")
+    __slots__ = ("engine", "item", "job", "latest", "state")
 
     def __init__(self, job: QueuedJob, latest: float) -> None:
         self.job, self.latest = job, latest
         self.state, self.engine = QUEUED, -1
+        self.item: _Item | None = None  # its place in the urgent or flex heap
 
 
-_Item = tuple[float, int, float, int, _Entry]  # (slack band, tenant turn, latest start, seq, entry)
 _Victim = tuple[float, int, _Entry]  # (-latest start, seq, entry): most slack on top
 
 
@@ -61,6 +72,8 @@ class SlackPolicy:
         self._turns: dict[tuple[bool, float, str], int] = {}
         self._victims: dict[Window, list[_Victim]] = {Window.FLEX: [], Window.STANDARD: []}
         self._running = {Window.FLEX: 0, Window.STANDARD: 0}
+        self._urgent_on: list[int] = []  # asap and priority jobs running, per engine
+        self._room: list[int] = []  # sequences standard and flex may fill beside them, per engine
         self._mates: dict[str, deque[_Entry]] = {}
         self._seq = 0
         targets = self.config.targets
@@ -74,6 +87,8 @@ class SlackPolicy:
     def add_engine(self, spec: EngineSpec) -> None:
         self.fleet.add(spec.id, spec.capacity, self.config.flex_reserve)
         self.service.add_engine(spec)
+        self._urgent_on.append(0)
+        self._room.append(max(1, math.ceil(spec.capacity * self.config.urgent_share - 1e-9)))
 
     def occupy(self, job: RunningJob, engine_id: str, now: float) -> None:
         """Register a job already running (when building from a snapshot)."""
@@ -108,7 +123,7 @@ class SlackPolicy:
         if self.waiting == 0:  # nothing queued ahead: start it now if it may run now
             spare = job.window is Window.FLEX and not self._off_peak(now)
             e = self.fleet.choose(job.prefix, spare)
-            if e >= 0 and job.id not in self._entries:
+            if e >= 0 and job.id not in self._entries and self._fits(e, job.window):
                 entry = _Entry(job, self.service.latest_start(job))
                 self._entries[job.id] = entry
                 self._run(entry, e)
@@ -135,8 +150,12 @@ class SlackPolicy:
         if self._asap:
             self._start_asap(rec)
         fleet, off_peak = self.fleet, None
+        held: list[tuple[int, _Entry]] = []  # (queue, entry): no room beside urgent work now
         while self.waiting > 0 and fleet.roomiest() >= 0:
-            entry = self._next_urgent(now, rec) or self._next_late()
+            entry = self._next_urgent(now, rec)
+            source = _URGENT
+            if entry is None and (entry := self._next_late()) is not None:
+                source = _LATE
             spare = False
             if entry is None:
                 if off_peak is None:
@@ -146,11 +165,27 @@ class SlackPolicy:
                 if entry is None or (e := fleet.choose(entry.job.prefix, spare)) < 0:
                     break
                 heapq.heappop(self._flex)
+                source = _FLEX
             else:
                 e = fleet.choose(entry.job.prefix)
+            if not self._fits(e, entry.job.window):
+                held.append((source, entry))
+                continue
             self._begin(entry, e, rec)
             self._gather(entry.job.prefix, e, now, spare, rec)
+        for source, entry in reversed(held):  # back in their places
+            if source == _LATE or entry.item is None:
+                self._late.appendleft(entry)
+            else:
+                heapq.heappush(self._flex if source == _FLEX else self._urgent, entry.item)
         return rec.decisions()
+
+    def _fits(self, e: int, window: Window) -> bool:
+        """May a job of ``window`` start on engine ``e`` (see ``urgent_share``)?"""
+        if window is Window.ASAP or window is Window.PRIORITY or not self._urgent_on[e]:
+            return True
+        fleet = self.fleet
+        return fleet.capacity[e] - fleet.free[e] < self._room[e]
 
     def _off_peak(self, now: float) -> bool:
         return bool(self.config.off_peak_hours) and self.config.is_off_peak(now)
@@ -163,7 +198,8 @@ class SlackPolicy:
         turn = self._turns.get(key, 0)
         self._turns[key] = turn + 1
         self._seq += 1
-        heapq.heappush(heap, (level, turn, entry.latest, self._seq, entry))
+        entry.item = (level, turn, entry.latest, self._seq, entry)
+        heapq.heappush(heap, entry.item)
 
     def _age(self, now: float) -> None:
         horizon = now + self.config.flex_aging
@@ -216,6 +252,8 @@ class SlackPolicy:
                     return
             elif window is Window.ASAP or mate.latest < now:
                 return
+            if not self._fits(e, window):
+                return
             mates.popleft()
             self._begin(mate, e, rec)
 
@@ -230,7 +268,9 @@ class SlackPolicy:
         entry.state, entry.engine = RUNNING, e
         self.fleet.take(e)
         window = entry.job.window
-        if window is Window.FLEX or window is Window.STANDARD:
+        if window is Window.ASAP or window is Window.PRIORITY:
+            self._urgent_on[e] += 1
+        elif window is Window.FLEX or window is Window.STANDARD:
             self._running[window] += 1
             victims = self._victims[window]
             self._seq += 1
@@ -242,7 +282,9 @@ class SlackPolicy:
     def _stop(self, entry: _Entry) -> None:
         entry.state = GONE
         window = entry.job.window
-        if window is Window.FLEX or window is Window.STANDARD:
+        if window is Window.ASAP or window is Window.PRIORITY:
+            self._urgent_on[entry.engine] -= 1
+        elif window is Window.FLEX or window is Window.STANDARD:
             self._running[window] -= 1
         self.fleet.give(entry.engine)
 

@@ -66,6 +66,9 @@ class PolicyConfig:
     flex_aging: float = 3_600.0
     # share of each engine's sequences flex leaves free (for asap bursts)
     flex_reserve: float = 0.02
+    # while asap or priority work runs on an engine, standard and flex start there only below this
+    # share of its sequences (fewer sequences decode faster each; 1: no limit)
+    urgent_share: float = 1.0
     # UTC [start, end) hours in which flex may fill every sequence
     off_peak_hours: tuple[tuple[float, float], ...] = ()
     tie_share: float = 1 / 60  # slack within this share of the window's target counts as a tie
