@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from leeway.jobs import Window
-from leeway.load.fit import Fit, fit, nonnegative_least_squares
+from leeway.load.fit import Fit, calibrated, fit, nonnegative_least_squares
 from leeway.load.records import Record, Request
 from leeway.load.scrape import EngineCounters, Sample, parse, window_of
 from leeway.load.twin import gaps, twin
@@ -107,3 +107,16 @@ def test_the_twin_of_requests_far_apart_is_each_ones_service_time():
     assert measured_like.overall.errors == {"unfinished": 3}  # those done after the replay ended
     gap = gaps(predicted, predicted)[0]
     assert gap.attained_points == 0 and gap.turn_p50_share == 0
+
+
+def test_a_fit_is_scaled_to_the_calibrated_capacity():
+    fitted = Fit(TRUE, 2, 40, "fitted on 40 busy intervals")
+    full = TRUE.throughput(3.0) * 2  # two engines, saturated, 3 prompt tokens per output token
+    slower = calibrated(fitted, full / 2, 3.0)  # the calibration measured half of that
+    m = slower.model
+    assert m.throughput(3.0) * 2 == pytest.approx(full / 2)
+    assert (m.step_base, m.step_per_sequence, m.prefill_per_token) == pytest.approx(
+        (2 * TRUE.step_base, 2 * TRUE.step_per_sequence, 2 * TRUE.prefill_per_token)
+    )
+    assert "scaled x2.00" in slower.source and slower.engines == 2
+    assert calibrated(fitted, 0.0, 3.0) is fitted  # nothing measured: left as fitted

@@ -15,13 +15,17 @@ that load, which is what the simulator needs there.
 
 With too few busy intervals (fewer than ``MIN_INTERVALS``) the model falls back on the rates the
 policy itself predicts with (one decode rate per sequence at the usual load, one prefill rate).
+
+A fit over a run at one load says little of the engine at saturation, where a small error in its
+speed is a large one in queueing. With a calibration at hand, ``calibrated`` scales the fitted
+costs so that the model, saturated, delivers the capacity the calibration measured.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -64,6 +68,25 @@ def fit(samples: Sequence[Sample], model: str | None = None) -> Fit | None:
             engine = EngineModel(name, capacity, base, per_seq, prefill)
             return Fit(engine, len(names), len(rows), name)
     return _from_rates([last.engines[e] for e in names], capacity, len(names))
+
+
+def calibrated(fitted: Fit, tokens_per_second: float, prompt_per_output: float) -> Fit:
+    """``fitted`` with its costs scaled so that its engines, saturated with a workload of
+    ``prompt_per_output`` prompt tokens per output token, deliver ``tokens_per_second``."""
+    m = fitted.model
+    modelled = m.throughput(prompt_per_output) * fitted.engines
+    if tokens_per_second <= 0 or modelled <= 0:
+        return fitted
+    k = modelled / tokens_per_second
+    source = f"{fitted.source}, scaled x{k:.2f} to the calibrated {tokens_per_second:.1f} tok/s"
+    engine = replace(
+        m,
+        name=source,
+        step_base=m.step_base * k,
+        step_per_sequence=m.step_per_sequence * k,
+        prefill_per_token=m.prefill_per_token * k,
+    )
+    return replace(fitted, model=engine, source=source)
 
 
 def _interval(

@@ -11,7 +11,7 @@ from typing import Any
 from leeway.jobs import Window
 from leeway.load.capacity import Capacity
 from leeway.load.client import Client
-from leeway.load.fit import Fit, fit
+from leeway.load.fit import Fit, calibrated, fit
 from leeway.load.plan import Plan
 from leeway.load.records import requests
 from leeway.load.replay import Replay, replay
@@ -19,7 +19,7 @@ from leeway.load.scrape import Sample, Scraper, window_of
 from leeway.load.stats import Report, report
 from leeway.load.table import as_json, table
 from leeway.load.twin import gap_table, gaps, twin
-from leeway.sim.workload import Phase, generate
+from leeway.sim.workload import Phase, Workload, generate
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +90,8 @@ async def measure(
         return Outcome(done, measured)
     samples: list[Sample] = [*(capacity.samples if capacity else []), *done.samples]
     fitted = fit(samples, plan.model)
+    if fitted is not None and capacity is not None:
+        fitted = calibrated(fitted, capacity.tokens_per_second, _prompt_per_output(done, workload))
     policy = next((s.policy for s in reversed(samples) if s.policy), None)
     if fitted is None or policy is None:
         why = "the twin: the server reports no Leeway engine metrics to fit a model to"
@@ -100,3 +102,11 @@ async def measure(
         urgent_share=share,
     )  # fmt: skip
     return Outcome(done, measured, predicted, fitted, policy)
+
+
+def _prompt_per_output(done: Replay, workload: Workload) -> float:
+    """Prompt tokens per output token as the server counted them (chat template and system
+    prompts included), else as the workload draws them."""
+    prompt = sum(r.input_tokens or 0 for r in done.records if r.output_tokens)
+    output = sum(r.output_tokens or 0 for r in done.records)
+    return prompt / output if prompt and output else workload.prompt_per_output
