@@ -258,3 +258,36 @@ def test_work_held_beside_urgent_work_keeps_its_order():
     assert started(policy.fill(NOW)) == ["soon"]  # the least slack, then the room is used
     assert policy.waiting == 2
     assert started(policy.release("p", NOW + 1)) == ["late", "f"]  # room again: in order
+
+
+def test_a_fill_stops_looking_past_a_bounded_number_of_held_jobs(monkeypatch):
+    from leeway.scheduler import slack
+
+    policy = make_policy("leeway", PolicyConfig(urgent_share=0.5, flex_reserve=0))
+    policy.add_engine(EngineSpec("e1", 4, prefill_rate=1_000, decode_rate=10))
+    assert started(policy.submit(job("p", Window.PRIORITY), NOW)) == ["p"]
+    assert started(policy.submit(job("s0"), NOW)) == ["s0"]  # the share: 2 of 4 sequences
+    # a priority job with more slack than three held standard jobs still starts in the same fill
+    for i in range(3):
+        policy.enqueue(job(f"s{i + 1}"), NOW)
+    policy.enqueue(job("p2", Window.PRIORITY, deadline=NOW + 900), NOW)
+    assert started(policy.fill(NOW)) == ["p2"]
+    # behind 10,000 held jobs it waits, and the fill looks at no more than _HOLD_LIMIT of them
+    for i in range(10_000):
+        policy.enqueue(job(f"q{i}"), NOW)
+    policy.enqueue(job("p3", Window.PRIORITY, deadline=NOW + 900), NOW)
+    looked = 0
+    fits = policy._fits
+
+    def counting(e: int, window: Window) -> bool:
+        nonlocal looked
+        looked += 1
+        return fits(e, window)
+
+    monkeypatch.setattr(policy, "_fits", counting)
+    assert started(policy.fill(NOW)) == []
+    assert looked == slack._HOLD_LIMIT
+    assert policy.waiting == 10_004
+    # when the urgent work ends, the held jobs start in their order
+    assert started(policy.release("p", NOW + 1)) == []  # p2 still runs: still no room
+    assert started(policy.release("p2", NOW + 1)) == ["s1", "s2", "s3"]

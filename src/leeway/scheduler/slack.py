@@ -40,6 +40,10 @@ from leeway.scheduler.snapshot import EngineSpec, PolicyConfig, QueuedJob, Runni
 
 QUEUED, RUNNING, GONE = 0, 1, 2
 _URGENT, _LATE, _FLEX = 0, 1, 2  # the queue an entry came from
+# Entries a fill sets aside for want of room beside urgent work before it stops looking: a priority
+# job behind more of them waits for the next fill (the urgent work's release), so a long queue is
+# not walked on every fill.
+_HOLD_LIMIT = 64
 
 
 # (slack band, tenant turn, latest start, seq, entry)
@@ -170,6 +174,8 @@ class SlackPolicy:
                 e = fleet.choose(entry.job.prefix)
             if not self._fits(e, entry.job.window):
                 held.append((source, entry))
+                if len(held) == _HOLD_LIMIT:
+                    break
                 continue
             self._begin(entry, e, rec)
             self._gather(entry.job.prefix, e, now, spare, rec)
